@@ -1,0 +1,161 @@
+//! argon2id hashing into caller-owned memory, and the PHC string format.
+//!
+//! Everything here is synchronous and CPU-bound; [`super::PasswordHasher`] runs it
+//! on the blocking pool.
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
+
+use super::HashError;
+use super::params::{OUTPUT_LEN, SALT_LEN};
+
+/// An argon2id hash read from a PHC string.
+pub(crate) struct StoredArgon2 {
+    pub(crate) params: Params,
+    pub(crate) salt: Vec<u8>,
+    pub(crate) tag: Vec<u8>,
+}
+
+impl StoredArgon2 {
+    /// Parses `$argon2id$v=19$m=..,t=..,p=..[,keyid=..]$salt$tag`. Other argon2
+    /// variants and versions are refused: this library never wrote them.
+    pub(crate) fn parse(phc: &str) -> Result<Self, HashError> {
+        let hash = PasswordHash::new(phc).map_err(|_| HashError::MalformedHash)?;
+        if hash.algorithm != Algorithm::Argon2id.ident()
+            || hash.version != Some(Version::V0x13.into())
+        {
+            return Err(HashError::MalformedHash);
+        }
+        let params = Params::try_from(&hash).map_err(|_| HashError::MalformedHash)?;
+        let (Some(salt), Some(tag)) = (hash.salt, hash.hash) else {
+            return Err(HashError::MalformedHash);
+        };
+        Ok(Self { params, salt: salt.to_vec(), tag: tag.as_bytes().to_vec() })
+    }
+
+    /// Recomputes the tag for `password` and compares it in constant time.
+    pub(crate) fn verify(
+        &self,
+        password: &[u8],
+        secret: Option<&[u8]>,
+        memory: &mut [Block],
+    ) -> Result<bool, HashError> {
+        let mut out = vec![0u8; self.tag.len()];
+        compute(&self.params, secret, password, &self.salt, &mut out, memory)?;
+        Ok(bool::from(out.ct_eq(&self.tag)))
+    }
+}
+
+/// Runs argon2id (version 0x13) over caller-owned memory, which must hold at least
+/// `params.block_count()` blocks.
+pub(crate) fn compute(
+    params: &Params,
+    secret: Option<&[u8]>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut [Block],
+) -> Result<(), HashError> {
+    let ctx = match secret {
+        Some(secret) => {
+            Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params.clone())
+        }
+        None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())),
+    }
+    .map_err(HashError::Argon2)?;
+    ctx.hash_password_into_with_memory(password, salt, out, memory).map_err(HashError::Argon2)
+}
+
+/// Hashes `password` with a fresh random salt and returns the PHC string.
+pub(crate) fn hash(
+    params: &Params,
+    secret: Option<&[u8]>,
+    password: &[u8],
+    memory: &mut [Block],
+) -> Result<String, HashError> {
+    let mut salt = [0u8; SALT_LEN];
+    getrandom::fill(&mut salt).map_err(|_| HashError::Randomness)?;
+    let mut tag = [0u8; OUTPUT_LEN];
+    compute(params, secret, password, &salt, &mut tag, memory)?;
+    encode(params, &salt, &tag)
+}
+
+/// Writes the PHC string of an argon2id hash.
+pub(crate) fn encode(params: &Params, salt: &[u8], tag: &[u8]) -> Result<String, HashError> {
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|_| HashError::MalformedHash)?,
+        salt: Some(Salt::new(salt).map_err(|_| HashError::MalformedHash)?),
+        hash: Some(Output::new(tag).map_err(|_| HashError::MalformedHash)?),
+    };
+    Ok(phc.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(blocks: usize) -> Vec<Block> {
+        vec![Block::new(); blocks]
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// RFC 9106 §5.3: argon2id, m=32, t=3, p=4, with secret and associated data.
+    #[test]
+    fn rfc9106_argon2id_vector() {
+        let params = argon2::ParamsBuilder::new()
+            .m_cost(32)
+            .t_cost(3)
+            .p_cost(4)
+            .data(argon2::AssociatedData::new(&[4u8; 12]).unwrap())
+            .output_len(32)
+            .build()
+            .unwrap();
+        let mut out = [0u8; 32];
+        // A larger buffer than needed: reused worker memory is usually oversized.
+        compute(&params, Some(&[3u8; 8]), &[1u8; 32], &[2u8; 16], &mut out, &mut memory(64))
+            .unwrap();
+        assert_eq!(
+            hex(&out),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
+    }
+
+    /// The reference implementation's argon2id test vector ("password", "somesalt").
+    #[test]
+    fn reference_phc_vector_verifies() {
+        let phc = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+        let stored = StoredArgon2::parse(phc).unwrap();
+        let mut mem = memory(65_536);
+        assert!(stored.verify(b"password", None, &mut mem).unwrap());
+        assert!(!stored.verify(b"passwore", None, &mut mem).unwrap());
+    }
+
+    #[test]
+    fn phc_strings_round_trip() {
+        let params = Params::new(64, 1, 1, Some(32)).unwrap();
+        let phc = hash(&params, None, b"pw", &mut memory(64)).unwrap();
+        let stored = StoredArgon2::parse(&phc).unwrap();
+        assert_eq!(encode(&stored.params, &stored.salt, &stored.tag).unwrap(), phc);
+        assert_eq!(stored.salt.len(), SALT_LEN);
+    }
+
+    #[test]
+    fn other_variants_and_garbage_are_malformed() {
+        for bad in [
+            "",
+            "not a hash",
+            "$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+            "$argon2id$v=16$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+            "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ",
+            "$argon2id$v=19$m=65536,t=2,p=1,x=3$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        ] {
+            assert!(matches!(StoredArgon2::parse(bad), Err(HashError::MalformedHash)), "{bad}");
+        }
+    }
+}

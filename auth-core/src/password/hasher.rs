@@ -1,0 +1,411 @@
+//! The asynchronous password hashing service.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zeroize::Zeroizing;
+
+use super::argon::{self, StoredArgon2};
+use super::limiter::Limiter;
+use super::memory::MemoryPool;
+use super::{ConfigError, HashError, HashParams, NormalizedPassword, Pepper, legacy};
+use crate::PasswordHashString;
+
+/// Default callers allowed to wait for a hashing permit, per permit.
+pub const DEFAULT_QUEUE_PER_PERMIT: usize = 32;
+
+/// The fixed input of [`PasswordHasher::verify_dummy`].
+const DUMMY_PASSWORD: &[u8] = b"dummy password for an account that does not exist";
+
+/// Hashes and verifies passwords with argon2id off the async runtime (S1, S2, S13).
+///
+/// - Work runs on tokio's blocking pool behind a semaphore of `max_concurrent`
+///   permits (default: the number of CPUs). At most `max_queued` callers wait for
+///   a permit (default 32 per permit); beyond that a call fails at once with
+///   [`HashError::Unavailable`], which the web layer answers with 503 and
+///   `Retry-After`.
+/// - Each worker reuses its argon2 memory, so hashing memory is bounded by
+///   `max_concurrent x m` KiB ([`Self::memory_bound_bytes`]) and a warm hasher
+///   takes no page faults per hash.
+/// - With a [`Pepper`], hashes record the key id; verification picks the key by id.
+/// - [`Self::needs_rehash`] reports hashes made with other parameters, another key,
+///   or bcrypt; the caller rehashes after a successful verification.
+///
+/// Cloning is cheap and clones share the permits, the queue and the memory.
+///
+/// ```
+/// use auth_core::{Password, PasswordHashString};
+/// use auth_core::password::{PasswordHasher, PasswordPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hasher = PasswordHasher::builder().build()?; // OWASP: m=19456 KiB, t=2, p=1
+/// let policy = PasswordPolicy::default();
+///
+/// let new = policy.validate_new(&Password::new("purple otter sings"), &Default::default())?;
+/// let stored: PasswordHashString = hasher.hash(&new).await?;
+/// assert!(stored.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+///
+/// let attempt = policy.normalize(&Password::new("purple otter sings"))?;
+/// assert!(hasher.verify(&attempt, &stored).await?);
+/// assert!(!hasher.needs_rehash(&stored));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    params: HashParams,
+    /// The argon2 parameters of a new hash, including the current key id.
+    current: argon2::Params,
+    pepper: Option<Pepper>,
+    permits: usize,
+    limiter: Limiter,
+    memory: MemoryPool,
+    argon2_runs: AtomicU64,
+    bcrypt_runs: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// Counters of a [`PasswordHasher`], for metrics and for tests that prove how often
+/// the expensive work ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HasherMetrics {
+    /// argon2id computations started (hashes, verifications and dummy verifications).
+    pub argon2_runs: u64,
+    /// bcrypt verifications started.
+    pub bcrypt_runs: u64,
+    /// Calls refused with [`HashError::Unavailable`] because the queue was full.
+    pub rejected: u64,
+    /// Callers waiting for a permit right now.
+    pub waiting: usize,
+    /// Worker buffers allocated and idle right now.
+    pub idle_buffers: usize,
+}
+
+impl PasswordHasher {
+    /// A builder with the OWASP defaults, no pepper, one permit per CPU.
+    #[must_use]
+    pub fn builder() -> PasswordHasherBuilder {
+        PasswordHasherBuilder::default()
+    }
+
+    /// The parameters of new hashes.
+    #[must_use]
+    pub fn params(&self) -> HashParams {
+        self.inner.params
+    }
+
+    /// Hashes run at once at most.
+    #[must_use]
+    pub fn max_concurrent(&self) -> usize {
+        self.inner.permits
+    }
+
+    /// The most memory the hashing workers hold for hashes at the current
+    /// parameters: `max_concurrent x m` KiB, in bytes.
+    #[must_use]
+    pub fn memory_bound_bytes(&self) -> usize {
+        self.inner.permits * self.inner.params.memory_bytes()
+    }
+
+    /// Current counters.
+    #[must_use]
+    pub fn metrics(&self) -> HasherMetrics {
+        let i = &self.inner;
+        HasherMetrics {
+            argon2_runs: i.argon2_runs.load(Ordering::Relaxed),
+            bcrypt_runs: i.bcrypt_runs.load(Ordering::Relaxed),
+            rejected: i.rejected.load(Ordering::Relaxed),
+            waiting: i.limiter.waiting(),
+            idle_buffers: i.memory.idle(),
+        }
+    }
+
+    /// Hashes a password with the current parameters, a fresh 16-byte salt and the
+    /// current pepper key.
+    ///
+    /// # Errors
+    /// [`HashError::Unavailable`] when hashing is saturated; other variants only on
+    /// internal failure.
+    pub async fn hash(&self, password: &NormalizedPassword) -> Result<PasswordHashString, HashError> {
+        let password = Zeroizing::new(password.as_bytes().to_vec());
+        self.run(move |inner| {
+            let secret = inner.pepper.as_ref().map(|p| p.current().secret());
+            inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
+            inner.memory.with_memory(inner.current.block_count(), |memory| {
+                argon::hash(&inner.current, secret, &password, memory)
+            })
+        })
+        .await
+        .map(PasswordHashString::new)
+    }
+
+    /// Checks a password against a stored hash: argon2id (with the pepper key the
+    /// hash names) or, with the `bcrypt` feature, an imported bcrypt hash.
+    ///
+    /// Returns `Ok(false)` for a wrong password.
+    ///
+    /// # Errors
+    /// [`HashError::Unavailable`] when hashing is saturated,
+    /// [`HashError::MalformedHash`] for a stored value this build cannot verify,
+    /// [`HashError::UnknownPepperKey`] when the hash names a key that is not
+    /// configured.
+    pub async fn verify(
+        &self,
+        password: &NormalizedPassword,
+        stored: &PasswordHashString,
+    ) -> Result<bool, HashError> {
+        let password = Zeroizing::new(password.as_bytes().to_vec());
+        if legacy::is_bcrypt(stored.as_str()) {
+            let stored = stored.clone();
+            return self
+                .run(move |inner| {
+                    inner.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
+                    legacy::verify(&password, stored.as_str())
+                })
+                .await;
+        }
+        let parsed = StoredArgon2::parse(stored.as_str())?;
+        let key_id = parsed.params.keyid().to_vec();
+        if !key_id.is_empty() && self.pepper_key(&key_id).is_none() {
+            return Err(HashError::UnknownPepperKey {
+                key_id: String::from_utf8_lossy(&key_id).into_owned(),
+            });
+        }
+        self.run(move |inner| {
+            let secret = inner.pepper.as_ref().and_then(|p| p.find(&key_id)).map(|k| k.secret());
+            inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
+            inner.memory.with_memory(parsed.params.block_count(), |memory| {
+                parsed.verify(&password, secret, memory)
+            })
+        })
+        .await
+    }
+
+    /// Does the work of one verification at the current parameters and pepper
+    /// without any real hash, for a login whose account does not exist (or whose
+    /// password was refused by the caps), so that it costs the same as a real one
+    /// (S3).
+    ///
+    /// # Errors
+    /// [`HashError::Unavailable`] when hashing is saturated, exactly as a real
+    /// verification would be.
+    pub async fn verify_dummy(&self) -> Result<(), HashError> {
+        self.run(|inner| {
+            let secret = inner.pepper.as_ref().map(|p| p.current().secret());
+            inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
+            let salt = [0u8; super::params::SALT_LEN];
+            let mut out = [0u8; super::params::OUTPUT_LEN];
+            inner.memory.with_memory(inner.current.block_count(), |memory| {
+                argon::compute(&inner.current, secret, DUMMY_PASSWORD, &salt, &mut out, memory)
+            })
+        })
+        .await
+    }
+
+    /// Whether a stored hash should be replaced after the next successful
+    /// verification: bcrypt, another argon2 variant or version, other parameters,
+    /// a short salt, or a pepper key id other than the current one (including a hash
+    /// made before a pepper was configured). Unparseable values also answer `true`.
+    #[must_use]
+    pub fn needs_rehash(&self, stored: &PasswordHashString) -> bool {
+        match StoredArgon2::parse(stored.as_str()) {
+            Ok(parsed) => {
+                parsed.params != self.inner.current || parsed.salt.len() < super::params::SALT_LEN
+            }
+            Err(_) => true,
+        }
+    }
+
+    fn pepper_key(&self, id: &[u8]) -> Option<&super::PepperKey> {
+        self.inner.pepper.as_ref().and_then(|p| p.find(id))
+    }
+
+    /// Runs a job on the blocking pool while holding a permit. The permit moves
+    /// into the job, so a caller that gives up waiting does not free it early.
+    async fn run<T, F>(&self, job: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
+    {
+        let permit = match self.inner.limiter.acquire().await {
+            Ok(permit) => permit,
+            Err(err) => {
+                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(err);
+            }
+        };
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job(&inner)
+        })
+        .await
+        .map_err(HashError::Task)?
+    }
+}
+
+/// Builds a [`PasswordHasher`]; every setting is checked in [`Self::build`].
+#[derive(Debug, Default)]
+pub struct PasswordHasherBuilder {
+    params: HashParams,
+    pepper: Option<Pepper>,
+    max_concurrent: Option<usize>,
+    max_queued: Option<usize>,
+}
+
+impl PasswordHasherBuilder {
+    /// Parameters of new hashes (default [`HashParams::OWASP`]).
+    #[must_use]
+    pub fn params(mut self, params: HashParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// A pepper: new hashes use its current key, old ones verify with the key they
+    /// name.
+    #[must_use]
+    pub fn pepper(mut self, pepper: Pepper) -> Self {
+        self.pepper = Some(pepper);
+        self
+    }
+
+    /// Hashes run at once at most (default: available parallelism).
+    #[must_use]
+    pub fn max_concurrent(mut self, permits: usize) -> Self {
+        self.max_concurrent = Some(permits);
+        self
+    }
+
+    /// Callers that may wait for a permit before further calls are refused
+    /// (default: 32 per permit; 0 refuses every call that cannot start at once).
+    #[must_use]
+    pub fn max_queued(mut self, waiting: usize) -> Self {
+        self.max_queued = Some(waiting);
+        self
+    }
+
+    /// Checks the settings and builds the hasher. No memory is allocated until the
+    /// first hash.
+    ///
+    /// # Errors
+    /// [`ConfigError::ZeroConcurrency`] for `max_concurrent(0)`;
+    /// [`ConfigError::InvalidParams`] if the key id cannot be encoded.
+    pub fn build(self) -> Result<PasswordHasher, ConfigError> {
+        let permits = self
+            .max_concurrent
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get));
+        if permits == 0 {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        let max_queued = self.max_queued.unwrap_or(permits * DEFAULT_QUEUE_PER_PERMIT);
+        let key_id = self.pepper.as_ref().map_or(&[][..], |p| p.current().id().as_bytes());
+        let current = self.params.argon2_params(key_id).map_err(ConfigError::InvalidParams)?;
+        Ok(PasswordHasher {
+            inner: Arc::new(Inner {
+                params: self.params,
+                memory: MemoryPool::new(current.block_count()),
+                current,
+                pepper: self.pepper,
+                permits,
+                limiter: Limiter::new(permits, max_queued),
+                argon2_runs: AtomicU64::new(0),
+                bcrypt_runs: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Password;
+    use crate::password::PasswordPolicy;
+
+    fn pw(s: &str) -> NormalizedPassword {
+        PasswordPolicy::default().normalize(&Password::new(s)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn s13_saturation_with_a_full_queue_is_unavailable_at_once() {
+        let hasher = PasswordHasher::builder().max_concurrent(1).max_queued(0).build().unwrap();
+        // Hold the only permit, as a long-running hash would.
+        let held = Arc::clone(hasher.inner.limiter.semaphore()).try_acquire_owned().unwrap();
+        assert!(matches!(hasher.hash(&pw("whatever-pass")).await, Err(HashError::Unavailable)));
+        assert!(matches!(hasher.verify_dummy().await, Err(HashError::Unavailable)));
+        assert_eq!(hasher.metrics().rejected, 2);
+        assert_eq!(hasher.metrics().argon2_runs, 0);
+        drop(held);
+        assert!(hasher.verify_dummy().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn s13_the_queue_holds_exactly_max_queued_waiters() {
+        let hasher = PasswordHasher::builder().max_concurrent(1).max_queued(2).build().unwrap();
+        let held = Arc::clone(hasher.inner.limiter.semaphore()).try_acquire_owned().unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let h = hasher.clone();
+                tokio::spawn(async move { h.verify_dummy().await })
+            })
+            .collect();
+        while hasher.metrics().waiting < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(hasher.verify_dummy().await, Err(HashError::Unavailable)));
+        drop(held);
+        for w in waiters {
+            assert!(w.await.unwrap().is_ok());
+        }
+        assert_eq!(hasher.metrics().waiting, 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_waiter_gives_its_place_back() {
+        let hasher = PasswordHasher::builder().max_concurrent(1).max_queued(1).build().unwrap();
+        let held = Arc::clone(hasher.inner.limiter.semaphore()).try_acquire_owned().unwrap();
+        let waiter = {
+            let h = hasher.clone();
+            tokio::spawn(async move { h.verify_dummy().await })
+        };
+        while hasher.metrics().waiting < 1 {
+            tokio::task::yield_now().await;
+        }
+        waiter.abort();
+        assert!(waiter.await.unwrap_err().is_cancelled());
+        assert_eq!(hasher.metrics().waiting, 0);
+        drop(held);
+        assert!(hasher.verify_dummy().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn workers_reuse_their_memory() {
+        let hasher = PasswordHasher::builder().max_concurrent(2).build().unwrap();
+        for _ in 0..3 {
+            hasher.verify_dummy().await.unwrap();
+        }
+        // Sequential calls share one buffer; never more buffers than permits.
+        assert_eq!(hasher.metrics().idle_buffers, 1);
+        let (a, b, c) =
+            tokio::join!(hasher.verify_dummy(), hasher.verify_dummy(), hasher.verify_dummy());
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        assert!(hasher.metrics().idle_buffers <= 2);
+        assert_eq!(hasher.memory_bound_bytes(), 2 * 19_456 * 1024);
+    }
+
+    #[test]
+    fn zero_permits_are_refused() {
+        assert!(matches!(
+            PasswordHasher::builder().max_concurrent(0).build(),
+            Err(ConfigError::ZeroConcurrency)
+        ));
+    }
+}

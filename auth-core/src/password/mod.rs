@@ -1,0 +1,105 @@
+//! Password hashing and policy (S1, S2, S3, S13).
+//!
+//! - [`PasswordPolicy`] checks the byte and length caps on the raw input, applies
+//!   NFKC, and for new passwords refuses short, common and context-word ones.
+//! - [`PasswordHasher`] hashes and verifies with argon2id ([`HashParams`], OWASP by
+//!   default) on the blocking pool with bounded concurrency and reused memory, an
+//!   optional [`Pepper`] with rotating key ids, and imported bcrypt hashes (feature
+//!   `bcrypt`).
+//!
+//! The hasher only accepts a [`NormalizedPassword`], which only the policy makes,
+//! so no password reaches argon2 without passing the caps and normalisation.
+
+mod argon;
+mod blocklist;
+mod hasher;
+mod legacy;
+mod limiter;
+mod memory;
+mod params;
+mod pepper;
+mod policy;
+
+pub use hasher::{DEFAULT_QUEUE_PER_PERMIT, HasherMetrics, PasswordHasher, PasswordHasherBuilder};
+pub use params::{HashParams, OUTPUT_LEN, OWASP_MINIMUMS, SALT_LEN};
+pub use pepper::{MAX_KEY_ID_LEN, MIN_PEPPER_LEN, Pepper, PepperKey};
+pub use policy::{
+    ContextKind, ContextWords, DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, MAX_BYTES_LIMIT,
+    NormalizedPassword, PasswordPolicy, PasswordPolicyBuilder, PolicyViolation,
+};
+
+/// A hashing or verification call that could not give an answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashError {
+    /// Every hashing permit is busy and the wait queue is full: retry shortly (503).
+    #[error("password hashing is at capacity; retry shortly")]
+    Unavailable,
+    /// The stored value is not a hash this build can verify.
+    #[error("the stored password hash is malformed or of an unsupported kind")]
+    MalformedHash,
+    /// The stored hash names a pepper key that is not configured.
+    #[error("the stored password hash names pepper key {key_id:?}, which is not configured")]
+    UnknownPepperKey {
+        /// The key id recorded in the hash.
+        key_id: String,
+    },
+    /// argon2 refused its inputs.
+    #[error("argon2 failed")]
+    Argon2(#[source] argon2::Error),
+    /// The operating system's random number generator failed.
+    #[error("the system random number generator failed")]
+    Randomness,
+    /// The blocking task panicked or was cancelled.
+    #[error("the hashing task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// A hashing or policy setting that is refused when it is built, so that a bad
+/// configuration fails at start-up, never at request time.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Weaker than every OWASP row.
+    #[error(
+        "argon2id m={m_cost} KiB, t={t_cost}, p={p_cost} is below the OWASP minimum \
+         (m=19456,t=2 or an equal-strength row)"
+    )]
+    WeakParams {
+        /// Memory cost in KiB.
+        m_cost: u32,
+        /// Passes.
+        t_cost: u32,
+        /// Lanes.
+        p_cost: u32,
+    },
+    /// argon2 itself refuses the parameters.
+    #[error("invalid argon2 parameters")]
+    InvalidParams(#[source] argon2::Error),
+    /// A pepper key id that is empty, too long or not plain ASCII.
+    #[error("pepper key id {id:?} must be 1 to 8 ASCII letters, digits, '-' or '_'")]
+    InvalidKeyId {
+        /// The refused id.
+        id: String,
+    },
+    /// A pepper secret shorter than [`MIN_PEPPER_LEN`].
+    #[error("pepper key {id:?} is {len} bytes; at least 32 are required")]
+    PepperTooShort {
+        /// The key's id.
+        id: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Two pepper keys share an id.
+    #[error("pepper key id {id:?} is used twice")]
+    DuplicateKeyId {
+        /// The id.
+        id: String,
+    },
+    /// A password policy bound out of range.
+    #[error("password policy: {0}")]
+    PolicyRange(&'static str),
+    /// `max_concurrent(0)`.
+    #[error("the hasher needs at least one permit")]
+    ZeroConcurrency,
+}
