@@ -31,3 +31,9 @@ pub mod password;
 mod secret;
 
 pub use secret::{Password, PasswordHashString};
+
+/// The Rust examples of the workspace README, compiled and run as doctests so the
+/// README cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

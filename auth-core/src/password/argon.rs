@@ -31,7 +31,11 @@ impl StoredArgon2 {
         let (Some(salt), Some(tag)) = (hash.salt, hash.hash) else {
             return Err(HashError::MalformedHash);
         };
-        Ok(Self { params, salt: salt.to_vec(), tag: tag.as_bytes().to_vec() })
+        Ok(Self {
+            params,
+            salt: salt.to_vec(),
+            tag: tag.as_bytes().to_vec(),
+        })
     }
 
     /// Recomputes the tag for `password` and compares it in constant time.
@@ -61,10 +65,15 @@ pub(crate) fn compute(
         Some(secret) => {
             Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params.clone())
         }
-        None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())),
+        None => Ok(Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params.clone(),
+        )),
     }
     .map_err(HashError::Argon2)?;
-    ctx.hash_password_into_with_memory(password, salt, out, memory).map_err(HashError::Argon2)
+    ctx.hash_password_into_with_memory(password, salt, out, memory)
+        .map_err(HashError::Argon2)
 }
 
 /// Hashes `password` with a fresh random salt and returns the PHC string.
@@ -118,8 +127,15 @@ mod tests {
             .unwrap();
         let mut out = [0u8; 32];
         // A larger buffer than needed: reused worker memory is usually oversized.
-        compute(&params, Some(&[3u8; 8]), &[1u8; 32], &[2u8; 16], &mut out, &mut memory(64))
-            .unwrap();
+        compute(
+            &params,
+            Some(&[3u8; 8]),
+            &[1u8; 32],
+            &[2u8; 16],
+            &mut out,
+            &mut memory(64),
+        )
+        .unwrap();
         assert_eq!(
             hex(&out),
             "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
@@ -141,7 +157,10 @@ mod tests {
         let params = Params::new(64, 1, 1, Some(32)).unwrap();
         let phc = hash(&params, None, b"pw", &mut memory(64)).unwrap();
         let stored = StoredArgon2::parse(&phc).unwrap();
-        assert_eq!(encode(&stored.params, &stored.salt, &stored.tag).unwrap(), phc);
+        assert_eq!(
+            encode(&stored.params, &stored.salt, &stored.tag).unwrap(),
+            phc
+        );
         assert_eq!(stored.salt.len(), SALT_LEN);
     }
 
@@ -155,7 +174,10 @@ mod tests {
             "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ",
             "$argon2id$v=19$m=65536,t=2,p=1,x=3$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
         ] {
-            assert!(matches!(StoredArgon2::parse(bad), Err(HashError::MalformedHash)), "{bad}");
+            assert!(
+                matches!(StoredArgon2::parse(bad), Err(HashError::MalformedHash)),
+                "{bad}"
+            );
         }
     }
 }

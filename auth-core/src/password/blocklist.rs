@@ -8,8 +8,11 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-static COMMON: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| include_str!("../../data/common-passwords.txt").lines().collect());
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../data/common-passwords.txt")
+        .lines()
+        .collect()
+});
 
 /// Whether a lowercase, normalised password is on the list.
 pub(crate) fn is_common(lowercase: &str) -> bool {

@@ -72,6 +72,25 @@ struct Inner {
     rejected: AtomicU64,
 }
 
+impl Inner {
+    /// The pepper secret of new hashes, if a pepper is configured.
+    fn current_secret(&self) -> Option<&[u8]> {
+        self.pepper.as_ref().map(|p| p.current().secret())
+    }
+
+    /// The pepper secret a stored hash names: none for an empty key id.
+    fn secret(&self, key_id: &[u8]) -> Result<Option<&[u8]>, HashError> {
+        if key_id.is_empty() {
+            return Ok(None);
+        }
+        let key = self.pepper.as_ref().and_then(|p| p.find(key_id));
+        key.map(|k| Some(k.secret()))
+            .ok_or_else(|| HashError::UnknownPepperKey {
+                key_id: String::from_utf8_lossy(key_id).into_owned(),
+            })
+    }
+}
+
 /// Counters of a [`PasswordHasher`], for metrics and for tests that prove how often
 /// the expensive work ran.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,14 +153,19 @@ impl PasswordHasher {
     /// # Errors
     /// [`HashError::Unavailable`] when hashing is saturated; other variants only on
     /// internal failure.
-    pub async fn hash(&self, password: &NormalizedPassword) -> Result<PasswordHashString, HashError> {
+    pub async fn hash(
+        &self,
+        password: &NormalizedPassword,
+    ) -> Result<PasswordHashString, HashError> {
         let password = Zeroizing::new(password.as_bytes().to_vec());
         self.run(move |inner| {
-            let secret = inner.pepper.as_ref().map(|p| p.current().secret());
+            let secret = inner.current_secret();
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
-            inner.memory.with_memory(inner.current.block_count(), |memory| {
-                argon::hash(&inner.current, secret, &password, memory)
-            })
+            inner
+                .memory
+                .with_memory(inner.current.block_count(), |memory| {
+                    argon::hash(&inner.current, secret, &password, memory)
+                })
         })
         .await
         .map(PasswordHashString::new)
@@ -174,17 +198,15 @@ impl PasswordHasher {
         }
         let parsed = StoredArgon2::parse(stored.as_str())?;
         let key_id = parsed.params.keyid().to_vec();
-        if !key_id.is_empty() && self.pepper_key(&key_id).is_none() {
-            return Err(HashError::UnknownPepperKey {
-                key_id: String::from_utf8_lossy(&key_id).into_owned(),
-            });
-        }
+        self.inner.secret(&key_id)?; // an unknown key fails before taking a permit
         self.run(move |inner| {
-            let secret = inner.pepper.as_ref().and_then(|p| p.find(&key_id)).map(|k| k.secret());
+            let secret = inner.secret(&key_id)?;
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
-            inner.memory.with_memory(parsed.params.block_count(), |memory| {
-                parsed.verify(&password, secret, memory)
-            })
+            inner
+                .memory
+                .with_memory(parsed.params.block_count(), |memory| {
+                    parsed.verify(&password, secret, memory)
+                })
         })
         .await
     }
@@ -199,13 +221,22 @@ impl PasswordHasher {
     /// verification would be.
     pub async fn verify_dummy(&self) -> Result<(), HashError> {
         self.run(|inner| {
-            let secret = inner.pepper.as_ref().map(|p| p.current().secret());
+            let secret = inner.current_secret();
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
             let salt = [0u8; super::params::SALT_LEN];
             let mut out = [0u8; super::params::OUTPUT_LEN];
-            inner.memory.with_memory(inner.current.block_count(), |memory| {
-                argon::compute(&inner.current, secret, DUMMY_PASSWORD, &salt, &mut out, memory)
-            })
+            inner
+                .memory
+                .with_memory(inner.current.block_count(), |memory| {
+                    argon::compute(
+                        &inner.current,
+                        secret,
+                        DUMMY_PASSWORD,
+                        &salt,
+                        &mut out,
+                        memory,
+                    )
+                })
         })
         .await
     }
@@ -222,10 +253,6 @@ impl PasswordHasher {
             }
             Err(_) => true,
         }
-    }
-
-    fn pepper_key(&self, id: &[u8]) -> Option<&super::PepperKey> {
-        self.inner.pepper.as_ref().and_then(|p| p.find(id))
     }
 
     /// Runs a job on the blocking pool while holding a permit. The permit moves
@@ -305,9 +332,17 @@ impl PasswordHasherBuilder {
         if permits == 0 {
             return Err(ConfigError::ZeroConcurrency);
         }
-        let max_queued = self.max_queued.unwrap_or(permits * DEFAULT_QUEUE_PER_PERMIT);
-        let key_id = self.pepper.as_ref().map_or(&[][..], |p| p.current().id().as_bytes());
-        let current = self.params.argon2_params(key_id).map_err(ConfigError::InvalidParams)?;
+        let max_queued = self
+            .max_queued
+            .unwrap_or(permits * DEFAULT_QUEUE_PER_PERMIT);
+        let key_id = self
+            .pepper
+            .as_ref()
+            .map_or(&[][..], |p| p.current().id().as_bytes());
+        let current = self
+            .params
+            .argon2_params(key_id)
+            .map_err(ConfigError::InvalidParams)?;
         Ok(PasswordHasher {
             inner: Arc::new(Inner {
                 params: self.params,
@@ -331,16 +366,30 @@ mod tests {
     use crate::password::PasswordPolicy;
 
     fn pw(s: &str) -> NormalizedPassword {
-        PasswordPolicy::default().normalize(&Password::new(s)).unwrap()
+        PasswordPolicy::default()
+            .normalize(&Password::new(s))
+            .unwrap()
     }
 
     #[tokio::test]
     async fn s13_saturation_with_a_full_queue_is_unavailable_at_once() {
-        let hasher = PasswordHasher::builder().max_concurrent(1).max_queued(0).build().unwrap();
+        let hasher = PasswordHasher::builder()
+            .max_concurrent(1)
+            .max_queued(0)
+            .build()
+            .unwrap();
         // Hold the only permit, as a long-running hash would.
-        let held = Arc::clone(hasher.inner.limiter.semaphore()).try_acquire_owned().unwrap();
-        assert!(matches!(hasher.hash(&pw("whatever-pass")).await, Err(HashError::Unavailable)));
-        assert!(matches!(hasher.verify_dummy().await, Err(HashError::Unavailable)));
+        let held = Arc::clone(hasher.inner.limiter.semaphore())
+            .try_acquire_owned()
+            .unwrap();
+        assert!(matches!(
+            hasher.hash(&pw("whatever-pass")).await,
+            Err(HashError::Unavailable)
+        ));
+        assert!(matches!(
+            hasher.verify_dummy().await,
+            Err(HashError::Unavailable)
+        ));
         assert_eq!(hasher.metrics().rejected, 2);
         assert_eq!(hasher.metrics().argon2_runs, 0);
         drop(held);
@@ -349,8 +398,14 @@ mod tests {
 
     #[tokio::test]
     async fn s13_the_queue_holds_exactly_max_queued_waiters() {
-        let hasher = PasswordHasher::builder().max_concurrent(1).max_queued(2).build().unwrap();
-        let held = Arc::clone(hasher.inner.limiter.semaphore()).try_acquire_owned().unwrap();
+        let hasher = PasswordHasher::builder()
+            .max_concurrent(1)
+            .max_queued(2)
+            .build()
+            .unwrap();
+        let held = Arc::clone(hasher.inner.limiter.semaphore())
+            .try_acquire_owned()
+            .unwrap();
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let h = hasher.clone();
@@ -360,7 +415,10 @@ mod tests {
         while hasher.metrics().waiting < 2 {
             tokio::task::yield_now().await;
         }
-        assert!(matches!(hasher.verify_dummy().await, Err(HashError::Unavailable)));
+        assert!(matches!(
+            hasher.verify_dummy().await,
+            Err(HashError::Unavailable)
+        ));
         drop(held);
         for w in waiters {
             assert!(w.await.unwrap().is_ok());
@@ -370,8 +428,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_waiter_gives_its_place_back() {
-        let hasher = PasswordHasher::builder().max_concurrent(1).max_queued(1).build().unwrap();
-        let held = Arc::clone(hasher.inner.limiter.semaphore()).try_acquire_owned().unwrap();
+        let hasher = PasswordHasher::builder()
+            .max_concurrent(1)
+            .max_queued(1)
+            .build()
+            .unwrap();
+        let held = Arc::clone(hasher.inner.limiter.semaphore())
+            .try_acquire_owned()
+            .unwrap();
         let waiter = {
             let h = hasher.clone();
             tokio::spawn(async move { h.verify_dummy().await })
@@ -394,8 +458,11 @@ mod tests {
         }
         // Sequential calls share one buffer; never more buffers than permits.
         assert_eq!(hasher.metrics().idle_buffers, 1);
-        let (a, b, c) =
-            tokio::join!(hasher.verify_dummy(), hasher.verify_dummy(), hasher.verify_dummy());
+        let (a, b, c) = tokio::join!(
+            hasher.verify_dummy(),
+            hasher.verify_dummy(),
+            hasher.verify_dummy()
+        );
         assert!(a.is_ok() && b.is_ok() && c.is_ok());
         assert!(hasher.metrics().idle_buffers <= 2);
         assert_eq!(hasher.memory_bound_bytes(), 2 * 19_456 * 1024);

@@ -12,7 +12,9 @@
 
 /// Whether a stored hash is a bcrypt hash (`$2a$`, `$2b$` or `$2y$`).
 pub(crate) fn is_bcrypt(stored: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| stored.starts_with(prefix))
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
 }
 
 /// Verifies a password against a bcrypt hash without truncating it.
@@ -35,7 +37,7 @@ pub(crate) fn verify(_password: &[u8], _stored: &str) -> Result<bool, super::Has
 mod tests {
     use super::*;
 
-    /// OpenBSD / Openwall test vector.
+    /// The OpenBSD and Openwall test vector.
     #[test]
     fn published_vector_verifies() {
         let stored = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";

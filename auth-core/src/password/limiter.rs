@@ -20,7 +20,11 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub(crate) fn new(permits: usize, max_waiting: usize) -> Self {
-        Self { semaphore: Arc::new(Semaphore::new(permits)), waiting: AtomicUsize::new(0), max_waiting }
+        Self {
+            semaphore: Arc::new(Semaphore::new(permits)),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+        }
     }
 
     /// A permit now, a place in the queue, or `Unavailable` when the queue is full.
@@ -29,7 +33,10 @@ impl Limiter {
             return Ok(permit);
         }
         let _place = QueuePlace::take(&self.waiting, self.max_waiting)?;
-        Arc::clone(&self.semaphore).acquire_owned().await.map_err(|_| HashError::Unavailable)
+        Arc::clone(&self.semaphore)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Unavailable)
     }
 
     /// Callers waiting for a permit right now.
@@ -50,7 +57,9 @@ struct QueuePlace<'a>(&'a AtomicUsize);
 impl<'a> QueuePlace<'a> {
     fn take(waiting: &'a AtomicUsize, max: usize) -> Result<Self, HashError> {
         waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .map(|_| Self(waiting))
             .map_err(|_| HashError::Unavailable)
     }

@@ -17,7 +17,10 @@ pub(crate) struct MemoryPool {
 
 impl MemoryPool {
     pub(crate) fn new(blocks: usize) -> Self {
-        Self { blocks, free: Mutex::new(Vec::new()) }
+        Self {
+            blocks,
+            free: Mutex::new(Vec::new()),
+        }
     }
 
     /// Runs `f` over at least `needed` blocks. A request larger than the pooled size
@@ -27,15 +30,25 @@ impl MemoryPool {
         if needed > self.blocks {
             return f(&mut vec![Block::new(); needed]);
         }
-        let pooled = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let pooled = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut memory = pooled.unwrap_or_else(|| vec![Block::new(); self.blocks]);
         let result = f(&mut memory);
-        self.free.lock().unwrap_or_else(PoisonError::into_inner).push(memory);
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(memory);
         result
     }
 
     /// Buffers allocated and idle right now.
     pub(crate) fn idle(&self) -> usize {
-        self.free.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }

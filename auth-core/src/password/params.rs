@@ -7,8 +7,13 @@ use super::ConfigError;
 /// The OWASP Password Storage Cheat Sheet's equal-strength argon2id rows, as
 /// `(m_cost KiB, t_cost)` with one lane. A configuration is accepted when it is at
 /// least as strong as one row in both memory and passes.
-pub const OWASP_MINIMUMS: [(u32, u32); 5] =
-    [(47_104, 1), (19_456, 2), (12_288, 3), (9_216, 4), (7_168, 5)];
+pub const OWASP_MINIMUMS: [(u32, u32); 5] = [
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+];
 
 /// Output (tag) length in bytes of every hash this library writes.
 pub const OUTPUT_LEN: usize = 32;
@@ -40,7 +45,11 @@ pub struct HashParams {
 
 impl HashParams {
     /// The OWASP baseline: m=19456 KiB, t=2, p=1.
-    pub const OWASP: Self = Self { m_cost: 19_456, t_cost: 2, p_cost: 1 };
+    pub const OWASP: Self = Self {
+        m_cost: 19_456,
+        t_cost: 2,
+        p_cost: 1,
+    };
 
     /// Parameters of at least OWASP strength.
     ///
@@ -51,7 +60,11 @@ impl HashParams {
     pub fn new(m_cost: u32, t_cost: u32, p_cost: u32) -> Result<Self, ConfigError> {
         let params = Self::checked(m_cost, t_cost, p_cost)?;
         if !params.meets_owasp_minimum() {
-            return Err(ConfigError::WeakParams { m_cost, t_cost, p_cost });
+            return Err(ConfigError::WeakParams {
+                m_cost,
+                t_cost,
+                p_cost,
+            });
         }
         Ok(params)
     }
@@ -68,7 +81,11 @@ impl HashParams {
     fn checked(m_cost: u32, t_cost: u32, p_cost: u32) -> Result<Self, ConfigError> {
         argon2::Params::new(m_cost, t_cost, p_cost, Some(OUTPUT_LEN))
             .map_err(ConfigError::InvalidParams)?;
-        Ok(Self { m_cost, t_cost, p_cost })
+        Ok(Self {
+            m_cost,
+            t_cost,
+            p_cost,
+        })
     }
 
     /// Memory cost in KiB per hash.
@@ -92,7 +109,9 @@ impl HashParams {
     /// Whether these parameters are at least as strong as one OWASP row.
     #[must_use]
     pub fn meets_owasp_minimum(&self) -> bool {
-        OWASP_MINIMUMS.iter().any(|&(m, t)| self.m_cost >= m && self.t_cost >= t)
+        OWASP_MINIMUMS
+            .iter()
+            .any(|&(m, t)| self.m_cost >= m && self.t_cost >= t)
     }
 
     /// Bytes of working memory one hash at these parameters needs.
@@ -154,11 +173,14 @@ mod tests {
     fn every_owasp_row_is_accepted_and_anything_weaker_refused() {
         for (m, t) in OWASP_MINIMUMS {
             assert!(HashParams::new(m, t, 1).is_ok(), "row m={m} t={t}");
-            assert!(matches!(HashParams::new(m - 1, t, 1), Err(ConfigError::WeakParams { .. })));
+            assert!(matches!(
+                HashParams::new(m - 1, t, 1),
+                Err(ConfigError::WeakParams { .. })
+            ));
             if t > 1 {
                 // One pass fewer is only fine if another row still covers it.
                 let weaker = HashParams::new(m, t - 1, 1);
-                let covered = OWASP_MINIMUMS.iter().any(|&(rm, rt)| m >= rm && t - 1 >= rt);
+                let covered = OWASP_MINIMUMS.iter().any(|&(rm, rt)| m >= rm && t > rt);
                 assert_eq!(weaker.is_ok(), covered, "m={m} t={}", t - 1);
             }
         }
@@ -166,8 +188,14 @@ mod tests {
 
     #[test]
     fn argon2_invalid_combinations_are_refused() {
-        assert!(matches!(HashParams::new(19_456, 0, 1), Err(ConfigError::InvalidParams(_))));
-        assert!(matches!(HashParams::new(19_456, 2, 0), Err(ConfigError::InvalidParams(_))));
+        assert!(matches!(
+            HashParams::new(19_456, 0, 1),
+            Err(ConfigError::InvalidParams(_))
+        ));
+        assert!(matches!(
+            HashParams::new(19_456, 2, 0),
+            Err(ConfigError::InvalidParams(_))
+        ));
     }
 
     #[test]

@@ -38,12 +38,17 @@ impl PepperKey {
         let secret = Zeroizing::new(secret.into());
         let id_ok = !id.is_empty()
             && id.len() <= MAX_KEY_ID_LEN
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !id_ok {
             return Err(ConfigError::InvalidKeyId { id });
         }
         if secret.len() < MIN_PEPPER_LEN {
-            return Err(ConfigError::PepperTooShort { id, len: secret.len() });
+            return Err(ConfigError::PepperTooShort {
+                id,
+                len: secret.len(),
+            });
         }
         Ok(Self { id, secret })
     }
@@ -61,7 +66,9 @@ impl PepperKey {
 
 impl fmt::Debug for PepperKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PepperKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("PepperKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,7 +92,10 @@ impl Pepper {
     /// A pepper with one key, used for new hashes.
     #[must_use]
     pub fn new(current: PepperKey) -> Self {
-        Self { current, previous: Vec::new() }
+        Self {
+            current,
+            previous: Vec::new(),
+        }
     }
 
     /// Adds an older key, kept only to verify hashes made with it.
@@ -126,7 +136,10 @@ mod tests {
         assert!(PepperKey::new("2026-a_b", [0u8; 32]).is_ok());
         for bad in ["", "123456789", "k 1", "k$1", "ключ"] {
             assert!(
-                matches!(PepperKey::new(bad, [0u8; 32]), Err(ConfigError::InvalidKeyId { .. })),
+                matches!(
+                    PepperKey::new(bad, [0u8; 32]),
+                    Err(ConfigError::InvalidKeyId { .. })
+                ),
                 "{bad:?}"
             );
         }

@@ -200,10 +200,14 @@ impl PasswordPolicy {
     pub fn normalize(&self, password: &Password) -> Result<NormalizedPassword, PolicyViolation> {
         let raw = password.expose_secret();
         if raw.len() > self.max_bytes {
-            return Err(PolicyViolation::TooManyBytes { max: self.max_bytes });
+            return Err(PolicyViolation::TooManyBytes {
+                max: self.max_bytes,
+            });
         }
         if raw.chars().nth(self.max_chars).is_some() {
-            return Err(PolicyViolation::TooLong { max: self.max_chars });
+            return Err(PolicyViolation::TooLong {
+                max: self.max_chars,
+            });
         }
         Ok(NormalizedPassword(Zeroizing::new(raw.nfkc().collect())))
     }
@@ -220,14 +224,19 @@ impl PasswordPolicy {
     ) -> Result<NormalizedPassword, PolicyViolation> {
         let normalized = self.normalize(password)?;
         if password.expose_secret().chars().count() < self.min_chars {
-            return Err(PolicyViolation::TooShort { min: self.min_chars });
+            return Err(PolicyViolation::TooShort {
+                min: self.min_chars,
+            });
         }
         let folded = Zeroizing::new(fold(&normalized.0));
         let core = trim_decoration(&folded);
         if blocklist::is_common(&folded) || (!core.is_empty() && blocklist::is_common(core)) {
             return Err(PolicyViolation::Common);
         }
-        let service = self.service_name.as_deref().map(|s| (ContextKind::ServiceName, fold(s)));
+        let service = self
+            .service_name
+            .as_deref()
+            .map(|s| (ContextKind::ServiceName, fold(s)));
         let words = context.words.iter().map(|(k, w)| (*k, w.as_str()));
         for (kind, word) in words.chain(service.as_ref().map(|(k, w)| (*k, w.as_str()))) {
             let word_core = trim_decoration(word);
@@ -311,7 +320,12 @@ impl PasswordPolicyBuilder {
         if let Some(problem) = problem {
             return Err(ConfigError::PolicyRange(problem));
         }
-        Ok(PasswordPolicy { min_chars, max_chars, max_bytes, service_name: self.service_name })
+        Ok(PasswordPolicy {
+            min_chars,
+            max_chars,
+            max_bytes,
+            service_name: self.service_name,
+        })
     }
 }
 
@@ -320,7 +334,10 @@ mod tests {
     use super::*;
 
     fn check(pw: &str) -> Result<(), PolicyViolation> {
-        let policy = PasswordPolicy::builder().service_name("Acme Cloud").build().unwrap();
+        let policy = PasswordPolicy::builder()
+            .service_name("Acme Cloud")
+            .build()
+            .unwrap();
         let ctx = ContextWords::new().email("Mike.Smith@example.com");
         policy.validate_new(&Password::new(pw), &ctx).map(drop)
     }
@@ -334,7 +351,10 @@ mod tests {
     #[test]
     fn s1_sixty_four_characters_are_accepted_and_the_cap_refuses_more() {
         assert_eq!(check(&"xq".repeat(32)), Ok(()));
-        assert_eq!(check(&"xqz".repeat(43)), Err(PolicyViolation::TooLong { max: 128 }));
+        assert_eq!(
+            check(&"xqz".repeat(43)),
+            Err(PolicyViolation::TooLong { max: 128 })
+        );
     }
 
     #[test]
@@ -350,10 +370,16 @@ mod tests {
         // U+FDFA is 3 bytes and expands to 18 code points under NFKC. 129 of them
         // (387 bytes) pass the byte cap but must fail the code-point cap as typed.
         let expanding = Password::new("\u{FDFA}".repeat(129));
-        assert_eq!(policy.normalize(&expanding).unwrap_err(), PolicyViolation::TooLong { max: 128 });
+        assert_eq!(
+            policy.normalize(&expanding).unwrap_err(),
+            PolicyViolation::TooLong { max: 128 }
+        );
         // 10 MB is refused by the byte cap.
         let huge = Password::new("a".repeat(10_000_000));
-        assert_eq!(policy.normalize(&huge).unwrap_err(), PolicyViolation::TooManyBytes { max: 512 });
+        assert_eq!(
+            policy.normalize(&huge).unwrap_err(),
+            PolicyViolation::TooManyBytes { max: 512 }
+        );
     }
 
     #[test]
@@ -373,10 +399,22 @@ mod tests {
     #[test]
     fn s1_context_words_are_refused_with_their_reason() {
         use ContextKind::*;
-        assert_eq!(check("mike.smith@example.com"), Err(PolicyViolation::ContextWord(Email)));
-        assert_eq!(check("Mike.Smith2024!"), Err(PolicyViolation::ContextWord(EmailLocalPart)));
-        assert_eq!(check("acme cloud"), Err(PolicyViolation::ContextWord(ServiceName)));
-        assert_eq!(check("ACME CLOUD 123"), Err(PolicyViolation::ContextWord(ServiceName)));
+        assert_eq!(
+            check("mike.smith@example.com"),
+            Err(PolicyViolation::ContextWord(Email))
+        );
+        assert_eq!(
+            check("Mike.Smith2024!"),
+            Err(PolicyViolation::ContextWord(EmailLocalPart))
+        );
+        assert_eq!(
+            check("acme cloud"),
+            Err(PolicyViolation::ContextWord(ServiceName))
+        );
+        assert_eq!(
+            check("ACME CLOUD 123"),
+            Err(PolicyViolation::ContextWord(ServiceName))
+        );
         // A longer passphrase that merely contains the word is fine.
         assert_eq!(check("mike.smith likes rhubarb"), Ok(()));
     }
@@ -399,7 +437,9 @@ mod tests {
     fn nfkc_makes_equivalent_inputs_identical() {
         let policy = PasswordPolicy::default();
         let nfc = policy.normalize(&Password::new("caf\u{e9} ofﬁce")).unwrap();
-        let nfd = policy.normalize(&Password::new("cafe\u{301} office")).unwrap();
+        let nfd = policy
+            .normalize(&Password::new("cafe\u{301} office"))
+            .unwrap();
         assert_eq!(nfc.as_bytes(), nfd.as_bytes());
     }
 
@@ -407,10 +447,28 @@ mod tests {
     fn weak_or_inconsistent_settings_are_refused() {
         assert!(PasswordPolicy::builder().min_chars(6).build().is_err());
         assert!(PasswordPolicy::builder().max_chars(32).build().is_err());
-        assert!(PasswordPolicy::builder().min_chars(100).max_chars(64).build().is_err());
+        assert!(
+            PasswordPolicy::builder()
+                .min_chars(100)
+                .max_chars(64)
+                .build()
+                .is_err()
+        );
         assert!(PasswordPolicy::builder().max_bytes(100).build().is_err());
-        assert!(PasswordPolicy::builder().max_bytes(1 << 20).build().is_err());
-        let p = PasswordPolicy::builder().min_chars(15).max_chars(256).build().unwrap();
-        assert_eq!((p.min_chars(), p.max_chars(), p.max_bytes()), (15, 256, 1024));
+        assert!(
+            PasswordPolicy::builder()
+                .max_bytes(1 << 20)
+                .build()
+                .is_err()
+        );
+        let p = PasswordPolicy::builder()
+            .min_chars(15)
+            .max_chars(256)
+            .build()
+            .unwrap();
+        assert_eq!(
+            (p.min_chars(), p.max_chars(), p.max_bytes()),
+            (15, 256, 1024)
+        );
     }
 }
