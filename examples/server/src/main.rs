@@ -4,7 +4,10 @@
 //! PostgreSQL and Redis when configured) arrives once the engine and the axum
 //! adapter exist. Until then it prints its version and what it will become.
 
-#[allow(clippy::print_stdout, reason = "a command-line program reports on stdout")]
+#[allow(
+    clippy::print_stdout,
+    reason = "a command-line program reports on stdout"
+)]
 fn main() {
     println!("example-server {}", env!("CARGO_PKG_VERSION"));
     println!(
