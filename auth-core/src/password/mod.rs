@@ -20,6 +20,7 @@ mod params;
 mod pepper;
 mod policy;
 
+pub use crate::error::ConfigError;
 pub use hasher::{DEFAULT_QUEUE_PER_PERMIT, HasherMetrics, PasswordHasher, PasswordHasherBuilder};
 pub use params::{HashParams, OUTPUT_LEN, OWASP_MINIMUMS, SALT_LEN};
 pub use pepper::{MAX_KEY_ID_LEN, MIN_PEPPER_LEN, Pepper, PepperKey};
@@ -53,53 +54,4 @@ pub enum HashError {
     /// The blocking task panicked or was cancelled.
     #[error("the hashing task failed")]
     Task(#[source] tokio::task::JoinError),
-}
-
-/// A hashing or policy setting that is refused when it is built, so that a bad
-/// configuration fails at start-up, never at request time.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// Weaker than every OWASP row.
-    #[error(
-        "argon2id m={m_cost} KiB, t={t_cost}, p={p_cost} is below the OWASP minimum \
-         (m=19456,t=2 or an equal-strength row)"
-    )]
-    WeakParams {
-        /// Memory cost in KiB.
-        m_cost: u32,
-        /// Passes.
-        t_cost: u32,
-        /// Lanes.
-        p_cost: u32,
-    },
-    /// argon2 itself refuses the parameters.
-    #[error("invalid argon2 parameters")]
-    InvalidParams(#[source] argon2::Error),
-    /// A pepper key id that is empty, too long or not plain ASCII.
-    #[error("pepper key id {id:?} must be 1 to 8 ASCII letters, digits, '-' or '_'")]
-    InvalidKeyId {
-        /// The refused id.
-        id: String,
-    },
-    /// A pepper secret shorter than [`MIN_PEPPER_LEN`].
-    #[error("pepper key {id:?} is {len} bytes; at least 32 are required")]
-    PepperTooShort {
-        /// The key's id.
-        id: String,
-        /// Its length in bytes.
-        len: usize,
-    },
-    /// Two pepper keys share an id.
-    #[error("pepper key id {id:?} is used twice")]
-    DuplicateKeyId {
-        /// The id.
-        id: String,
-    },
-    /// A password policy bound out of range.
-    #[error("password policy: {0}")]
-    PolicyRange(&'static str),
-    /// `max_concurrent(0)`.
-    #[error("the hasher needs at least one permit")]
-    ZeroConcurrency,
 }

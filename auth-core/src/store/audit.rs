@@ -1,0 +1,124 @@
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{StoreError, UserId};
+
+/// What happened (S12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// A new account was created.
+    Registered,
+    /// Someone tried to register an existing email; the owner was told.
+    RegistrationDuplicate,
+    /// An email address was verified.
+    EmailVerified,
+    /// A verification email was sent again.
+    VerificationResent,
+    /// A login succeeded.
+    LoginSucceeded,
+    /// A login failed (wrong password, unknown account, disabled, unverified).
+    LoginFailed,
+    /// A login was refused because the account is locked.
+    LoginLocked,
+    /// A request was refused by a per-IP rate limit.
+    RateLimited,
+    /// An account reached the lockout threshold.
+    AccountLocked,
+    /// An account reached the hard limit and now needs a password reset.
+    ResetRequired,
+    /// A stored hash was upgraded to the current parameters.
+    PasswordRehashed,
+    /// A session was ended by logout.
+    Logout,
+    /// Every session of a user was ended by the user.
+    LogoutAll,
+    /// A password reset was requested.
+    PasswordResetRequested,
+    /// A password was reset with a token.
+    PasswordReset,
+    /// A password was changed by its owner.
+    PasswordChanged,
+    /// A password change was refused (wrong current password, weak new one).
+    PasswordChangeFailed,
+    /// A session was revoked by its owner.
+    SessionRevoked,
+    /// An administrator unlocked an account.
+    AccountUnlocked,
+    /// An administrator disabled an account.
+    AccountDisabled,
+}
+
+impl AuditKind {
+    /// A stable name for storage and log queries.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::RegistrationDuplicate => "registration_duplicate",
+            Self::EmailVerified => "email_verified",
+            Self::VerificationResent => "verification_resent",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::LoginLocked => "login_locked",
+            Self::RateLimited => "rate_limited",
+            Self::AccountLocked => "account_locked",
+            Self::ResetRequired => "reset_required",
+            Self::PasswordRehashed => "password_rehashed",
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordChangeFailed => "password_change_failed",
+            Self::SessionRevoked => "session_revoked",
+            Self::AccountUnlocked => "account_unlocked",
+            Self::AccountDisabled => "account_disabled",
+        }
+    }
+}
+
+/// One audit record: who, what, when, from where (S12). It never holds a
+/// password, token, session id or hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When, in UTC.
+    pub at: OffsetDateTime,
+    /// What happened.
+    pub kind: AuditKind,
+    /// The account, when known.
+    pub user_id: Option<UserId>,
+    /// The normalised email the request named, for events about an account that
+    /// may not exist (failed logins, reset requests).
+    pub email: Option<String>,
+    /// Client IP.
+    pub ip: Option<IpAddr>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// The request id, to join with the logs.
+    pub request_id: Option<String>,
+    /// A short machine-readable detail, such as the reason of a failure.
+    pub detail: Option<String>,
+}
+
+/// Where audit events go.
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    /// Records an event.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+
+    /// The most recent events of a user, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn events_for_user(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}

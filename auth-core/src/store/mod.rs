@@ -1,0 +1,27 @@
+//! The storage traits the engine needs, and the records they hold.
+//!
+//! Every trait is object safe (`#[async_trait]`) and held as `Arc<dyn Trait>`, so a
+//! deployment can mix backends (users and tokens in PostgreSQL, sessions and
+//! counters in Redis). Backends only persist: policy (expiry maths, backoff,
+//! hashing, token format) stays in the engine. Each backend proves the same
+//! behaviour by running the conformance suite (`auth_core::conformance`, feature
+//! `test-util`).
+
+mod attempt;
+mod audit;
+mod session;
+mod token;
+mod user;
+
+pub use attempt::{AttemptKey, AttemptScope, AttemptState, AttemptStore};
+pub use audit::{AuditEvent, AuditKind, AuditSink};
+pub use session::{SessionId, SessionRecord, SessionStore};
+pub use token::{NewToken, TokenCheck, TokenStore};
+pub use user::{NewUser, User, UserId, UserStore};
+
+pub use crate::error::StoreError;
+
+/// Every store trait in one bound, for backends that implement them all.
+pub trait AllStores: UserStore + TokenStore + SessionStore + AttemptStore + AuditSink {}
+
+impl<T: UserStore + TokenStore + SessionStore + AttemptStore + AuditSink> AllStores for T {}

@@ -1,0 +1,138 @@
+use std::fmt;
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{StoreError, UserId};
+use crate::token::TokenHash;
+
+/// A session's public id: safe to show, list and pass to revoke. It is not the
+/// session token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub Uuid);
+
+impl SessionId {
+    /// A fresh random id.
+    #[must_use]
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({})", self.0)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A stored login session (S5). Only the token's keyed hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Public id.
+    pub id: SessionId,
+    /// Keyed hash of the session token.
+    pub token_hash: TokenHash,
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// Login time.
+    pub created_at: OffsetDateTime,
+    /// Last time the engine recorded activity (at most once per touch interval).
+    pub last_seen_at: OffsetDateTime,
+    /// Idle deadline: the session dies if unused until then.
+    pub idle_expires_at: OffsetDateTime,
+    /// Absolute deadline: activity never extends past it.
+    pub absolute_expires_at: OffsetDateTime,
+    /// When it was revoked (logout, password change or reset, admin).
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Client address at login.
+    pub ip: Option<IpAddr>,
+    /// Client user agent at login.
+    pub user_agent: Option<String>,
+}
+
+impl SessionRecord {
+    /// Whether it is usable at `now`: not revoked, before both deadlines.
+    #[must_use]
+    pub fn is_active(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && now < self.idle_expires_at && now < self.absolute_expires_at
+    }
+}
+
+/// Login sessions, keyed by token hash, indexed by user.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// Backend failures ([`StoreError::Conflict`] on a hash collision).
+    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError>;
+
+    /// The session with this token hash, whatever its state (the engine judges
+    /// expiry and revocation). A backend may forget sessions after both deadlines
+    /// or revocation and answer `None`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn session_by_token(&self, hash: &TokenHash)
+    -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Records activity: sets `last_seen_at` and `idle_expires_at`, only if the
+    /// session is not revoked (a touch never revives a revoked session).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes one session of a user. Returns whether a live session was revoked
+    /// (false for another user's session or an already revoked one).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes every session of a user but `except`, in one operation. Returns how
+    /// many were revoked.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+
+    /// The user's sessions that are active at `now`, newest first.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn list_user_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Deletes sessions past a deadline or revoked before `before`. Returns how many.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}

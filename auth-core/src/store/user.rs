@@ -1,0 +1,146 @@
+use std::fmt;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::{EmailAddress, PasswordHashString};
+
+/// A user's id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub Uuid);
+
+impl UserId {
+    /// A fresh random id.
+    #[must_use]
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserId({})", self.0)
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The id to give it.
+    pub id: UserId,
+    /// Its email address; the normalised form must be unique.
+    pub email: EmailAddress,
+    /// Its password hash.
+    pub password_hash: PasswordHashString,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A stored user. `Debug` shows no hash (see [`PasswordHashString`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Email address, as given and normalised.
+    pub email: EmailAddress,
+    /// Current password hash.
+    pub password_hash: PasswordHashString,
+    /// When the address was verified.
+    pub email_verified_at: Option<OffsetDateTime>,
+    /// When the password was last set by the user (not by a transparent rehash).
+    pub password_changed_at: OffsetDateTime,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change to the record.
+    pub updated_at: OffsetDateTime,
+    /// When the account was disabled by an administrator.
+    pub disabled_at: Option<OffsetDateTime>,
+    /// When the account reached the hard lockout limit; only a password reset (or
+    /// an administrator's unlock) clears it (S6).
+    pub reset_required_at: Option<OffsetDateTime>,
+}
+
+/// Users, keyed by id and by normalised email.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the normalised email is taken (atomically: of
+    /// many concurrent creations of one email, exactly one succeeds).
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// Backend failures only; a missing user is `Ok(None)`.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// The user with this normalised email.
+    ///
+    /// # Errors
+    /// Backend failures only; a missing user is `Ok(None)`.
+    async fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError>;
+
+    /// Sets a new password chosen by the user: replaces the hash, sets
+    /// `password_changed_at` and clears `reset_required_at`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the hash with a rehash of the same password (S2) only if it is
+    /// still `old`, so a rehash never undoes a concurrent password change. Returns
+    /// whether it replaced it. `password_changed_at` does not move.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHashString,
+        new: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks the email verified (keeps the first verification time).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Sets or clears `disabled_at`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn set_disabled(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Sets or clears `reset_required_at`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn set_reset_required(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+}
