@@ -1,36 +1,78 @@
 //! # auth-core
 //!
-//! The engine of the authentication library: password hashing and policy today;
-//! the store traits, tokens and flows arrive in the next releases (see the
-//! workspace README). It has no database or web dependency.
+//! The engine of the authentication library: every flow a product needs
+//! (registration with email verification, login with server-side sessions,
+//! lockout and rate limits, password reset and change, session management, an
+//! audit trail), over storage traits that backends implement. It has no database
+//! or web dependency.
+//!
+//! - [`Auth`]: the flows; build it with [`Auth::builder`].
+//! - [`store`]: the traits a backend implements (`auth-store-memory`,
+//!   `auth-store-postgres`, `auth-store-redis`), checked by one conformance suite
+//!   (`conformance`, feature `test-util`).
+//! - [`password`]: argon2id hashing and the password policy.
+//! - [`mail`]: the mailer trait and the outbox that sends off the request path.
+//!
+//! A whole journey on the in-process store:
 //!
 //! ```
-//! use auth_core::Password;
-//! use auth_core::password::{ContextWords, PasswordHasher, PasswordPolicy};
+//! use std::sync::Arc;
+//! use auth_core::mail::{CapturingMailer, MessageKind};
+//! use auth_core::{Auth, OpaqueToken, Password, RequestContext, SecretKey};
+//! use auth_store_memory::MemoryStore;
 //!
-//! # #[tokio::main(flavor = "current_thread")]
+//! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let policy = PasswordPolicy::builder().service_name("Acme").build()?;
-//! let hasher = PasswordHasher::builder().build()?;
+//! let mailer = CapturingMailer::new(); // tests only; use an SMTP mailer in production
+//! let auth = Auth::builder()
+//!     .stores(Arc::new(MemoryStore::new()))
+//!     .mailer(Arc::new(mailer.clone()))
+//!     .secret_key(SecretKey::generate()?)
+//!     .build()?;
+//! let ctx = RequestContext::default();
 //!
-//! // Registration: every rule for new passwords, then argon2id.
-//! let context = ContextWords::new().email("alice@example.com");
-//! let new = policy.validate_new(&Password::new("correct horse battery"), &context)?;
-//! let stored = hasher.hash(&new).await?;
+//! auth.register("alice@example.com", &Password::new("correct horse battery"), &ctx).await?;
 //!
-//! // Login: only the caps and NFKC, then verify (and rehash if asked to).
-//! let attempt = policy.normalize(&Password::new("correct horse battery"))?;
-//! assert!(hasher.verify(&attempt, &stored).await?);
-//! assert!(!hasher.needs_rehash(&stored));
+//! // The verification email carries a single-use token.
+//! mailer.wait_for(1).await;
+//! let token = mailer.token_for("alice@example.com", MessageKind::Verification).unwrap();
+//! auth.verify_email(&OpaqueToken::new(token), &ctx).await?;
+//!
+//! let login = auth.login("alice@example.com", &Password::new("correct horse battery"), false, &ctx).await?;
+//! let me = auth.authenticate(&login.session.token).await?;
+//! assert_eq!(me.user.email.as_str(), "alice@example.com");
+//!
+//! auth.logout(&login.session.token, &ctx).await?;
+//! assert!(auth.authenticate(&login.session.token).await.is_err());
 //! # Ok(())
 //! # }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod clock;
+mod config;
+mod email;
+mod engine;
+mod error;
+pub mod mail;
 pub mod password;
 mod secret;
+pub mod store;
+mod token;
 
+#[cfg(feature = "test-util")]
+pub mod conformance;
+
+pub use config::{AuthConfig, BackoffPolicy, MAX_SESSION_LIFETIME};
+pub use email::{EmailAddress, InvalidEmail, MAX_EMAIL_BYTES, MAX_LOCAL_BYTES};
+pub use engine::{
+    Auth, AuthBuilder, Authenticated, LoginSuccess, NewSession, Purged, RequestContext,
+};
+pub use error::{AuthError, BoxError, ConfigError, StoreError, UNAVAILABLE_RETRY_AFTER};
 pub use secret::{Password, PasswordHashString};
+pub use token::{
+    MIN_SECRET_KEY_LEN, OpaqueToken, SecretKey, TOKEN_BYTES, TOKEN_CHARS, TokenHash, TokenPurpose,
+};
 
 /// The Rust examples of the workspace README, compiled and run as doctests so the
 /// README cannot drift from the API.

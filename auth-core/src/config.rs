@@ -1,0 +1,323 @@
+//! Engine settings, with documented defaults, checked once when the engine is
+//! built.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::ConfigError;
+use crate::mail::OutboxConfig;
+use crate::store::AttemptState;
+
+/// Exponential backoff over a counter (S6): once `threshold` attempts are
+/// counted, each further attempt must wait `base x 2^(count - threshold)` after
+/// the previous one, at most `cap`. The counter expires `window` after the last
+/// counted attempt.
+///
+/// ```
+/// use auth_core::BackoffPolicy;
+/// use time::Duration;
+///
+/// let p = BackoffPolicy::ACCOUNT_LOGIN; // 5 failures, 5 s doubling, 15 min cap
+/// assert_eq!(p.delay(4), None);
+/// assert_eq!(p.delay(5), Some(Duration::seconds(5)));
+/// assert_eq!(p.delay(6), Some(Duration::seconds(10)));
+/// assert_eq!(p.delay(40), Some(Duration::minutes(15)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffPolicy {
+    /// Attempts allowed before any wait.
+    pub threshold: u32,
+    /// First wait.
+    pub base: Duration,
+    /// Longest wait.
+    pub cap: Duration,
+    /// How long a counter lives after its last counted attempt.
+    pub window: Duration,
+}
+
+impl BackoffPolicy {
+    /// Failed logins per account: 5, then 5 s doubling up to 15 min; forgotten
+    /// after 24 h without a failure.
+    pub const ACCOUNT_LOGIN: Self = Self {
+        threshold: 5,
+        base: Duration::seconds(5),
+        cap: Duration::minutes(15),
+        window: Duration::hours(24),
+    };
+    /// Failed logins per IP, across accounts (credential stuffing): 20, then 1 s
+    /// doubling up to 15 min; forgotten after 1 h.
+    pub const IP_LOGIN: Self = Self {
+        threshold: 20,
+        base: Duration::seconds(1),
+        cap: Duration::minutes(15),
+        window: Duration::hours(1),
+    };
+    /// Registrations, reset requests and verification resends per IP: 10, then
+    /// 30 s doubling up to 1 h; forgotten after 1 h.
+    pub const IP_REQUESTS: Self = Self {
+        threshold: 10,
+        base: Duration::seconds(30),
+        cap: Duration::hours(1),
+        window: Duration::hours(1),
+    };
+    /// Reset requests and verification resends per account: 3, then 1 min doubling
+    /// up to 1 h; forgotten after 24 h. Over the limit, requests still answer
+    /// "accepted" but send no mail (no mail bombing, no enumeration).
+    pub const ACCOUNT_REQUESTS: Self = Self {
+        threshold: 3,
+        base: Duration::minutes(1),
+        cap: Duration::hours(1),
+        window: Duration::hours(24),
+    };
+
+    /// The wait required after `count` counted attempts, if any.
+    #[must_use]
+    pub fn delay(&self, count: u32) -> Option<Duration> {
+        let mut delay = self.base;
+        for _ in 0..count.checked_sub(self.threshold)? {
+            if delay >= self.cap {
+                break;
+            }
+            delay = delay.saturating_mul(2);
+        }
+        Some(delay.min(self.cap))
+    }
+
+    /// How long to wait at `now` given a counter's state; `None` when allowed.
+    #[must_use]
+    pub fn retry_after(&self, state: &AttemptState, now: OffsetDateTime) -> Option<Duration> {
+        let until = state.last_at? + self.delay(state.count)?;
+        (until > now).then(|| until - now)
+    }
+
+    fn validate(&self, name: &'static str) -> Result<(), ConfigError> {
+        let ok = self.threshold >= 1
+            && self.base > Duration::ZERO
+            && self.cap >= self.base
+            && self.window >= self.cap;
+        ok.then_some(()).ok_or(ConfigError::Invalid(name))
+    }
+}
+
+/// Engine settings. Start from [`AuthConfig::default`] and change what you need;
+/// [`crate::Auth::builder`] checks them.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Name in emails and refused as a password (default "Auth").
+    pub service_name: String,
+    /// Base of every link in emails, for example `https://auth.example.com`; never
+    /// taken from a request (default `http://localhost:8080`).
+    pub public_url: String,
+    /// Path of the page that verifies an email (default `/verify-email`).
+    pub verify_path: String,
+    /// Path of the page that resets a password (default `/reset-password`).
+    pub reset_path: String,
+    /// Lifetime of verification tokens (default 24 h).
+    pub verification_ttl: Duration,
+    /// Lifetime of reset tokens (default 30 min).
+    pub reset_ttl: Duration,
+    /// A session dies after this long without activity (default 30 min).
+    pub session_idle_timeout: Duration,
+    /// A session dies this long after login, whatever its activity (default 24 h).
+    pub session_lifetime: Duration,
+    /// The absolute lifetime of a "remember me" login (default and maximum 30 days).
+    pub remember_me_lifetime: Duration,
+    /// Activity is written back at most this often per session (default 60 s), so
+    /// most authenticated requests cost no store write.
+    pub touch_interval: Duration,
+    /// Whether login needs a verified email (default true).
+    pub require_verified_email: bool,
+    /// When true (default), registering a taken email answers like a new one and
+    /// mails the owner; when false it answers `email_taken` (S3).
+    pub enumeration_protection: bool,
+    /// Whether every login mails a new-session notice (default false).
+    pub notify_new_session: bool,
+    /// Failed logins per account.
+    pub account_lockout: BackoffPolicy,
+    /// Consecutive failures after which only a password reset unlocks the account
+    /// (default 100, per NIST SP 800-63B).
+    pub reset_required_after: u32,
+    /// Failed logins per client IP.
+    pub ip_login_limit: BackoffPolicy,
+    /// Registrations, reset requests and resends per client IP.
+    pub ip_request_limit: BackoffPolicy,
+    /// Reset requests and resends per account.
+    pub account_request_limit: BackoffPolicy,
+    /// The mail outbox.
+    pub outbox: OutboxConfig,
+}
+
+/// Longest "remember me" lifetime accepted.
+pub const MAX_SESSION_LIFETIME: Duration = Duration::days(30);
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            service_name: "Auth".to_owned(),
+            public_url: "http://localhost:8080".to_owned(),
+            verify_path: "/verify-email".to_owned(),
+            reset_path: "/reset-password".to_owned(),
+            verification_ttl: Duration::hours(24),
+            reset_ttl: Duration::minutes(30),
+            session_idle_timeout: Duration::minutes(30),
+            session_lifetime: Duration::hours(24),
+            remember_me_lifetime: MAX_SESSION_LIFETIME,
+            touch_interval: Duration::seconds(60),
+            require_verified_email: true,
+            enumeration_protection: true,
+            notify_new_session: false,
+            account_lockout: BackoffPolicy::ACCOUNT_LOGIN,
+            reset_required_after: 100,
+            ip_login_limit: BackoffPolicy::IP_LOGIN,
+            ip_request_limit: BackoffPolicy::IP_REQUESTS,
+            account_request_limit: BackoffPolicy::ACCOUNT_REQUESTS,
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check =
+            |ok: bool, what: &'static str| ok.then_some(()).ok_or(ConfigError::Invalid(what));
+        let url = &self.public_url;
+        check(
+            (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.ends_with('/')
+                && !url.contains(['?', '#', ' ']),
+            "public_url must be an http(s) URL without a trailing slash, query or fragment",
+        )?;
+        check(
+            self.verify_path.starts_with('/') && self.reset_path.starts_with('/'),
+            "verify_path and reset_path must start with '/'",
+        )?;
+        check(
+            !self.service_name.trim().is_empty(),
+            "service_name must not be empty",
+        )?;
+        let positive = [
+            self.verification_ttl,
+            self.reset_ttl,
+            self.session_idle_timeout,
+            self.touch_interval,
+        ];
+        check(
+            positive.iter().all(|d| *d > Duration::ZERO),
+            "lifetimes and intervals must be positive",
+        )?;
+        check(
+            self.session_idle_timeout <= self.session_lifetime
+                && self.session_lifetime <= self.remember_me_lifetime
+                && self.remember_me_lifetime <= MAX_SESSION_LIFETIME,
+            "need session_idle_timeout <= session_lifetime <= remember_me_lifetime <= 30 days",
+        )?;
+        check(
+            self.touch_interval < self.session_idle_timeout,
+            "touch_interval must be below session_idle_timeout",
+        )?;
+        check(
+            self.reset_required_after > self.account_lockout.threshold,
+            "reset_required_after must exceed the account lockout threshold",
+        )?;
+        self.account_lockout
+            .validate("account_lockout: need threshold >= 1, 0 < base <= cap <= window")?;
+        self.ip_login_limit
+            .validate("ip_login_limit: need threshold >= 1, 0 < base <= cap <= window")?;
+        self.ip_request_limit
+            .validate("ip_request_limit: need threshold >= 1, 0 < base <= cap <= window")?;
+        self.account_request_limit
+            .validate("account_request_limit: need threshold >= 1, 0 < base <= cap <= window")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_as_documented() {
+        let c = AuthConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.verification_ttl, Duration::hours(24));
+        assert_eq!(c.reset_ttl, Duration::minutes(30));
+        assert_eq!(c.session_idle_timeout, Duration::minutes(30));
+        assert_eq!(c.session_lifetime, Duration::hours(24));
+        assert_eq!(c.reset_required_after, 100);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_at_build_time() {
+        let cases: [fn(&mut AuthConfig); 8] = [
+            (|c| c.public_url = "auth.example.com".into()),
+            (|c| c.public_url = "https://auth.example.com/".into()),
+            (|c| c.reset_ttl = Duration::ZERO),
+            (|c| c.remember_me_lifetime = Duration::days(31)),
+            (|c| c.session_idle_timeout = Duration::hours(48)),
+            (|c| c.account_lockout.threshold = 0),
+            (|c| c.ip_login_limit.cap = Duration::seconds(0)),
+            (|c| c.reset_required_after = 3),
+        ];
+        for (i, change) in cases.iter().enumerate() {
+            let mut c = AuthConfig::default();
+            change(&mut c);
+            assert!(
+                matches!(c.validate(), Err(ConfigError::Invalid(_))),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn s6_backoff_doubles_from_the_threshold_up_to_the_cap() {
+        let p = BackoffPolicy::ACCOUNT_LOGIN;
+        let delays: Vec<_> = (4..=14)
+            .map(|n| p.delay(n).map(Duration::whole_seconds))
+            .collect();
+        assert_eq!(
+            delays,
+            [
+                None,
+                Some(5),
+                Some(10),
+                Some(20),
+                Some(40),
+                Some(80),
+                Some(160),
+                Some(320),
+                Some(640),
+                Some(900),
+                Some(900)
+            ]
+        );
+        assert_eq!(p.delay(u32::MAX), Some(Duration::minutes(15)));
+    }
+
+    #[test]
+    fn s6_retry_after_counts_from_the_last_attempt() {
+        let p = BackoffPolicy::ACCOUNT_LOGIN;
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let state = AttemptState {
+            count: 5,
+            last_at: Some(t0),
+        };
+        assert_eq!(p.retry_after(&state, t0), Some(Duration::seconds(5)));
+        assert_eq!(
+            p.retry_after(&state, t0 + Duration::seconds(4)),
+            Some(Duration::seconds(1))
+        );
+        assert_eq!(p.retry_after(&state, t0 + Duration::seconds(5)), None);
+        assert_eq!(
+            p.retry_after(
+                &AttemptState {
+                    count: 4,
+                    last_at: Some(t0)
+                },
+                t0
+            ),
+            None
+        );
+    }
+}

@@ -1,0 +1,180 @@
+use std::sync::Arc;
+
+use super::{Auth, Engine, background::Background};
+use crate::clock::{Clock, SystemClock};
+use crate::mail::{Mailer, Outbox, Templates};
+use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::store::{AllStores, AttemptStore, AuditSink, SessionStore, TokenStore, UserStore};
+use crate::token::SecretKey;
+use crate::{AuthConfig, ConfigError};
+
+/// Builds an [`Auth`]. Every store, the mailer and the secret key are required;
+/// the clock defaults to the system clock, the hasher to OWASP parameters, the
+/// policy to its defaults (with the configured service name as a context word).
+///
+/// ```
+/// use std::sync::Arc;
+/// use auth_core::mail::ConsoleMailer;
+/// use auth_core::{Auth, AuthConfig, SecretKey};
+/// use auth_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), auth_core::ConfigError> {
+/// let mut config = AuthConfig::default();
+/// config.public_url = "https://auth.example.com".into();
+/// let auth = Auth::builder()
+///     .config(config)
+///     .stores(Arc::new(MemoryStore::new())) // or each store separately
+///     .mailer(Arc::new(ConsoleMailer))
+///     .secret_key(SecretKey::new(*b"0123456789abcdef0123456789abcdef")?)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct AuthBuilder {
+    config: AuthConfig,
+    users: Option<Arc<dyn UserStore>>,
+    tokens: Option<Arc<dyn TokenStore>>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    attempts: Option<Arc<dyn AttemptStore>>,
+    audit: Option<Arc<dyn AuditSink>>,
+    mailer: Option<Arc<dyn Mailer>>,
+    clock: Option<Arc<dyn Clock>>,
+    hasher: Option<PasswordHasher>,
+    policy: Option<PasswordPolicy>,
+    key: Option<SecretKey>,
+}
+
+impl std::fmt::Debug for AuthBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthBuilder {
+    /// Settings (default [`AuthConfig::default`]).
+    pub fn config(mut self, config: AuthConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Every store from one backend that implements them all.
+    pub fn stores<S: AllStores + 'static>(mut self, store: Arc<S>) -> Self {
+        self.users = Some(store.clone());
+        self.tokens = Some(store.clone());
+        self.sessions = Some(store.clone());
+        self.attempts = Some(store.clone());
+        self.audit = Some(store);
+        self
+    }
+
+    /// The user store.
+    pub fn users(mut self, store: Arc<dyn UserStore>) -> Self {
+        self.users = Some(store);
+        self
+    }
+
+    /// The token store.
+    pub fn tokens(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.tokens = Some(store);
+        self
+    }
+
+    /// The session store.
+    pub fn sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
+        self
+    }
+
+    /// The attempt counters.
+    pub fn attempts(mut self, store: Arc<dyn AttemptStore>) -> Self {
+        self.attempts = Some(store);
+        self
+    }
+
+    /// The audit sink.
+    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// The mailer the outbox sends through.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// The clock (default [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The password hasher (default: OWASP parameters, one permit per CPU).
+    pub fn hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// The password policy (default: [`PasswordPolicy`] defaults with the
+    /// configured service name).
+    pub fn policy(mut self, policy: PasswordPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The secret key of token and session hashes. Keep it stable: changing it
+    /// invalidates every token and session.
+    pub fn secret_key(mut self, key: SecretKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Checks everything and starts the mail outbox on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] for a missing component, [`ConfigError::Invalid`]
+    /// for a bad setting, [`ConfigError::NoRuntime`] outside a tokio runtime.
+    pub fn build(self) -> Result<Auth, ConfigError> {
+        let config = self.config;
+        config.validate()?;
+        let policy = match self.policy {
+            Some(policy) => policy,
+            None => PasswordPolicy::builder()
+                .service_name(config.service_name.clone())
+                .build()?,
+        };
+        let hasher = match self.hasher {
+            Some(hasher) => hasher,
+            None => PasswordHasher::builder().build()?,
+        };
+        let mailer = self.mailer.ok_or(ConfigError::Missing("mailer"))?;
+        let outbox = Outbox::start(mailer, &config.outbox)?;
+        let templates = Templates {
+            service_name: config.service_name.clone(),
+            public_url: config.public_url.clone(),
+            verify_path: config.verify_path.clone(),
+            reset_path: config.reset_path.clone(),
+        };
+        Ok(Auth {
+            inner: Arc::new(Engine {
+                users: self.users.ok_or(ConfigError::Missing("user store"))?,
+                tokens: self.tokens.ok_or(ConfigError::Missing("token store"))?,
+                sessions: self.sessions.ok_or(ConfigError::Missing("session store"))?,
+                attempts: self.attempts.ok_or(ConfigError::Missing("attempt store"))?,
+                audit: self.audit.ok_or(ConfigError::Missing("audit sink"))?,
+                key: self.key.ok_or(ConfigError::Missing("secret key"))?,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                hasher,
+                policy,
+                outbox,
+                templates,
+                background: Background::default(),
+                config,
+            }),
+        })
+    }
+}

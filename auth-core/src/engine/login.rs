@@ -1,0 +1,245 @@
+//! Login, and the password check it shares with password change (S2, S3, S5, S6).
+
+use super::{Auth, Engine, LoginSuccess, RequestContext};
+use crate::error::AuthError;
+use crate::password::NormalizedPassword;
+use crate::store::{AttemptKey, AttemptScope, AuditKind, User};
+use crate::{EmailAddress, Password};
+
+/// The outcome of checking a password under the account's lockout.
+pub(super) enum PasswordCheck {
+    /// Right password for this user.
+    Valid(User, NormalizedPassword),
+    /// Wrong password, unknown account, or a password over the caps.
+    Invalid(Option<User>),
+}
+
+impl Auth {
+    /// Logs in with email and password and creates a session.
+    ///
+    /// Unknown email, wrong password and a password over the caps take the same
+    /// path: one argon2 computation (a dummy one when there is no hash to check),
+    /// one failure counted for the normalised email (known or not) and the client
+    /// IP, and [`AuthError::InvalidCredentials`] (S3). While the account is locked,
+    /// attempts are refused with the same hashing work and are not counted, so they
+    /// do not extend the lock (S6). A success clears the account's counter,
+    /// upgrades an outdated hash (S2) and creates a session with a fresh token (S5).
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`], [`AuthError::Locked`],
+    /// [`AuthError::RateLimited`] (per IP), [`AuthError::EmailNotVerified`] (right
+    /// password, unverified address), [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "login", skip_all)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        remember_me: bool,
+        ctx: &RequestContext,
+    ) -> Result<LoginSuccess, AuthError> {
+        let e = &self.inner;
+        e.check_ip(AttemptScope::Login, &e.config.ip_login_limit, ctx)
+            .await?;
+        let Ok(email) = EmailAddress::parse(email) else {
+            // No account can have this address: same work and answer as an unknown one.
+            e.hasher.verify_dummy().await?;
+            e.count_ip(AttemptScope::Login, &e.config.ip_login_limit, ctx)
+                .await?;
+            e.audit(
+                AuditKind::LoginFailed,
+                ctx,
+                None,
+                None,
+                Some("invalid_email"),
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        };
+        let user = e.users.user_by_email(email.normalized()).await?;
+        let (user, password) = match e
+            .check_password(email.normalized(), user, password, ctx)
+            .await?
+        {
+            PasswordCheck::Valid(user, password) => (user, password),
+            PasswordCheck::Invalid(user) => {
+                let id = user.as_ref().map(|u| u.id);
+                let reason = if id.is_some() {
+                    "wrong_password"
+                } else {
+                    "unknown_account"
+                };
+                e.audit(
+                    AuditKind::LoginFailed,
+                    ctx,
+                    id,
+                    Some(email.normalized()),
+                    Some(reason),
+                )
+                .await;
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        if user.disabled_at.is_some() {
+            e.audit(
+                AuditKind::LoginFailed,
+                ctx,
+                Some(user.id),
+                None,
+                Some("disabled"),
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        }
+        if e.config.require_verified_email && user.email_verified_at.is_none() {
+            e.audit(
+                AuditKind::LoginFailed,
+                ctx,
+                Some(user.id),
+                None,
+                Some("email_not_verified"),
+            )
+            .await;
+            return Err(AuthError::EmailNotVerified);
+        }
+        e.rehash_if_needed(&user, &password, ctx).await;
+        let session = e.create_session(user.id, remember_me, ctx).await?;
+        e.audit(AuditKind::LoginSucceeded, ctx, Some(user.id), None, None)
+            .await;
+        if e.config.notify_new_session {
+            e.send(
+                e.templates
+                    .new_session(user.email.as_str(), ctx.ip, ctx.user_agent.as_deref()),
+            );
+        }
+        Ok(LoginSuccess { user, session })
+    }
+}
+
+impl Engine {
+    /// Checks a password for the account keyed by `email_normalized` (the user may
+    /// not exist) under its lockout, doing exactly one argon2 computation on every
+    /// path. Failures are counted; a success clears the counter.
+    ///
+    /// # Errors
+    /// [`AuthError::Locked`] while locked or after the hard limit,
+    /// [`AuthError::Unavailable`].
+    pub(super) async fn check_password(
+        &self,
+        email_normalized: &str,
+        user: Option<User>,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<PasswordCheck, AuthError> {
+        let key = AttemptKey::Account(AttemptScope::Login, email_normalized.to_owned());
+        let state = self.attempts.attempts(&key, self.now()).await?;
+        if let Some(retry_after) = self.config.account_lockout.retry_after(&state, self.now()) {
+            self.hasher.verify_dummy().await?;
+            let id = user.as_ref().map(|u| u.id);
+            self.audit(
+                AuditKind::LoginLocked,
+                ctx,
+                id,
+                Some(email_normalized),
+                None,
+            )
+            .await;
+            return Err(AuthError::Locked {
+                retry_after: Some(retry_after),
+            });
+        }
+        let normalized = self.policy.normalize(password).ok();
+        let verified = match (&user, normalized) {
+            (Some(user), Some(password)) => self
+                .hasher
+                .verify(&password, &user.password_hash)
+                .await?
+                .then_some(password),
+            _ => {
+                self.hasher.verify_dummy().await?;
+                None
+            }
+        };
+        match (user, verified) {
+            (Some(user), Some(_)) if user.reset_required_at.is_some() => {
+                self.audit(
+                    AuditKind::LoginLocked,
+                    ctx,
+                    Some(user.id),
+                    None,
+                    Some("reset_required"),
+                )
+                .await;
+                Err(AuthError::Locked { retry_after: None })
+            }
+            (Some(user), Some(password)) => {
+                self.attempts.clear(&key).await?;
+                Ok(PasswordCheck::Valid(user, password))
+            }
+            (user, _) => {
+                self.count_failure(&key, user.as_ref(), ctx).await?;
+                Ok(PasswordCheck::Invalid(user))
+            }
+        }
+    }
+
+    /// Counts a failed password check for the account and the client IP; mails
+    /// the owner when the account locks, and requires a reset at the hard limit.
+    async fn count_failure(
+        &self,
+        key: &AttemptKey,
+        user: Option<&User>,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let now = self.now();
+        let state = self
+            .attempts
+            .increment(key, now, self.config.account_lockout.window)
+            .await?;
+        self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
+            .await?;
+        let Some(user) = user else { return Ok(()) };
+        if state.count == self.config.account_lockout.threshold {
+            self.send(self.templates.lockout(user.email.as_str()));
+            self.audit(AuditKind::AccountLocked, ctx, Some(user.id), None, None)
+                .await;
+        }
+        if state.count >= self.config.reset_required_after && user.reset_required_at.is_none() {
+            self.users
+                .set_reset_required(user.id, Some(now), now)
+                .await?;
+            self.audit(AuditKind::ResetRequired, ctx, Some(user.id), None, None)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Replaces an outdated hash after a successful check (S2). A failure here is
+    /// logged and does not fail the login.
+    async fn rehash_if_needed(
+        &self,
+        user: &User,
+        password: &NormalizedPassword,
+        ctx: &RequestContext,
+    ) {
+        if !self.hasher.needs_rehash(&user.password_hash) {
+            return;
+        }
+        let result = async {
+            let new = self.hasher.hash(password).await?;
+            Ok::<_, AuthError>(
+                self.users
+                    .replace_password_hash(user.id, &user.password_hash, &new, self.now())
+                    .await?,
+            )
+        }
+        .await;
+        match result {
+            Ok(true) => {
+                self.audit(AuditKind::PasswordRehashed, ctx, Some(user.id), None, None)
+                    .await;
+            }
+            Ok(false) => {} // the password changed meanwhile; the new hash is current
+            Err(err) => tracing::warn!(error = %err, "upgrading a password hash failed"),
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The engine: every flow, over the store traits.
+//!
+//! Flows live in one file each (`register.rs`, `login.rs`, `session.rs`,
+//! `password.rs`, `admin.rs`); this file holds the shared machinery: the builder,
+//! the request context, auditing, token issue, rate-limit checks and session
+//! creation.
+
+mod admin;
+mod background;
+mod builder;
+mod login;
+mod password;
+mod register;
+mod session;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+pub use builder::AuthBuilder;
+pub use session::Authenticated;
+
+use crate::clock::Clock;
+use crate::error::AuthError;
+use crate::mail::{EmailMessage, Outbox, Templates};
+use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::store::{
+    AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, NewToken, SessionId,
+    SessionRecord, SessionStore, TokenStore, User, UserId, UserStore,
+};
+use crate::token::{OpaqueToken, SecretKey, TokenPurpose};
+use crate::{AuthConfig, BackoffPolicy};
+use background::Background;
+
+/// Who is asking: used for rate limits and the audit trail. Build it from the
+/// request (the web adapter decides which IP to trust, S8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Client IP.
+    pub ip: Option<IpAddr>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Request id, joined with the logs.
+    pub request_id: Option<String>,
+}
+
+/// A new session: the token to hand to the client once, and its record.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session token for the cookie or bearer header. Never store or log it.
+    pub token: OpaqueToken,
+    /// The stored session.
+    pub session: SessionRecord,
+}
+
+/// A successful login or password change.
+#[derive(Debug, Clone)]
+pub struct LoginSuccess {
+    /// The user.
+    pub user: User,
+    /// The new session.
+    pub session: NewSession,
+}
+
+/// How many expired records a cleanup removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Purged {
+    /// Tokens.
+    pub tokens: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// Attempt counters.
+    pub attempts: u64,
+}
+
+/// The authentication engine. Cheap to clone (an `Arc` inside); build it with
+/// [`Auth::builder`] inside a tokio runtime.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Engine>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Engine {
+    pub(crate) config: AuthConfig,
+    pub(crate) users: Arc<dyn UserStore>,
+    pub(crate) tokens: Arc<dyn TokenStore>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) attempts: Arc<dyn AttemptStore>,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) policy: PasswordPolicy,
+    pub(crate) key: SecretKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) outbox: Outbox,
+    pub(crate) templates: Templates,
+    pub(crate) background: Background,
+}
+
+impl Auth {
+    /// A builder; see [`AuthBuilder`].
+    pub fn builder() -> AuthBuilder {
+        AuthBuilder::default()
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The password hasher (for its metrics, or to hash outside the flows).
+    #[must_use]
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// The password policy.
+    #[must_use]
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.inner.policy
+    }
+
+    /// Messages the outbox dropped (queue full) or gave up on (retries exhausted).
+    #[must_use]
+    pub fn mail_dropped(&self) -> u64 {
+        self.inner.outbox.dropped()
+    }
+
+    /// Removes expired tokens, sessions and counters from the stores. Call it on a
+    /// timer (the example server does, every few minutes).
+    ///
+    /// # Errors
+    /// The first store failure.
+    pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
+        let now = self.inner.now();
+        Ok(Purged {
+            tokens: self.inner.tokens.delete_expired_tokens(now).await?,
+            sessions: self.inner.sessions.delete_expired_sessions(now).await?,
+            attempts: self.inner.attempts.delete_expired_attempts(now).await?,
+        })
+    }
+
+    /// Finishes background work and sends every queued email, then stops the
+    /// outbox. Call it on graceful shutdown; later flows still work but their mail
+    /// is dropped.
+    pub async fn shutdown(&self) {
+        self.inner.background.wait_idle().await;
+        self.inner.outbox.drain().await;
+    }
+}
+
+impl Engine {
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Writes an audit event. A failing audit sink is logged and does not fail the
+    /// flow: the outcome already happened.
+    pub(crate) async fn audit(
+        &self,
+        kind: AuditKind,
+        ctx: &RequestContext,
+        user_id: Option<UserId>,
+        email: Option<&str>,
+        detail: Option<&str>,
+    ) {
+        let event = AuditEvent {
+            at: self.now(),
+            kind,
+            user_id,
+            email: email.map(str::to_owned),
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.clone(),
+            request_id: ctx.request_id.clone(),
+            detail: detail.map(str::to_owned),
+        };
+        tracing::info!(event = kind.as_str(), user.id = ?user_id, detail, "audit");
+        if let Err(err) = self.audit.record(event).await {
+            tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
+        }
+    }
+
+    /// Creates, stores and returns a single-use token.
+    pub(crate) async fn issue_token(
+        &self,
+        user_id: UserId,
+        purpose: TokenPurpose,
+        ttl: time::Duration,
+    ) -> Result<OpaqueToken, AuthError> {
+        let (token, bytes) = OpaqueToken::generate().map_err(AuthError::internal)?;
+        let now = self.now();
+        let record = NewToken {
+            hash: self.key.hash(purpose, &bytes),
+            purpose,
+            user_id,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        self.tokens.insert_token(record).await?;
+        Ok(token)
+    }
+
+    /// Refuses the request when the client IP is over its limit for `scope`.
+    pub(crate) async fn check_ip(
+        &self,
+        scope: AttemptScope,
+        policy: &BackoffPolicy,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let Some(ip) = ctx.ip else { return Ok(()) };
+        let state = self
+            .attempts
+            .attempts(&AttemptKey::Ip(scope, ip), self.now())
+            .await?;
+        match policy.retry_after(&state, self.now()) {
+            Some(retry_after) => {
+                self.audit(
+                    AuditKind::RateLimited,
+                    ctx,
+                    None,
+                    None,
+                    Some(scope.as_str()),
+                )
+                .await;
+                Err(AuthError::RateLimited { retry_after })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one attempt from the client IP for `scope`.
+    pub(crate) async fn count_ip(
+        &self,
+        scope: AttemptScope,
+        policy: &BackoffPolicy,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        if let Some(ip) = ctx.ip {
+            self.attempts
+                .increment(&AttemptKey::Ip(scope, ip), self.now(), policy.window)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a session with a fresh token (S5: a new id at every login and
+    /// password change).
+    pub(crate) async fn create_session(
+        &self,
+        user_id: UserId,
+        remember_me: bool,
+        ctx: &RequestContext,
+    ) -> Result<NewSession, AuthError> {
+        let (token, bytes) = OpaqueToken::generate().map_err(AuthError::internal)?;
+        let now = self.now();
+        let lifetime = if remember_me {
+            self.config.remember_me_lifetime
+        } else {
+            self.config.session_lifetime
+        };
+        let absolute = now + lifetime;
+        let session = SessionRecord {
+            id: SessionId::new_random(),
+            token_hash: self.key.hash(TokenPurpose::Session, &bytes),
+            user_id,
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: (now + self.config.session_idle_timeout).min(absolute),
+            absolute_expires_at: absolute,
+            revoked_at: None,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.clone(),
+        };
+        self.sessions.create_session(session.clone()).await?;
+        Ok(NewSession { token, session })
+    }
+
+    pub(crate) fn send(&self, message: EmailMessage) {
+        self.outbox.enqueue(message);
+    }
+}

@@ -1,0 +1,204 @@
+//! Registration, email verification and verification resends (S1, S3, S4, S6).
+
+use super::{Auth, RequestContext};
+use crate::error::{AuthError, StoreError};
+use crate::password::ContextWords;
+use crate::store::{AttemptKey, AttemptScope, AuditKind, NewUser, TokenCheck, UserId};
+use crate::token::{OpaqueToken, TokenPurpose};
+use crate::{EmailAddress, Password};
+
+impl Auth {
+    /// Registers an account and emails a verification link.
+    ///
+    /// A taken email answers exactly like a new one and mails the owner instead
+    /// (S3), unless `enumeration_protection` is off, when it answers
+    /// [`AuthError::EmailTaken`]. The password is hashed in both cases, so both
+    /// cost the same. Of concurrent registrations of one email, exactly one
+    /// creates the account.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`] (per IP), [`AuthError::InvalidEmail`],
+    /// [`AuthError::WeakPassword`] naming the rule, [`AuthError::EmailTaken`] (only
+    /// without enumeration protection), [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "register", skip_all)]
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        e.check_ip(AttemptScope::Register, &e.config.ip_request_limit, ctx)
+            .await?;
+        e.count_ip(AttemptScope::Register, &e.config.ip_request_limit, ctx)
+            .await?;
+        let email = EmailAddress::parse(email)?;
+        let normalized = e
+            .policy
+            .validate_new(password, &ContextWords::new().email(email.as_str()))?;
+        let hash = e.hasher.hash(&normalized).await?;
+        let now = e.now();
+        let new = NewUser {
+            id: UserId::new_random(),
+            email: email.clone(),
+            password_hash: hash,
+            created_at: now,
+        };
+        match e.users.create_user(new).await {
+            Ok(user) => {
+                let token = e
+                    .issue_token(
+                        user.id,
+                        TokenPurpose::EmailVerification,
+                        e.config.verification_ttl,
+                    )
+                    .await?;
+                e.send(e.templates.verification(
+                    user.email.as_str(),
+                    &token,
+                    e.config.verification_ttl,
+                ));
+                e.audit(AuditKind::Registered, ctx, Some(user.id), None, None)
+                    .await;
+                Ok(())
+            }
+            Err(StoreError::Conflict) if !e.config.enumeration_protection => {
+                Err(AuthError::EmailTaken)
+            }
+            Err(StoreError::Conflict) => {
+                if let Some(owner) = e.users.user_by_email(email.normalized()).await? {
+                    // To the stored address, never the submitted string.
+                    e.send(e.templates.duplicate_registration(owner.email.as_str()));
+                    e.audit(
+                        AuditKind::RegistrationDuplicate,
+                        ctx,
+                        Some(owner.id),
+                        None,
+                        None,
+                    )
+                    .await;
+                }
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Verifies an email address with the token from the verification link. The
+    /// token is used up (S4); verification happens only through this call (a POST
+    /// in the web adapter), never by merely opening the link.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenInvalid`] (unknown, used, malformed),
+    /// [`AuthError::TokenExpired`], [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "verify_email", skip_all)]
+    pub async fn verify_email(
+        &self,
+        token: &OpaqueToken,
+        ctx: &RequestContext,
+    ) -> Result<UserId, AuthError> {
+        let e = &self.inner;
+        let bytes = token.decode().ok_or(AuthError::TokenInvalid)?;
+        let hash = e.key.hash(TokenPurpose::EmailVerification, &bytes);
+        let now = e.now();
+        match e
+            .tokens
+            .consume_token(TokenPurpose::EmailVerification, &hash, now)
+            .await?
+        {
+            TokenCheck::Valid(user_id) => {
+                e.users.mark_email_verified(user_id, now).await?;
+                e.audit(AuditKind::EmailVerified, ctx, Some(user_id), None, None)
+                    .await;
+                Ok(user_id)
+            }
+            TokenCheck::Expired => Err(AuthError::TokenExpired),
+            TokenCheck::Invalid => Err(AuthError::TokenInvalid),
+        }
+    }
+
+    /// Sends a new verification link to an unverified account, revoking older
+    /// ones. Always answers `Ok` for a valid address, whether or not an account
+    /// exists or the per-account limit suppressed the mail (S3); the mail is
+    /// prepared in the background so the response time says nothing either.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`] (per IP), [`AuthError::InvalidEmail`],
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "resend_verification", skip_all)]
+    pub async fn resend_verification(
+        &self,
+        email: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        let scope = AttemptScope::VerificationResend;
+        e.check_ip(scope, &e.config.ip_request_limit, ctx).await?;
+        e.count_ip(scope, &e.config.ip_request_limit, ctx).await?;
+        let email = EmailAddress::parse(email)?;
+        let key = AttemptKey::Account(scope, email.normalized().to_owned());
+        let state = e
+            .attempts
+            .increment(&key, e.now(), e.config.account_request_limit.window)
+            .await?;
+        let throttled = e.config.account_request_limit.delay(state.count).is_some();
+        let user = e.users.user_by_email(email.normalized()).await?;
+        let Some(user) = user.filter(|u| u.email_verified_at.is_none() && u.disabled_at.is_none())
+        else {
+            return Ok(());
+        };
+        if throttled {
+            e.audit(
+                AuditKind::VerificationResent,
+                ctx,
+                Some(user.id),
+                None,
+                Some("throttled"),
+            )
+            .await;
+            return Ok(());
+        }
+        let (auth, ctx) = (self.clone(), ctx.clone());
+        e.background.spawn(async move {
+            if let Err(err) = auth
+                .send_verification(user.id, user.email.as_str(), &ctx)
+                .await
+            {
+                tracing::error!(error = %err, "resending a verification email failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_verification(
+        &self,
+        user_id: UserId,
+        to: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        e.tokens
+            .revoke_tokens(user_id, TokenPurpose::EmailVerification, e.now())
+            .await?;
+        let token = e
+            .issue_token(
+                user_id,
+                TokenPurpose::EmailVerification,
+                e.config.verification_ttl,
+            )
+            .await?;
+        e.send(
+            e.templates
+                .verification(to, &token, e.config.verification_ttl),
+        );
+        e.audit(
+            AuditKind::VerificationResent,
+            ctx,
+            Some(user_id),
+            None,
+            None,
+        )
+        .await;
+        Ok(())
+    }
+}

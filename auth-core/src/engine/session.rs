@@ -1,0 +1,157 @@
+//! Authenticating requests and managing sessions (S5).
+
+use super::{Auth, RequestContext};
+use crate::error::AuthError;
+use crate::store::{AuditKind, SessionId, SessionRecord, User, UserId};
+use crate::token::{OpaqueToken, TokenPurpose};
+
+/// A valid session and its user.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The user.
+    pub user: User,
+    /// The session, with its deadlines as of this request.
+    pub session: SessionRecord,
+}
+
+impl Auth {
+    /// Resolves a session token to its user: the hot path of every authenticated
+    /// request. It costs two store reads; the idle deadline is written back at most
+    /// once per `touch_interval`, and never past the absolute deadline (activity
+    /// extends the idle deadline only).
+    ///
+    /// # Errors
+    /// [`AuthError::Unauthenticated`] for a malformed, unknown, revoked or expired
+    /// token or a disabled user; [`AuthError::Unavailable`].
+    pub async fn authenticate(&self, token: &OpaqueToken) -> Result<Authenticated, AuthError> {
+        let e = &self.inner;
+        let mut found = self.find_session(token).await?;
+        let now = e.now();
+        if now - found.session.last_seen_at >= e.config.touch_interval {
+            let idle = (now + e.config.session_idle_timeout).min(found.session.absolute_expires_at);
+            e.sessions
+                .touch_session(found.session.id, now, idle)
+                .await?;
+            found.session.last_seen_at = now;
+            found.session.idle_expires_at = idle;
+        }
+        Ok(found)
+    }
+
+    /// The active session of a token, without recording activity.
+    pub(super) async fn find_session(
+        &self,
+        token: &OpaqueToken,
+    ) -> Result<Authenticated, AuthError> {
+        let e = &self.inner;
+        let bytes = token.decode().ok_or(AuthError::Unauthenticated)?;
+        let hash = e.key.hash(TokenPurpose::Session, &bytes);
+        let session = e.sessions.session_by_token(&hash).await?;
+        let session = session
+            .filter(|s| s.is_active(e.now()))
+            .ok_or(AuthError::Unauthenticated)?;
+        let user = e.users.user_by_id(session.user_id).await?;
+        let user = user
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or(AuthError::Unauthenticated)?;
+        Ok(Authenticated { user, session })
+    }
+
+    /// Ends the session of a token server-side. Unknown or expired tokens are not
+    /// an error: the session is gone either way.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "logout", skip_all)]
+    pub async fn logout(&self, token: &OpaqueToken, ctx: &RequestContext) -> Result<(), AuthError> {
+        let found = match self.find_session(token).await {
+            Ok(found) => found,
+            Err(AuthError::Unauthenticated) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        let e = &self.inner;
+        e.sessions
+            .revoke_session(found.user.id, found.session.id, e.now())
+            .await?;
+        e.audit(AuditKind::Logout, ctx, Some(found.user.id), None, None)
+            .await;
+        Ok(())
+    }
+
+    /// Ends every session of a user. Returns how many.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "logout_all", skip_all)]
+    pub async fn logout_all(
+        &self,
+        user_id: UserId,
+        ctx: &RequestContext,
+    ) -> Result<u64, AuthError> {
+        let e = &self.inner;
+        let revoked = e
+            .sessions
+            .revoke_user_sessions(user_id, None, e.now())
+            .await?;
+        e.audit(AuditKind::LogoutAll, ctx, Some(user_id), None, None)
+            .await;
+        Ok(revoked)
+    }
+
+    /// Ends every session of a user but `keep` (the current one). Returns how many.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "revoke_other_sessions", skip_all)]
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: UserId,
+        keep: SessionId,
+        ctx: &RequestContext,
+    ) -> Result<u64, AuthError> {
+        let e = &self.inner;
+        let revoked = e
+            .sessions
+            .revoke_user_sessions(user_id, Some(keep), e.now())
+            .await?;
+        e.audit(
+            AuditKind::SessionRevoked,
+            ctx,
+            Some(user_id),
+            None,
+            Some("others"),
+        )
+        .await;
+        Ok(revoked)
+    }
+
+    /// The user's active sessions, newest first.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    pub async fn list_sessions(&self, user_id: UserId) -> Result<Vec<SessionRecord>, AuthError> {
+        let e = &self.inner;
+        Ok(e.sessions.list_user_sessions(user_id, e.now()).await?)
+    }
+
+    /// Ends one of the user's sessions by its public id. Returns whether a live
+    /// session of this user was revoked (another user's id revokes nothing).
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "revoke_session", skip_all)]
+    pub async fn revoke_session(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        ctx: &RequestContext,
+    ) -> Result<bool, AuthError> {
+        let e = &self.inner;
+        let revoked = e.sessions.revoke_session(user_id, id, e.now()).await?;
+        if revoked {
+            e.audit(AuditKind::SessionRevoked, ctx, Some(user_id), None, None)
+                .await;
+        }
+        Ok(revoked)
+    }
+}

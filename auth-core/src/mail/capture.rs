@@ -1,0 +1,107 @@
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::{EmailMessage, Mailer, MessageKind};
+use crate::error::BoxError;
+
+/// A mailer that keeps every message in memory, for tests (feature `test-util`).
+/// It can also be told to fail its next sends, to test retries and that a mailer
+/// failure never changes a response.
+#[derive(Debug, Clone, Default)]
+pub struct CapturingMailer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    messages: Mutex<Vec<EmailMessage>>,
+    failures_left: AtomicU32,
+    attempts: AtomicU32,
+    notify: Notify,
+}
+
+impl CapturingMailer {
+    /// An empty mailer.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message delivered so far.
+    #[must_use]
+    pub fn messages(&self) -> Vec<EmailMessage> {
+        self.inner
+            .messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Delivered messages of one kind sent to `to`.
+    #[must_use]
+    pub fn messages_to(&self, to: &str, kind: MessageKind) -> Vec<EmailMessage> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.to == to && m.kind == kind)
+            .collect()
+    }
+
+    /// Makes the next `n` sends fail.
+    pub fn fail_next(&self, n: u32) {
+        self.inner.failures_left.store(n, Ordering::SeqCst);
+    }
+
+    /// Sends attempted, failed ones included.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` messages were delivered (the outbox sends in the
+    /// background) and returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<EmailMessage> {
+        loop {
+            let notified = self.inner.notify.notified();
+            let messages = self.messages();
+            if messages.len() >= n {
+                return messages;
+            }
+            notified.await;
+        }
+    }
+
+    /// The token in the link of the newest message of `kind` to `to`: the text
+    /// after `token=` up to the next whitespace.
+    #[must_use]
+    pub fn token_for(&self, to: &str, kind: MessageKind) -> Option<String> {
+        let message = self.messages_to(to, kind).pop()?;
+        let start = message.text.find("token=")? + "token=".len();
+        let rest = message.text.get(start..)?;
+        Some(rest.split_whitespace().next()?.to_owned())
+    }
+}
+
+#[async_trait]
+impl Mailer for CapturingMailer {
+    async fn send(&self, message: &EmailMessage) -> Result<(), BoxError> {
+        self.inner.attempts.fetch_add(1, Ordering::SeqCst);
+        let fail = self
+            .inner
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err("capturing mailer told to fail".into());
+        }
+        self.inner
+            .messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(message.clone());
+        self.inner.notify.notify_waiters();
+        Ok(())
+    }
+}
