@@ -1,0 +1,542 @@
+//! Engine checks over a [`Stores`] bundle: the flows whose guarantees depend on
+//! the stores (S3, S4, S5, S6), concurrency included.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use time::Duration;
+
+use super::Stores;
+use crate::clock::{Clock, MockClock};
+use crate::mail::{CapturingMailer, MessageKind, OutboxConfig};
+use crate::password::{HashParams, PasswordHasher};
+use crate::store::{AttemptKey, AttemptScope, AuditKind, UserId};
+use crate::{Auth, AuthConfig, AuthError, OpaqueToken, Password, RequestContext, SecretKey};
+
+/// The engine checks take the bundle as is.
+#[must_use]
+pub fn fixture(stores: Stores) -> Stores {
+    stores
+}
+
+/// An engine over a [`Stores`] bundle with a [`MockClock`], a
+/// [`CapturingMailer`] and cheap hashing parameters: the harness of the engine
+/// checks, and of engine tests in general.
+pub struct Harness {
+    /// The engine.
+    pub auth: Auth,
+    /// Its clock.
+    pub clock: MockClock,
+    /// Its mailer.
+    pub mailer: CapturingMailer,
+    /// Its stores.
+    pub stores: Stores,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Harness {
+    /// The default configuration with a fast outbox.
+    #[must_use]
+    pub fn config() -> AuthConfig {
+        AuthConfig {
+            outbox: OutboxConfig {
+                initial_backoff: StdDuration::from_millis(5),
+                ..OutboxConfig::default()
+            },
+            ..AuthConfig::default()
+        }
+    }
+
+    /// A harness with [`Self::config`].
+    ///
+    /// # Panics
+    /// If the engine cannot be built (a bug in the harness).
+    #[must_use]
+    pub fn new(stores: Stores) -> Self {
+        Self::with_config(stores, Self::config())
+    }
+
+    /// A harness with a configuration of your own.
+    ///
+    /// # Panics
+    /// If the configuration is refused.
+    #[must_use]
+    pub fn with_config(stores: Stores, config: AuthConfig) -> Self {
+        let clock = MockClock::default();
+        let mailer = CapturingMailer::new();
+        let hasher = PasswordHasher::builder()
+            .params(HashParams::insecure_for_tests(64, 1, 1).unwrap_or_else(|e| panic!("{e}")))
+            .max_queued(4096)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let auth = Auth::builder()
+            .config(config)
+            .users(Arc::clone(&stores.users))
+            .tokens(Arc::clone(&stores.tokens))
+            .sessions(Arc::clone(&stores.sessions))
+            .attempts(Arc::clone(&stores.attempts))
+            .audit(Arc::clone(&stores.audit))
+            .mailer(Arc::new(mailer.clone()))
+            .clock(Arc::new(clock.clone()))
+            .hasher(hasher)
+            .secret_key(SecretKey::new([42u8; 32]).unwrap_or_else(|e| panic!("{e}")))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            auth,
+            clock,
+            mailer,
+            stores,
+        }
+    }
+
+    /// A request from `192.0.2.{n}`.
+    #[must_use]
+    pub fn ctx(n: u8) -> RequestContext {
+        RequestContext {
+            ip: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, n))),
+            user_agent: Some("harness/1.0".into()),
+            request_id: Some(format!("req-{n}")),
+        }
+    }
+
+    /// The token of the newest message of `kind` to `to`, waiting for it.
+    ///
+    /// # Panics
+    /// If no such message arrives within 5 seconds.
+    pub async fn token(&self, to: &str, kind: MessageKind) -> OpaqueToken {
+        let wait = async {
+            loop {
+                if let Some(token) = self.mailer.token_for(to, kind) {
+                    return OpaqueToken::new(token);
+                }
+                let n = self.mailer.messages().len();
+                self.mailer.wait_for(n + 1).await;
+            }
+        };
+        tokio::time::timeout(StdDuration::from_secs(5), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {kind:?} mail to {to}"))
+    }
+
+    /// Registers and verifies an account; returns its id.
+    ///
+    /// # Panics
+    /// If any step fails.
+    pub async fn verified_user(&self, email: &str, password: &str) -> UserId {
+        let ctx = Self::ctx(1);
+        self.auth
+            .register(email, &Password::new(password), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("register: {e}"));
+        let token = self.token(email, MessageKind::Verification).await;
+        self.auth
+            .verify_email(&token, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("verify: {e}"))
+    }
+
+    /// Logs in and returns the session token.
+    ///
+    /// # Panics
+    /// If the login fails.
+    pub async fn login(&self, email: &str, password: &str) -> OpaqueToken {
+        let ok = self
+            .auth
+            .login(email, &Password::new(password), false, &Self::ctx(1))
+            .await;
+        ok.unwrap_or_else(|e| panic!("login: {e}")).session.token
+    }
+}
+
+const PW: &str = "purple otter sings";
+
+/// Register, verify, login, authenticate, logout, with the audit trail.
+pub async fn full_journey(stores: Stores) {
+    let h = Harness::new(stores);
+    let id = h.verified_user("journey@example.com", PW).await;
+    let token = h.login("journey@example.com", PW).await;
+    let me = h.auth.authenticate(&token).await.unwrap();
+    assert_eq!(
+        (me.user.id, me.user.email.as_str()),
+        (id, "journey@example.com")
+    );
+    assert!(me.user.email_verified_at.is_some());
+    assert_eq!(h.auth.list_sessions(id).await.unwrap().len(), 1);
+    h.auth.logout(&token, &Harness::ctx(1)).await.unwrap();
+    assert!(matches!(
+        h.auth.authenticate(&token).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    let kinds: Vec<_> = h
+        .stores
+        .audit
+        .events_for_user(id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        AuditKind::Registered,
+        AuditKind::EmailVerified,
+        AuditKind::LoginSucceeded,
+        AuditKind::Logout,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} missing from {kinds:?}");
+    }
+}
+
+/// S6: 50 concurrent wrong logins against a threshold of 5: counter exactly 50,
+/// account locked (Devise CVE-2019-5421).
+pub async fn fifty_concurrent_failed_logins_count_fifty_and_lock(stores: Stores) {
+    let h = Harness::new(stores);
+    h.verified_user("victim@example.com", PW).await;
+    let tasks: Vec<_> = (0..50_u8)
+        .map(|i| {
+            let auth = h.auth.clone();
+            tokio::spawn(async move {
+                auth.login(
+                    "victim@example.com",
+                    &Password::new("wrong password!"),
+                    false,
+                    &Harness::ctx(i),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(matches!(
+            t.await.unwrap(),
+            Err(AuthError::InvalidCredentials | AuthError::Locked { .. })
+        ));
+    }
+    let key = AttemptKey::Account(AttemptScope::Login, "victim@example.com".into());
+    assert_eq!(
+        h.stores
+            .attempts
+            .attempts(&key, h.clock.now())
+            .await
+            .unwrap()
+            .count,
+        50
+    );
+    let locked = h
+        .auth
+        .login(
+            "victim@example.com",
+            &Password::new(PW),
+            false,
+            &Harness::ctx(60),
+        )
+        .await;
+    assert!(
+        matches!(
+            locked,
+            Err(AuthError::Locked {
+                retry_after: Some(_)
+            })
+        ),
+        "{locked:?}"
+    );
+}
+
+/// S3: of 20 concurrent registrations of one email, one makes the account; every
+/// caller gets the same answer; the owner is told of the others.
+pub async fn twenty_concurrent_registrations_make_one_user(stores: Stores) {
+    let h = Harness::new(stores);
+    let tasks: Vec<_> = (0..20_u8)
+        .map(|i| {
+            let auth = h.auth.clone();
+            tokio::spawn(async move {
+                auth.register("dup@example.com", &Password::new(PW), &Harness::ctx(i))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert!(
+        h.stores
+            .users
+            .user_by_email("dup@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mails = h.mailer.wait_for(20).await;
+    let count = |kind| mails.iter().filter(|m| m.kind == kind).count();
+    assert_eq!(
+        (
+            count(MessageKind::Verification),
+            count(MessageKind::DuplicateRegistration)
+        ),
+        (1, 19)
+    );
+}
+
+/// S4: 16 concurrent uses of one reset token: exactly one succeeds (Kratos race).
+pub async fn sixteen_concurrent_resets_have_one_winner(stores: Stores) {
+    let h = Harness::new(stores);
+    h.verified_user("reset@example.com", PW).await;
+    h.auth
+        .request_password_reset("reset@example.com", &Harness::ctx(1))
+        .await
+        .unwrap();
+    let token = h
+        .token("reset@example.com", MessageKind::PasswordReset)
+        .await;
+    let tasks: Vec<_> = (0..16_u8)
+        .map(|i| {
+            let (auth, token) = (h.auth.clone(), token.clone());
+            let pw = Password::new(format!("brand new passphrase {i}"));
+            tokio::spawn(async move { auth.reset_password(&token, &pw, &Harness::ctx(i)).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => winners += 1,
+            Err(AuthError::TokenInvalid) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+/// S5: logout-all racing many authentications leaves no usable session.
+pub async fn revoke_all_racing_authenticate_leaves_no_usable_session(stores: Stores) {
+    let h = Harness::new(stores);
+    let id = h.verified_user("race@example.com", PW).await;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(h.login("race@example.com", PW).await);
+    }
+    // Past the touch interval, so authentications write activity back.
+    h.clock.advance(Duration::minutes(2));
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        for token in &tokens {
+            let (auth, token) = (h.auth.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                auth.authenticate(&token).await.map(drop)
+            }));
+        }
+    }
+    let auth = h.auth.clone();
+    let revoke = tokio::spawn(async move { auth.logout_all(id, &Harness::ctx(1)).await });
+    for t in tasks {
+        let _ = t.await.unwrap(); // either answer is fine while racing
+    }
+    revoke.await.unwrap().unwrap();
+    for token in &tokens {
+        assert!(matches!(
+            h.auth.authenticate(token).await,
+            Err(AuthError::Unauthenticated)
+        ));
+    }
+}
+
+/// S5: a reset revokes every session and logs nobody in (Strapi CVE-2026-22706).
+pub async fn reset_revokes_every_session_without_login(stores: Stores) {
+    let h = Harness::new(stores);
+    let id = h.verified_user("strapi@example.com", PW).await;
+    let sessions = [
+        h.login("strapi@example.com", PW).await,
+        h.login("strapi@example.com", PW).await,
+    ];
+    h.auth
+        .request_password_reset("strapi@example.com", &Harness::ctx(1))
+        .await
+        .unwrap();
+    let token = h
+        .token("strapi@example.com", MessageKind::PasswordReset)
+        .await;
+    h.auth
+        .reset_password(
+            &token,
+            &Password::new("a whole new passphrase"),
+            &Harness::ctx(1),
+        )
+        .await
+        .unwrap();
+    for s in &sessions {
+        assert!(matches!(
+            h.auth.authenticate(s).await,
+            Err(AuthError::Unauthenticated)
+        ));
+    }
+    assert!(
+        h.auth.list_sessions(id).await.unwrap().is_empty(),
+        "no session was created"
+    );
+    assert!(
+        h.auth
+            .login(
+                "strapi@example.com",
+                &Password::new(PW),
+                false,
+                &Harness::ctx(1)
+            )
+            .await
+            .is_err()
+    );
+    h.login("strapi@example.com", "a whole new passphrase")
+        .await;
+}
+
+/// S5: a password change revokes every other session and replaces the current one
+/// with a new token.
+pub async fn change_rotates_the_session_and_revokes_the_others(stores: Stores) {
+    let h = Harness::new(stores);
+    let id = h.verified_user("change@example.com", PW).await;
+    let (current, other) = (
+        h.login("change@example.com", PW).await,
+        h.login("change@example.com", PW).await,
+    );
+    let before = h.auth.authenticate(&current).await.unwrap().session.id;
+    let changed = h
+        .auth
+        .change_password(
+            &current,
+            &Password::new(PW),
+            &Password::new("another fine passphrase"),
+            &Harness::ctx(1),
+        )
+        .await
+        .unwrap();
+    let new = changed.session.token;
+    assert_ne!(new, current);
+    assert_ne!(changed.session.session.id, before);
+    assert!(matches!(
+        h.auth.authenticate(&current).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.auth.authenticate(&other).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    assert_eq!(h.auth.authenticate(&new).await.unwrap().user.id, id);
+    assert_eq!(h.auth.list_sessions(id).await.unwrap().len(), 1);
+}
+
+/// S6: case variants of an email share one account and one lockout counter.
+pub async fn email_case_variants_share_account_and_counter(stores: Stores) {
+    let h = Harness::new(stores);
+    let id = h.verified_user("Mixed.Case@Example.com", PW).await;
+    for email in [
+        "mixed.case@example.com",
+        "MIXED.CASE@EXAMPLE.COM",
+        "Mixed.Case@Example.com",
+    ] {
+        let r = h
+            .auth
+            .login(
+                email,
+                &Password::new("not the password"),
+                false,
+                &Harness::ctx(1),
+            )
+            .await;
+        assert!(matches!(r, Err(AuthError::InvalidCredentials)));
+    }
+    let key = AttemptKey::Account(AttemptScope::Login, "mixed.case@example.com".into());
+    assert_eq!(
+        h.stores
+            .attempts
+            .attempts(&key, h.clock.now())
+            .await
+            .unwrap()
+            .count,
+        3
+    );
+    let ok = h
+        .auth
+        .login(
+            "MIXED.case@example.COM",
+            &Password::new(PW),
+            false,
+            &Harness::ctx(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.user.id, id);
+    assert_eq!(
+        h.stores
+            .attempts
+            .attempts(&key, h.clock.now())
+            .await
+            .unwrap()
+            .count,
+        0,
+        "success resets"
+    );
+}
+
+/// S5: the idle deadline moves with activity, the absolute one never does.
+pub async fn idle_timeout_and_touch(stores: Stores) {
+    let h = Harness::new(stores);
+    h.verified_user("idle@example.com", PW).await;
+    let token = h.login("idle@example.com", PW).await;
+    // Active every 20 minutes: alive until the 24 h absolute deadline.
+    for _ in 0..71 {
+        h.clock.advance(Duration::minutes(20));
+        assert!(h.auth.authenticate(&token).await.is_ok());
+    }
+    h.clock.advance(Duration::minutes(20)); // 24 h since login
+    assert!(matches!(
+        h.auth.authenticate(&token).await,
+        Err(AuthError::Unauthenticated)
+    ));
+
+    let idle = h.login("idle@example.com", PW).await;
+    h.clock.advance(Duration::minutes(29));
+    assert!(h.auth.authenticate(&idle).await.is_ok());
+    h.clock.advance(Duration::minutes(30)); // 30 min after the last activity
+    assert!(matches!(
+        h.auth.authenticate(&idle).await,
+        Err(AuthError::Unauthenticated)
+    ));
+}
+
+/// S4: a verification token is valid at exactly its TTL, expired one second after.
+pub async fn verification_token_expiry(stores: Stores) {
+    let h = Harness::new(stores);
+    let ctx = Harness::ctx(1);
+    h.auth
+        .register("ontime@example.com", &Password::new(PW), &ctx)
+        .await
+        .unwrap();
+    h.auth
+        .register("late@example.com", &Password::new(PW), &ctx)
+        .await
+        .unwrap();
+    let on_time = h
+        .token("ontime@example.com", MessageKind::Verification)
+        .await;
+    let late = h.token("late@example.com", MessageKind::Verification).await;
+    h.clock.advance(Duration::hours(24));
+    h.auth.verify_email(&on_time, &ctx).await.unwrap();
+    h.clock.advance(Duration::seconds(1));
+    assert!(matches!(
+        h.auth.verify_email(&late, &ctx).await,
+        Err(AuthError::TokenExpired)
+    ));
+    assert!(
+        matches!(
+            h.auth.verify_email(&on_time, &ctx).await,
+            Err(AuthError::TokenInvalid)
+        ),
+        "single use"
+    );
+}
