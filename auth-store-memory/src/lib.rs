@@ -1,8 +1,532 @@
 //! # auth-store-memory
 //!
-//! In-process implementations of every `auth-core` store trait: users, tokens,
-//! sessions, attempt counters and the audit trail. It is the embedded default of
-//! the example server and the reference backend of the conformance suite.
+//! Every `auth-core` store trait in process: users, single-use tokens, sessions,
+//! attempt counters and a bounded audit trail. It is the embedded default of the
+//! example server and the reference backend of the conformance suite, which it
+//! passes in full.
 //!
-//! Status: the store traits it implements are being defined in `auth-core`; this
-//! crate is a placeholder in the workspace layout until then and exports nothing.
+//! One mutex guards all state, so every operation is atomic (token consumption,
+//! counter increments, unique emails) and none holds the lock across an await.
+//! Nothing survives a restart. Expired tokens, sessions and counters are removed by
+//! `Auth::purge_expired` and, so memory stays bounded without a timer, by a sweep
+//! every 1024 writes. The audit trail keeps the newest 10,000 events by default.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use auth_core::{Auth, SecretKey, mail::ConsoleMailer};
+//! use auth_store_memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), auth_core::ConfigError> {
+//! let auth = Auth::builder()
+//!     .stores(Arc::new(MemoryStore::new()))
+//!     .mailer(Arc::new(ConsoleMailer))
+//!     .secret_key(SecretKey::generate()?)
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use auth_core::store::{
+    AttemptKey, AttemptState, AttemptStore, AuditEvent, AuditSink, NewToken, NewUser, SessionId,
+    SessionRecord, SessionStore, StoreError, TokenCheck, TokenStore, User, UserId, UserStore,
+};
+use auth_core::{PasswordHashString, TokenHash, TokenPurpose};
+use time::{Duration, OffsetDateTime};
+
+/// Audit events kept by default.
+pub const DEFAULT_AUDIT_CAPACITY: usize = 10_000;
+/// Writes between two sweeps of expired records.
+const SWEEP_EVERY: u64 = 1024;
+
+/// Every store trait, in process.
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    audit_capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    user_by_email: HashMap<String, UserId>,
+    tokens: HashMap<TokenHash, TokenRow>,
+    sessions: HashMap<TokenHash, SessionRecord>,
+    session_hash: HashMap<SessionId, TokenHash>,
+    user_sessions: HashMap<UserId, HashSet<SessionId>>,
+    attempts: HashMap<AttemptKey, Counter>,
+    audit: VecDeque<AuditEvent>,
+    writes: u64,
+}
+
+#[derive(Debug)]
+struct TokenRow {
+    purpose: TokenPurpose,
+    user_id: UserId,
+    expires_at: OffsetDateTime,
+    consumed_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    state: AttemptState,
+    expires_at: OffsetDateTime,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_audit_capacity(DEFAULT_AUDIT_CAPACITY)
+    }
+
+    /// An empty store keeping at most `capacity` audit events (the oldest go first).
+    #[must_use]
+    pub fn with_audit_capacity(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            audit_capacity: capacity,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks for a write at `now`, sweeping expired records every 1024 writes.
+    fn write(&self, now: OffsetDateTime) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        state.writes += 1;
+        if state.writes.is_multiple_of(SWEEP_EVERY) {
+            state.sweep_tokens(now);
+            state.sweep_sessions(now);
+            state.sweep_attempts(now);
+        }
+        state
+    }
+}
+
+impl State {
+    fn user_mut(&mut self, id: UserId) -> Result<&mut User, StoreError> {
+        self.users.get_mut(&id).ok_or(StoreError::NotFound)
+    }
+
+    fn sweep_tokens(&mut self, now: OffsetDateTime) -> u64 {
+        let before = self.tokens.len();
+        self.tokens
+            .retain(|_, t| t.consumed_at.is_none() && t.expires_at >= now);
+        (before - self.tokens.len()) as u64
+    }
+
+    fn sweep_sessions(&mut self, now: OffsetDateTime) -> u64 {
+        let dead: Vec<TokenHash> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.is_active(now))
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in &dead {
+            if let Some(s) = self.sessions.remove(hash) {
+                self.session_hash.remove(&s.id);
+                if let Some(ids) = self.user_sessions.get_mut(&s.user_id) {
+                    ids.remove(&s.id);
+                    if ids.is_empty() {
+                        self.user_sessions.remove(&s.user_id);
+                    }
+                }
+            }
+        }
+        dead.len() as u64
+    }
+
+    fn sweep_attempts(&mut self, now: OffsetDateTime) -> u64 {
+        let before = self.attempts.len();
+        self.attempts.retain(|_, c| c.expires_at > now);
+        (before - self.attempts.len()) as u64
+    }
+
+    fn check_token(
+        &self,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> TokenCheck {
+        match self.tokens.get(hash) {
+            Some(t) if t.purpose == purpose && t.consumed_at.is_none() => {
+                if now <= t.expires_at {
+                    TokenCheck::Valid(t.user_id)
+                } else {
+                    TokenCheck::Expired
+                }
+            }
+            _ => TokenCheck::Invalid,
+        }
+    }
+
+    fn session_mut(&mut self, id: SessionId) -> Option<&mut SessionRecord> {
+        let hash = self.session_hash.get(&id)?;
+        self.sessions.get_mut(hash)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        let mut state = self.write(new.created_at);
+        let email = new.email.normalized().to_owned();
+        if state.user_by_email.contains_key(&email) || state.users.contains_key(&new.id) {
+            return Err(StoreError::Conflict);
+        }
+        let user = User {
+            id: new.id,
+            email: new.email,
+            password_hash: new.password_hash,
+            email_verified_at: None,
+            password_changed_at: new.created_at,
+            created_at: new.created_at,
+            updated_at: new.created_at,
+            disabled_at: None,
+            reset_required_at: None,
+        };
+        state.user_by_email.insert(email, user.id);
+        state.users.insert(user.id, user.clone());
+        Ok(user)
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(&id).cloned())
+    }
+
+    async fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .user_by_email
+            .get(email_normalized)
+            .and_then(|id| state.users.get(id))
+            .cloned())
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write(at);
+        let user = state.user_mut(id)?;
+        user.password_hash = hash.clone();
+        user.password_changed_at = at;
+        user.reset_required_at = None;
+        user.updated_at = at;
+        Ok(())
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHashString,
+        new: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        match state.users.get_mut(&id) {
+            Some(user) if user.password_hash == *old => {
+                user.password_hash = new.clone();
+                user.updated_at = at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = self.write(at);
+        let user = state.user_mut(id)?;
+        user.email_verified_at.get_or_insert(at);
+        user.updated_at = at;
+        Ok(())
+    }
+
+    async fn set_disabled(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write(now);
+        let user = state.user_mut(id)?;
+        user.disabled_at = at;
+        user.updated_at = now;
+        Ok(())
+    }
+
+    async fn set_reset_required(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write(now);
+        let user = state.user_mut(id)?;
+        user.reset_required_at = at;
+        user.updated_at = now;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn insert_token(&self, token: NewToken) -> Result<(), StoreError> {
+        let mut state = self.write(token.created_at);
+        if state.tokens.contains_key(&token.hash) {
+            return Err(StoreError::Conflict);
+        }
+        let row = TokenRow {
+            purpose: token.purpose,
+            user_id: token.user_id,
+            expires_at: token.expires_at,
+            consumed_at: None,
+        };
+        state.tokens.insert(token.hash, row);
+        Ok(())
+    }
+
+    async fn consume_token(
+        &self,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenCheck, StoreError> {
+        let mut state = self.write(now);
+        let check = state.check_token(purpose, hash, now);
+        if let (TokenCheck::Valid(_), Some(row)) = (check, state.tokens.get_mut(hash)) {
+            row.consumed_at = Some(now);
+        }
+        Ok(check)
+    }
+
+    async fn peek_token(
+        &self,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenCheck, StoreError> {
+        Ok(self.lock().check_token(purpose, hash, now))
+    }
+
+    async fn revoke_tokens(
+        &self,
+        user_id: UserId,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.write(now);
+        let mut revoked = 0;
+        for row in state.tokens.values_mut() {
+            if row.user_id == user_id && row.purpose == purpose && row.consumed_at.is_none() {
+                row.consumed_at = Some(now);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    async fn delete_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self.lock().sweep_tokens(before))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        let mut state = self.write(session.created_at);
+        if state.sessions.contains_key(&session.token_hash)
+            || state.session_hash.contains_key(&session.id)
+        {
+            return Err(StoreError::Conflict);
+        }
+        state.session_hash.insert(session.id, session.token_hash);
+        state
+            .user_sessions
+            .entry(session.user_id)
+            .or_default()
+            .insert(session.id);
+        state.sessions.insert(session.token_hash, session);
+        Ok(())
+    }
+
+    async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(hash).cloned())
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write(last_seen_at);
+        if let Some(s) = state.session_mut(id).filter(|s| s.revoked_at.is_none()) {
+            s.last_seen_at = last_seen_at;
+            s.idle_expires_at = idle_expires_at.min(s.absolute_expires_at);
+        }
+        Ok(())
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        match state.session_mut(id) {
+            Some(s) if s.user_id == user_id && s.revoked_at.is_none() => {
+                s.revoked_at = Some(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.write(at);
+        let ids: Vec<SessionId> = state
+            .user_sessions
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let mut revoked = 0;
+        for id in ids.into_iter().filter(|id| Some(*id) != except) {
+            if let Some(s) = state.session_mut(id).filter(|s| s.revoked_at.is_none()) {
+                s.revoked_at = Some(at);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let state = self.lock();
+        let mut sessions: Vec<SessionRecord> = state
+            .user_sessions
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| {
+                state
+                    .session_hash
+                    .get(id)
+                    .and_then(|h| state.sessions.get(h))
+            })
+            .filter(|s| s.is_active(now))
+            .cloned()
+            .collect();
+        sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(sessions)
+    }
+
+    async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self.lock().sweep_sessions(before))
+    }
+}
+
+#[async_trait]
+impl AttemptStore for MemoryStore {
+    async fn increment(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<AttemptState, StoreError> {
+        let mut state = self.write(now);
+        let counter = state.attempts.entry(key.clone()).or_insert(Counter {
+            state: AttemptState::default(),
+            expires_at: now,
+        });
+        if counter.expires_at <= now {
+            counter.state = AttemptState::default();
+        }
+        counter.state.count = counter.state.count.saturating_add(1);
+        counter.state.last_at = Some(now);
+        counter.expires_at = now + ttl;
+        Ok(counter.state)
+    }
+
+    async fn attempts(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<AttemptState, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .attempts
+            .get(key)
+            .filter(|c| c.expires_at > now)
+            .map(|c| c.state)
+            .unwrap_or_default())
+    }
+
+    async fn clear(&self, key: &AttemptKey) -> Result<(), StoreError> {
+        self.lock().attempts.remove(key);
+        Ok(())
+    }
+
+    async fn delete_expired_attempts(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self.lock().sweep_attempts(now))
+    }
+}
+
+#[async_trait]
+impl AuditSink for MemoryStore {
+    async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if self.audit_capacity == 0 {
+            return Ok(());
+        }
+        while state.audit.len() >= self.audit_capacity {
+            state.audit.pop_front();
+        }
+        state.audit.push_back(event);
+        Ok(())
+    }
+
+    async fn events_for_user(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| e.user_id == Some(user_id))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}

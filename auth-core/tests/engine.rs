@@ -1,0 +1,882 @@
+//! Engine behaviour on the in-process store, with a mock clock: the parts of the
+//! flows that do not depend on the backend (those are in the conformance suite).
+//! Test names cite the security rules they guard.
+
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+use std::sync::Arc;
+
+use auth_core::conformance::{Harness, Stores};
+use auth_core::mail::MessageKind;
+use auth_core::password::{HashParams, PasswordHasher};
+use auth_core::store::{AttemptKey, AttemptScope, AuditKind};
+use auth_core::{AuthConfig, AuthError, OpaqueToken, Password, PasswordHashString, RequestContext};
+use auth_store_memory::MemoryStore;
+use time::Duration;
+
+const PW: &str = "purple otter sings";
+const EMAIL: &str = "alice@example.com";
+
+fn harness() -> Harness {
+    Harness::new(Stores::all(Arc::new(MemoryStore::new())))
+}
+
+fn harness_with(change: impl FnOnce(&mut AuthConfig)) -> Harness {
+    let mut config = Harness::config();
+    change(&mut config);
+    Harness::with_config(Stores::all(Arc::new(MemoryStore::new())), config)
+}
+
+fn pw(s: &str) -> Password {
+    Password::new(s)
+}
+
+/// A request from no particular IP, so per-IP limits stay out of the way.
+fn anon() -> RequestContext {
+    RequestContext::default()
+}
+
+async fn login(h: &Harness, email: &str, password: &str) -> Result<OpaqueToken, AuthError> {
+    h.auth
+        .login(email, &pw(password), false, &anon())
+        .await
+        .map(|ok| ok.session.token)
+}
+
+async fn audit_kinds(h: &Harness, user: auth_core::store::UserId) -> Vec<AuditKind> {
+    h.stores
+        .audit
+        .events_for_user(user, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+fn login_key(email: &str) -> AttemptKey {
+    AttemptKey::Account(AttemptScope::Login, email.into())
+}
+
+// ---------------------------------------------------------------- S3 enumeration
+
+#[tokio::test]
+async fn s3_unknown_email_and_wrong_password_answer_alike_with_one_hash_each() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    let runs = || h.auth.hasher().metrics().argon2_runs;
+
+    let before = runs();
+    let unknown = login(&h, "nobody@example.com", PW).await.unwrap_err();
+    assert_eq!(
+        runs() - before,
+        1,
+        "the hasher runs once for an unknown email"
+    );
+    let before = runs();
+    let wrong = login(&h, EMAIL, "not the password").await.unwrap_err();
+    assert_eq!(runs() - before, 1, "and once for a wrong password");
+    assert_eq!(
+        (unknown.code(), wrong.code()),
+        ("invalid_credentials", "invalid_credentials")
+    );
+    assert_eq!(unknown.to_string(), wrong.to_string());
+
+    // Over the caps (Spring CVE-2025-22234): same path, known or not, one dummy hash.
+    for email in [EMAIL, "nobody@example.com"] {
+        let before = runs();
+        let long = login(&h, email, &"x".repeat(10_000)).await.unwrap_err();
+        assert_eq!(
+            (runs() - before, long.code()),
+            (1, "invalid_credentials"),
+            "{email}"
+        );
+    }
+    // A malformed email is an unknown account too.
+    let before = runs();
+    assert_eq!(
+        login(&h, "not-an-email", PW).await.unwrap_err().code(),
+        "invalid_credentials"
+    );
+    assert_eq!(runs() - before, 1);
+}
+
+#[tokio::test]
+async fn s3_locked_accounts_cost_one_hash_and_answer_alike_known_or_not() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    for email in [EMAIL, "ghost@example.com"] {
+        for _ in 0..5 {
+            login(&h, email, "wrong password!").await.unwrap_err();
+        }
+    }
+    for email in [EMAIL, "ghost@example.com"] {
+        let before = h.auth.hasher().metrics().argon2_runs;
+        let err = login(&h, email, PW).await.unwrap_err();
+        assert_eq!(h.auth.hasher().metrics().argon2_runs - before, 1, "{email}");
+        assert!(
+            matches!(err, AuthError::Locked { retry_after: Some(d) } if d == Duration::seconds(5)),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn s3_registering_a_taken_email_answers_alike_and_mails_the_owner() {
+    let h = harness();
+    h.auth
+        .register("Owner@Example.com", &pw(PW), &anon())
+        .await
+        .unwrap();
+    h.auth
+        .register("owner@example.com", &pw("another passphrase"), &anon())
+        .await
+        .unwrap();
+    let notices = h.mailer.wait_for(2).await;
+    let dup = notices
+        .iter()
+        .find(|m| m.kind == MessageKind::DuplicateRegistration)
+        .unwrap();
+    assert_eq!(
+        dup.to, "Owner@Example.com",
+        "mail goes to the stored address (Django CVE-2019-19844)"
+    );
+    // The hash is computed for the taken email too: same work.
+    assert_eq!(h.auth.hasher().metrics().argon2_runs, 2);
+}
+
+#[tokio::test]
+async fn s3_email_taken_only_when_enumeration_protection_is_off() {
+    let h = harness_with(|c| c.enumeration_protection = false);
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    let err = h
+        .auth
+        .register("ALICE@example.com", &pw(PW), &anon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "email_taken");
+}
+
+#[tokio::test]
+async fn s3_reset_requests_answer_alike_and_change_nothing() {
+    let h = harness();
+    let id = h.verified_user(EMAIL, PW).await;
+    let before = h.stores.users.user_by_id(id).await.unwrap().unwrap();
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    h.auth
+        .request_password_reset("nobody@example.com", &anon())
+        .await
+        .unwrap();
+    h.token(EMAIL, MessageKind::PasswordReset).await;
+    assert_eq!(
+        h.stores.users.user_by_id(id).await.unwrap().unwrap(),
+        before,
+        "the request alone changes nothing"
+    );
+    assert!(
+        h.mailer
+            .messages_to("nobody@example.com", MessageKind::PasswordReset)
+            .is_empty()
+    );
+    assert!(
+        login(&h, EMAIL, PW).await.is_ok(),
+        "the old password still works"
+    );
+}
+
+#[tokio::test]
+async fn s3_mail_failures_never_surface_and_are_retried() {
+    let h = harness();
+    h.mailer.fail_next(2);
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    h.auth
+        .request_password_reset("nobody@example.com", &anon())
+        .await
+        .unwrap();
+    let mails = h.mailer.wait_for(1).await;
+    assert_eq!(mails[0].kind, MessageKind::Verification);
+    assert_eq!(h.mailer.attempts(), 3, "two failures, then delivery");
+    assert_eq!(h.auth.mail_dropped(), 0);
+}
+
+#[tokio::test]
+async fn s3_lookalike_emails_are_other_accounts() {
+    let h = harness();
+    h.verified_user("mike@example.com", PW).await;
+    assert_eq!(
+        login(&h, "m\u{131}ke@example.com", PW)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_credentials"
+    );
+    h.auth
+        .request_password_reset("m\u{131}ke@example.com", &anon())
+        .await
+        .unwrap();
+    h.auth.shutdown().await;
+    assert!(
+        h.mailer
+            .messages_to("mike@example.com", MessageKind::PasswordReset)
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------- S6 lockout
+
+#[tokio::test]
+async fn s6_backoff_schedule_doubles_caps_and_is_not_extended_while_locked() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    for _ in 0..5 {
+        assert_eq!(
+            login(&h, EMAIL, "wrong password!")
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_credentials"
+        );
+    }
+    let retry = |e: AuthError| e.retry_after().unwrap();
+    assert_eq!(
+        retry(login(&h, EMAIL, PW).await.unwrap_err()),
+        Duration::seconds(5)
+    );
+    // Attempts while locked do not count and do not extend the lock.
+    h.clock.advance(Duration::seconds(3));
+    for _ in 0..10 {
+        assert_eq!(
+            retry(login(&h, EMAIL, "wrong password!").await.unwrap_err()),
+            Duration::seconds(2)
+        );
+    }
+    assert_eq!(
+        h.stores
+            .attempts
+            .attempts(&login_key(EMAIL), h.auth_now())
+            .await
+            .unwrap()
+            .count,
+        5
+    );
+    // Each further failure after the lock doubles the next lock, up to 15 minutes.
+    let mut expected = 5;
+    for _ in 0..10 {
+        h.clock.advance(Duration::seconds(expected));
+        login(&h, EMAIL, "wrong password!").await.unwrap_err();
+        expected = (expected * 2).min(900);
+        assert_eq!(
+            retry(login(&h, EMAIL, PW).await.unwrap_err()),
+            Duration::seconds(expected)
+        );
+    }
+    assert_eq!(expected, 900);
+    // A success after the lock resets the counter.
+    h.clock.advance(Duration::seconds(900));
+    login(&h, EMAIL, PW).await.unwrap();
+    assert_eq!(
+        h.stores
+            .attempts
+            .attempts(&login_key(EMAIL), h.auth_now())
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+}
+
+#[tokio::test]
+async fn s6_after_100_consecutive_failures_only_a_reset_unlocks() {
+    let h = harness();
+    let id = h.verified_user(EMAIL, PW).await;
+    for _ in 0..100 {
+        h.clock.advance(Duration::minutes(16)); // past any lock
+        login(&h, EMAIL, "wrong password!").await.unwrap_err();
+    }
+    h.clock.advance(Duration::minutes(16));
+    let err = login(&h, EMAIL, PW).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::Locked { retry_after: None }),
+        "{err:?}"
+    );
+    assert!(
+        audit_kinds(&h, id)
+            .await
+            .contains(&AuditKind::ResetRequired)
+    );
+    // The counter expiring does not lift it.
+    h.clock.advance(Duration::days(2));
+    assert!(matches!(
+        login(&h, EMAIL, PW).await,
+        Err(AuthError::Locked { retry_after: None })
+    ));
+    // Password reset works for a locked account and unlocks it.
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    let token = h.token(EMAIL, MessageKind::PasswordReset).await;
+    h.auth
+        .reset_password(&token, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap();
+    login(&h, EMAIL, "fresh new passphrase").await.unwrap();
+}
+
+#[tokio::test]
+async fn s6_reset_unlocks_a_temporarily_locked_account() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    for _ in 0..6 {
+        let _ = login(&h, EMAIL, "wrong password!").await;
+    }
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    let token = h.token(EMAIL, MessageKind::PasswordReset).await;
+    h.auth
+        .reset_password(&token, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap();
+    login(&h, EMAIL, "fresh new passphrase").await.unwrap();
+}
+
+#[tokio::test]
+async fn s6_a_wrong_current_password_on_change_counts_and_lockout_applies() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    let session = login(&h, EMAIL, PW).await.unwrap();
+    for _ in 0..5 {
+        let err = h
+            .auth
+            .change_password(
+                &session,
+                &pw("wrong password!"),
+                &pw("new passphrase here"),
+                &anon(),
+            )
+            .await;
+        assert_eq!(err.unwrap_err().code(), "invalid_credentials");
+    }
+    // Locked now, on every path that checks a password (Keycloak CVE-2026-9798).
+    let err = h
+        .auth
+        .change_password(&session, &pw(PW), &pw("new passphrase here"), &anon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "locked");
+    assert_eq!(login(&h, EMAIL, PW).await.unwrap_err().code(), "locked");
+}
+
+#[tokio::test]
+async fn s6_one_ip_failing_across_many_accounts_is_throttled() {
+    let h = harness();
+    let ctx = Harness::ctx(9);
+    for i in 0..20 {
+        let r = h
+            .auth
+            .login(&format!("user{i}@example.com"), &pw(PW), false, &ctx)
+            .await;
+        assert_eq!(r.unwrap_err().code(), "invalid_credentials");
+    }
+    let err = h
+        .auth
+        .login("user99@example.com", &pw(PW), false, &ctx)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::RateLimited { retry_after } if retry_after == Duration::seconds(1)),
+        "{err:?}"
+    );
+    // Another IP is unaffected.
+    let other = h
+        .auth
+        .login("user99@example.com", &pw(PW), false, &Harness::ctx(10))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), "invalid_credentials");
+}
+
+#[tokio::test]
+async fn s6_failures_for_an_unknown_email_expire_and_do_not_block_its_registration() {
+    let h = harness();
+    for _ in 0..5 {
+        login(&h, "future@example.com", PW).await.unwrap_err();
+    }
+    h.auth
+        .register("future@example.com", &pw(PW), &anon())
+        .await
+        .unwrap();
+    let token = h
+        .token("future@example.com", MessageKind::Verification)
+        .await;
+    h.auth.verify_email(&token, &anon()).await.unwrap();
+    assert_eq!(
+        login(&h, "future@example.com", PW)
+            .await
+            .unwrap_err()
+            .code(),
+        "locked"
+    );
+    h.clock.advance(Duration::hours(25)); // the counter's window
+    assert_eq!(
+        h.stores
+            .attempts
+            .attempts(&login_key("future@example.com"), h.auth_now())
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    login(&h, "future@example.com", PW).await.unwrap();
+}
+
+#[tokio::test]
+async fn s6_unlock_clears_the_counter_and_the_reset_requirement() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    for _ in 0..7 {
+        let _ = login(&h, EMAIL, "wrong password!").await;
+    }
+    h.auth.unlock(EMAIL, &anon()).await.unwrap();
+    login(&h, EMAIL, PW).await.unwrap();
+}
+
+#[tokio::test]
+async fn s6_a_lockout_mails_the_owner_once() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    for _ in 0..5 {
+        let _ = login(&h, EMAIL, "wrong password!").await;
+    }
+    h.auth.shutdown().await;
+    assert_eq!(h.mailer.messages_to(EMAIL, MessageKind::Lockout).len(), 1);
+}
+
+// ---------------------------------------------------------------- S4 tokens
+
+#[tokio::test]
+async fn s4_reset_token_valid_at_exactly_its_ttl_and_not_one_second_after() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    h.verified_user("bob@example.com", PW).await;
+    for email in [EMAIL, "bob@example.com"] {
+        h.auth.request_password_reset(email, &anon()).await.unwrap();
+    }
+    let (on_time, late) = (
+        h.token(EMAIL, MessageKind::PasswordReset).await,
+        h.token("bob@example.com", MessageKind::PasswordReset).await,
+    );
+    h.clock.advance(Duration::minutes(30));
+    h.auth
+        .reset_password(&on_time, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(1));
+    let err = h
+        .auth
+        .reset_password(&late, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "token_expired");
+}
+
+#[tokio::test]
+async fn s4_a_newer_reset_token_or_a_password_change_kills_older_ones() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    let first = h.token(EMAIL, MessageKind::PasswordReset).await;
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    h.mailer.wait_for(3).await; // verification + two resets
+    let second = h.token(EMAIL, MessageKind::PasswordReset).await;
+    assert_ne!(first, second);
+    let err = h
+        .auth
+        .reset_password(&first, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "token_invalid");
+    // A password change kills the outstanding second one.
+    let session = login(&h, EMAIL, PW).await.unwrap();
+    h.auth
+        .change_password(&session, &pw(PW), &pw("changed passphrase"), &anon())
+        .await
+        .unwrap();
+    let err = h
+        .auth
+        .reset_password(&second, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "token_invalid");
+}
+
+#[tokio::test]
+async fn s4_tokens_are_purpose_bound_and_malformed_ones_are_invalid() {
+    let h = harness();
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    let verify = h.token(EMAIL, MessageKind::Verification).await;
+    let err = h
+        .auth
+        .reset_password(&verify, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "token_invalid");
+    for bad in [
+        "",
+        "x",
+        &"A".repeat(43),
+        &"!".repeat(43),
+        &"a".repeat(10_000),
+    ] {
+        let t = OpaqueToken::new(bad);
+        assert_eq!(
+            h.auth.verify_email(&t, &anon()).await.unwrap_err().code(),
+            "token_invalid"
+        );
+        assert_eq!(
+            h.auth.authenticate(&t).await.unwrap_err().code(),
+            "unauthenticated"
+        );
+    }
+    h.auth.verify_email(&verify, &anon()).await.unwrap();
+}
+
+#[tokio::test]
+async fn s4_a_weak_new_password_does_not_spend_the_reset_token() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    let token = h.token(EMAIL, MessageKind::PasswordReset).await;
+    let err = h
+        .auth
+        .reset_password(&token, &pw("password"), &anon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "weak_password");
+    h.auth
+        .reset_password(&token, &pw("fresh new passphrase"), &anon())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn s4_links_use_the_configured_public_url() {
+    let h = harness_with(|c| c.public_url = "https://auth.example.org".into());
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    let mail = h.mailer.wait_for(1).await.remove(0);
+    assert!(
+        mail.text
+            .contains("https://auth.example.org/verify-email?token="),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.html
+            .contains("https://auth.example.org/verify-email?token=")
+    );
+}
+
+// ---------------------------------------------------------------- S1, S2 passwords
+
+#[tokio::test]
+async fn s1_weak_passwords_are_refused_at_registration_with_their_rule() {
+    let h = harness();
+    for (password, rule) in [
+        ("short", "too_short"),
+        ("password1", "common_password"),
+        ("alice2024!", "context_word"),
+    ] {
+        match h.auth.register(EMAIL, &pw(password), &anon()).await {
+            Err(AuthError::WeakPassword(v)) => assert_eq!(v.rule(), rule, "{password}"),
+            other => panic!("{password}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        h.auth
+            .register("a@b", &pw(PW), &anon())
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_email"
+    );
+}
+
+#[tokio::test]
+async fn s1_nfc_registration_and_nfd_login_are_the_same_password() {
+    let h = harness();
+    h.verified_user(EMAIL, "caf\u{e9} au lait tous les jours")
+        .await;
+    login(&h, EMAIL, "cafe\u{301} au lait tous les jours")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn s2_login_upgrades_weaker_and_bcrypt_hashes() {
+    let h = harness();
+    let id = h.verified_user(EMAIL, PW).await;
+    // Simulate a hash from a weaker configuration, then one imported from bcrypt.
+    let weak = PasswordHasher::builder()
+        .params(HashParams::insecure_for_tests(32, 1, 1).unwrap())
+        .build()
+        .unwrap();
+    let normalized = h.auth.policy().normalize(&pw(PW)).unwrap();
+    let bcrypt = PasswordHashString::new(bcrypt::hash(PW, 4).unwrap());
+    for old in [weak.hash(&normalized).await.unwrap(), bcrypt] {
+        h.stores
+            .users
+            .set_password(id, &old, h.auth_now())
+            .await
+            .unwrap();
+        assert!(h.auth.hasher().needs_rehash(&old));
+        login(&h, EMAIL, PW).await.unwrap();
+        let stored = h
+            .stores
+            .users
+            .user_by_id(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash;
+        assert!(
+            stored.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{stored:?}"
+        );
+        assert!(!h.auth.hasher().needs_rehash(&stored));
+        login(&h, EMAIL, PW).await.unwrap();
+    }
+    assert!(
+        audit_kinds(&h, id)
+            .await
+            .contains(&AuditKind::PasswordRehashed)
+    );
+}
+
+// ---------------------------------------------------------------- S5 sessions
+
+#[tokio::test]
+async fn s5_unverified_accounts_are_told_to_verify_only_with_the_right_password() {
+    let h = harness();
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    assert_eq!(
+        login(&h, EMAIL, "wrong password!")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_credentials"
+    );
+    assert_eq!(
+        login(&h, EMAIL, PW).await.unwrap_err().code(),
+        "email_not_verified"
+    );
+}
+
+#[tokio::test]
+async fn s5_users_list_and_revoke_their_own_sessions_only() {
+    let h = harness();
+    let alice = h.verified_user(EMAIL, PW).await;
+    let bob = h.verified_user("bob@example.com", PW).await;
+    let (a1, a2) = (
+        login(&h, EMAIL, PW).await.unwrap(),
+        login(&h, EMAIL, PW).await.unwrap(),
+    );
+    let b1 = login(&h, "bob@example.com", PW).await.unwrap();
+    let bob_session = h.auth.authenticate(&b1).await.unwrap().session.id;
+    assert!(
+        !h.auth
+            .revoke_session(alice, bob_session, &anon())
+            .await
+            .unwrap(),
+        "not alice's session"
+    );
+    assert!(h.auth.authenticate(&b1).await.is_ok());
+    let sessions = h.auth.list_sessions(alice).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    let current = h.auth.authenticate(&a1).await.unwrap().session.id;
+    assert_eq!(
+        h.auth
+            .revoke_other_sessions(alice, current, &anon())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(h.auth.authenticate(&a1).await.is_ok());
+    assert!(h.auth.authenticate(&a2).await.is_err());
+    assert!(
+        h.auth
+            .revoke_session(alice, current, &anon())
+            .await
+            .unwrap()
+    );
+    assert!(h.auth.authenticate(&a1).await.is_err());
+    let _ = bob;
+}
+
+#[tokio::test]
+async fn s5_disabling_an_account_revokes_every_session_and_blocks_login() {
+    let h = harness();
+    let id = h.verified_user(EMAIL, PW).await;
+    let session = login(&h, EMAIL, PW).await.unwrap();
+    h.auth.disable_user(id, &anon()).await.unwrap();
+    assert!(h.auth.authenticate(&session).await.is_err());
+    assert_eq!(
+        login(&h, EMAIL, PW).await.unwrap_err().code(),
+        "invalid_credentials"
+    );
+    h.auth.enable_user(id, &anon()).await.unwrap();
+    assert!(
+        h.auth.authenticate(&session).await.is_err(),
+        "old sessions stay revoked"
+    );
+    login(&h, EMAIL, PW).await.unwrap();
+}
+
+#[tokio::test]
+async fn s5_remember_me_lives_up_to_its_own_lifetime() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    let ok = h.auth.login(EMAIL, &pw(PW), true, &anon()).await.unwrap();
+    let s = ok.session.session;
+    assert_eq!(s.absolute_expires_at - s.created_at, Duration::days(30));
+    assert_eq!(s.idle_expires_at - s.created_at, Duration::minutes(30));
+}
+
+#[tokio::test]
+async fn s5_authenticate_writes_activity_at_most_once_per_interval() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    let token = login(&h, EMAIL, PW).await.unwrap();
+    let first = h.auth.authenticate(&token).await.unwrap().session;
+    h.clock.advance(Duration::seconds(59));
+    let same = h.auth.authenticate(&token).await.unwrap().session;
+    assert_eq!(
+        same.last_seen_at, first.last_seen_at,
+        "no write within the interval"
+    );
+    h.clock.advance(Duration::seconds(1));
+    let moved = h.auth.authenticate(&token).await.unwrap().session;
+    assert_eq!(
+        moved.last_seen_at,
+        first.last_seen_at + Duration::seconds(60)
+    );
+    assert_eq!(
+        moved.idle_expires_at,
+        moved.last_seen_at + Duration::minutes(30)
+    );
+}
+
+// ---------------------------------------------------------------- S12 audit, S10 secrets
+
+#[tokio::test]
+async fn s12_every_outcome_writes_an_audit_event_with_context() {
+    let h = harness();
+    let ctx = Harness::ctx(7);
+    h.auth.register(EMAIL, &pw(PW), &ctx).await.unwrap();
+    h.auth.register(EMAIL, &pw(PW), &ctx).await.unwrap();
+    let token = h.token(EMAIL, MessageKind::Verification).await;
+    let id = h.auth.verify_email(&token, &ctx).await.unwrap();
+    h.auth
+        .login(EMAIL, &pw("wrong password!"), false, &ctx)
+        .await
+        .unwrap_err();
+    let session = h
+        .auth
+        .login(EMAIL, &pw(PW), false, &ctx)
+        .await
+        .unwrap()
+        .session
+        .token;
+    let changed = h
+        .auth
+        .change_password(&session, &pw("wrong password!"), &pw("x"), &ctx)
+        .await;
+    assert!(changed.is_err());
+    let session = h
+        .auth
+        .change_password(&session, &pw(PW), &pw("second passphrase"), &ctx)
+        .await
+        .unwrap();
+    let current = session.session.session.id;
+    h.auth.revoke_session(id, current, &ctx).await.unwrap();
+    h.auth.request_password_reset(EMAIL, &ctx).await.unwrap();
+    let reset = h.token(EMAIL, MessageKind::PasswordReset).await;
+    h.auth
+        .reset_password(&reset, &pw("third passphrase"), &ctx)
+        .await
+        .unwrap();
+    let token = h
+        .auth
+        .login(EMAIL, &pw("third passphrase"), false, &ctx)
+        .await
+        .unwrap()
+        .session
+        .token;
+    h.auth.logout(&token, &ctx).await.unwrap();
+    h.auth.logout_all(id, &ctx).await.unwrap();
+    h.auth.unlock(EMAIL, &ctx).await.unwrap();
+    h.auth.disable_user(id, &ctx).await.unwrap();
+
+    let events = h.stores.audit.events_for_user(id, 100).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    for kind in [
+        AuditKind::Registered,
+        AuditKind::RegistrationDuplicate,
+        AuditKind::EmailVerified,
+        AuditKind::LoginFailed,
+        AuditKind::LoginSucceeded,
+        AuditKind::PasswordChangeFailed,
+        AuditKind::PasswordChanged,
+        AuditKind::SessionRevoked,
+        AuditKind::PasswordResetRequested,
+        AuditKind::PasswordReset,
+        AuditKind::Logout,
+        AuditKind::LogoutAll,
+        AuditKind::AccountUnlocked,
+        AuditKind::AccountDisabled,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} missing from {kinds:?}");
+    }
+    for e in &events {
+        assert_eq!(
+            (e.ip, e.user_agent.as_deref(), e.request_id.as_deref()),
+            (ctx.ip, Some("harness/1.0"), Some("req-7"))
+        );
+        assert_eq!(e.at.offset(), time::UtcOffset::UTC);
+    }
+}
+
+#[tokio::test]
+async fn s10_no_secret_appears_in_debug_output_or_audit_records() {
+    let h = harness();
+    let id = h.verified_user(EMAIL, PW).await;
+    let ok = h.auth.login(EMAIL, &pw(PW), false, &anon()).await.unwrap();
+    let token = ok.session.token.expose_secret().to_owned();
+    let printed = format!(
+        "{ok:?} {:?} {:?}",
+        h.auth,
+        h.stores.audit.events_for_user(id, 50).await.unwrap()
+    );
+    for secret in [token.as_str(), PW, ok.user.password_hash.as_str()] {
+        assert!(!printed.contains(secret), "{secret} leaked");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_sends_every_queued_message() {
+    let h = harness();
+    for i in 0..20 {
+        h.auth
+            .register(&format!("user{i}@example.com"), &pw(PW), &anon())
+            .await
+            .unwrap();
+    }
+    h.auth.shutdown().await;
+    assert_eq!(h.mailer.messages().len(), 20);
+}
+
+trait Now {
+    fn auth_now(&self) -> time::OffsetDateTime;
+}
+
+impl Now for Harness {
+    fn auth_now(&self) -> time::OffsetDateTime {
+        use auth_core::clock::Clock;
+        self.clock.now()
+    }
+}
