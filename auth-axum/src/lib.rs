@@ -1,8 +1,130 @@
 //! # auth-axum
 //!
-//! A thin axum adapter over `auth-core`: the versioned REST routes
-//! (`/api/v1/auth/*`, `/api/v1/users/me`), cookie sessions, the `CurrentUser` and
-//! `AuthSession` extractors, the one error envelope, and the OpenAPI document.
+//! A thin [axum](https://docs.rs/axum) adapter over `auth-core`: the versioned
+//! REST API (`/api/v1/auth/*`, `/api/v1/users/me*`), the session cookie, the
+//! [`CurrentUser`] and [`AuthSession`] extractors, one error envelope, CSRF and
+//! client-IP policies, the pages emailed links open, health probes and the
+//! OpenAPI 3.1 document.
 //!
-//! Status: a placeholder in the workspace layout until the engine exists in
-//! `auth-core`; it exports nothing yet.
+//! An application with a protected handler of its own:
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::sync::Arc;
+//! use auth_axum::{AuthState, CurrentUser, WebConfig};
+//! use auth_core::{Auth, SecretKey, mail::ConsoleMailer};
+//! use auth_store_memory::MemoryStore;
+//! use axum::{Router, routing::get};
+//!
+//! async fn dashboard(CurrentUser(user): CurrentUser) -> String {
+//!     format!("hello {}", user.email)
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = Auth::builder()
+//!     .stores(Arc::new(MemoryStore::new()))
+//!     .mailer(Arc::new(ConsoleMailer))
+//!     .secret_key(SecretKey::generate()?)
+//!     .build()?;
+//! let state = AuthState::new(auth, WebConfig::default())?;
+//! let app = Router::new()
+//!     .route("/dashboard", get(dashboard)) // 401 in the envelope without a session
+//!     .merge(state.routes()); // the API, pages, probes, OpenAPI
+//! let app = state.wrap(app); // request ids, the envelope, the extractors' state
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Serve with `into_make_service_with_connect_info::<SocketAddr>()`: the client
+//! IP (rate limits, audit) comes from the socket, or from `X-Forwarded-For` only
+//! when the peer is a configured trusted proxy (S8).
+
+mod config;
+mod cookie;
+mod csrf;
+mod dto;
+mod error;
+mod extract;
+mod meta;
+mod middleware;
+mod openapi;
+mod pages;
+mod routes;
+mod state;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Extension, Router};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::{SameSite, TrustedProxy, WebConfig};
+pub use dto::{
+    Accepted, ChangePasswordRequest, EmailRequest, Health, LoginRequest, RegisterRequest,
+    ResetPasswordRequest, SessionResponse, SessionView, UserView, Verified, VerifyEmailRequest,
+};
+pub use error::{ApiError, ErrorBody, ErrorEnvelope};
+pub use extract::{ApiJson, AuthSession, CurrentUser};
+pub use meta::ClientContext;
+pub use middleware::{REQUEST_ID, RequestId};
+pub use state::AuthState;
+
+impl AuthState {
+    /// The API under the configured prefix, the pages emailed links open, the
+    /// probes and the OpenAPI document, with their per-route policies: body limit
+    /// (S11), cross-site refusal (S7), `Cache-Control: no-store`. Wrap the final
+    /// application with [`Self::wrap`].
+    pub fn routes(&self) -> Router {
+        let (api, _) = self.documented().split_for_parts();
+        let config = self.auth.config();
+        let pages = Router::new()
+            .route(&config.verify_path, get(pages::verify))
+            .route(&config.reset_path, get(pages::reset))
+            .route(pages::SCRIPT_PATH, get(pages::script));
+        api.merge(pages)
+            .layer(DefaultBodyLimit::max(self.web.body_limit))
+            .layer(axum::middleware::from_fn(csrf::refuse_cross_site))
+            .layer(axum::middleware::from_fn(routes::no_store))
+            .layer(Extension(self.clone()))
+            .with_state(self.clone())
+    }
+
+    /// Adds what every route of the application needs: request ids and the
+    /// envelope's rendering, one log line per request, and the state the
+    /// extractors read.
+    pub fn wrap<S: Clone + Send + Sync + 'static>(&self, app: Router<S>) -> Router<S> {
+        app.layer(axum::middleware::from_fn(middleware::request_context))
+            .layer(Extension(self.clone()))
+    }
+
+    /// The OpenAPI 3.1 document of [`Self::routes`].
+    #[must_use]
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        let mut doc = self.documented().into_openapi();
+        openapi::Runtime(self).modify(&mut doc);
+        doc
+    }
+
+    fn documented(&self) -> OpenApiRouter<Self> {
+        use routes::{auth, meta, users};
+        let api = OpenApiRouter::new()
+            .routes(routes!(auth::register))
+            .routes(routes!(auth::verify_email))
+            .routes(routes!(auth::resend_verification))
+            .routes(routes!(auth::login))
+            .routes(routes!(auth::logout))
+            .routes(routes!(auth::forgot_password))
+            .routes(routes!(auth::reset_password))
+            .routes(routes!(auth::change_password))
+            .routes(routes!(users::me))
+            .routes(routes!(users::sessions, users::revoke_other_sessions))
+            .routes(routes!(users::revoke_session))
+            .routes(routes!(openapi::document));
+        OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+            .nest(&self.web.api_prefix, api)
+            .routes(routes!(meta::healthz))
+            .routes(routes!(meta::readyz))
+    }
+}

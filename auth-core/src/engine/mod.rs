@@ -30,7 +30,7 @@ use crate::store::{
     AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, NewToken, SessionId,
     SessionRecord, SessionStore, TokenStore, User, UserId, UserStore,
 };
-use crate::token::{OpaqueToken, SecretKey, TokenPurpose};
+use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
 use crate::{AuthConfig, BackoffPolicy};
 use background::Background;
 
@@ -53,6 +53,9 @@ pub struct NewSession {
     pub token: OpaqueToken,
     /// The stored session.
     pub session: SessionRecord,
+    /// Whether it is a "remember me" session, which a client should keep across
+    /// browser restarts (a persistent cookie).
+    pub remember_me: bool,
 }
 
 /// A successful login or password change.
@@ -149,6 +152,29 @@ impl Auth {
             sessions: self.inner.sessions.delete_expired_sessions(now).await?,
             attempts: self.inner.attempts.delete_expired_attempts(now).await?,
         })
+    }
+
+    /// Checks that every store answers, with one cheap read on each: for a
+    /// readiness probe.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] (or `Internal`) from the first store that fails.
+    pub async fn check_ready(&self) -> Result<(), AuthError> {
+        let e = &self.inner;
+        let (nobody, nothing, now) = (UserId(uuid::Uuid::nil()), TokenHash([0; 32]), e.now());
+        e.users.user_by_id(nobody).await?;
+        e.tokens
+            .peek_token(TokenPurpose::PasswordReset, &nothing, now)
+            .await?;
+        e.sessions.session_by_token(&nothing).await?;
+        e.attempts
+            .attempts(
+                &AttemptKey::Account(AttemptScope::Login, String::new()),
+                now,
+            )
+            .await?;
+        e.audit.events_for_user(nobody, 1).await?;
+        Ok(())
     }
 
     /// Finishes background work and sends every queued email, then stops the
@@ -283,7 +309,11 @@ impl Engine {
             user_agent: ctx.user_agent.clone(),
         };
         self.sessions.create_session(session.clone()).await?;
-        Ok(NewSession { token, session })
+        Ok(NewSession {
+            token,
+            session,
+            remember_me,
+        })
     }
 
     pub(crate) fn send(&self, message: EmailMessage) {

@@ -1,0 +1,120 @@
+//! Extractors for the embedding application's handlers, with rejections in the
+//! error envelope.
+
+use auth_core::store::{SessionRecord, User};
+use auth_core::{AuthError, OpaqueToken};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+
+use crate::cookie;
+use crate::error::ApiError;
+use crate::state::AuthState;
+
+/// The authenticated session of a request: from the session cookie or, when
+/// enabled, an `Authorization: Bearer` header. Rejects with 401
+/// `unauthenticated`. Authenticating records activity (at most once a minute).
+///
+/// ```
+/// use auth_axum::AuthSession;
+///
+/// async fn whoami(session: AuthSession) -> String {
+///     format!("{} via session {}", session.user.email, session.session.id)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthSession {
+    /// The user.
+    pub user: User,
+    /// The session.
+    pub session: SessionRecord,
+    pub(crate) token: OpaqueToken,
+}
+
+impl AuthSession {
+    /// The session token (for flows that take it, like password change).
+    #[must_use]
+    pub fn token(&self) -> &OpaqueToken {
+        &self.token
+    }
+}
+
+/// The authenticated user of a request; see [`AuthSession`].
+///
+/// ```
+/// use auth_axum::CurrentUser;
+///
+/// async fn hello(CurrentUser(user): CurrentUser) -> String {
+///     format!("hello {}", user.email)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+/// The bearer token of an `Authorization` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The session token a request carries, if any: the cookie first, then (when
+/// enabled) a bearer header.
+pub(crate) fn session_token(headers: &HeaderMap, state: &AuthState) -> Option<OpaqueToken> {
+    cookie::read(headers, &state.web.cookie_name)
+        .or_else(|| {
+            state
+                .web
+                .bearer_tokens
+                .then(|| bearer_token(headers).map(str::to_owned))
+                .flatten()
+        })
+        .map(OpaqueToken::new)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        if let Some(cached) = parts.extensions.get::<Self>() {
+            return Ok(cached.clone());
+        }
+        let state = AuthState::from_parts(parts)?;
+        let token = session_token(&parts.headers, &state).ok_or(AuthError::Unauthenticated)?;
+        let found = state.auth.authenticate(&token).await?;
+        let session = Self {
+            user: found.user,
+            session: found.session,
+            token,
+        };
+        parts.extensions.insert(session.clone());
+        Ok(session)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        AuthSession::from_request_parts(parts, state)
+            .await
+            .map(|s| Self(s.user))
+    }
+}
+
+/// A JSON body whose rejections (wrong content type, malformed JSON, unknown
+/// fields, too large) answer in the envelope (S11).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::from_json(&rejection)),
+        }
+    }
+}

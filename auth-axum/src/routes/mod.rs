@@ -1,0 +1,47 @@
+//! The REST routes, registered together with their OpenAPI operations so the
+//! document covers every route by construction.
+
+pub(crate) mod auth;
+pub(crate) mod meta;
+pub(crate) mod users;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use crate::cookie;
+use crate::state::AuthState;
+
+/// Headers that carry a new session cookie: persistent for remember-me sessions.
+pub(crate) fn session_cookie(state: &AuthState, new: &auth_core::NewSession) -> HeaderMap {
+    let s = &new.session;
+    let max_age = new
+        .remember_me
+        .then(|| s.absolute_expires_at - s.created_at);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        cookie::set(&state.web, new.token.expose_secret(), max_age),
+    );
+    headers
+}
+
+/// Headers that delete the session cookie.
+pub(crate) fn cleared_cookie(state: &AuthState) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, cookie::clear(&state.web));
+    headers
+}
+
+/// `Cache-Control: no-store` on every auth response.
+pub(crate) async fn no_store(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
