@@ -114,7 +114,8 @@ impl Default for WebConfig {
     }
 }
 
-/// Whether a public URL points at this machine (`localhost` or a loopback IP).
+/// Whether a public URL points at this machine (`localhost`, a name under
+/// `.localhost`, or a loopback IP).
 pub(crate) fn is_local_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("http://")
@@ -125,7 +126,10 @@ pub(crate) fn is_local_url(url: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    // RFC 6761: localhost and every name under it are loopback.
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The origin (`scheme://host[:port]`) of a URL.
@@ -166,6 +170,7 @@ mod tests {
         assert!(is_local_url("http://[::1]:3000"));
         assert!(!is_local_url("http://example.com"));
         assert!(!is_local_url("http://localhost.example.com"));
+        assert!(is_local_url("http://app.localhost:8999"));
         assert_eq!(
             origin_of("https://auth.example.com/base"),
             "https://auth.example.com"
