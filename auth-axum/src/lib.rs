@@ -71,6 +71,12 @@ pub use meta::ClientContext;
 pub use middleware::{REQUEST_ID, RequestId};
 pub use state::AuthState;
 
+/// The Rust examples of the workspace README, compiled (and run where they can
+/// be) as doctests, so the README cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 impl AuthState {
     /// The API under the configured prefix, the pages emailed links open, the
     /// probes and the OpenAPI document, with their per-route policies: body limit

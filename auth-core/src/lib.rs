@@ -73,9 +73,3 @@ pub use secret::{Password, PasswordHashString};
 pub use token::{
     MIN_SECRET_KEY_LEN, OpaqueToken, SecretKey, TOKEN_BYTES, TOKEN_CHARS, TokenHash, TokenPurpose,
 };
-
-/// The Rust examples of the workspace README, compiled and run as doctests so the
-/// README cannot drift from the API.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
