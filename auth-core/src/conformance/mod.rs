@@ -275,7 +275,7 @@ macro_rules! engine_conformance_tests {
                 $make,
                 [
                     full_journey,
-                    fifty_concurrent_failed_logins_count_fifty_and_lock,
+                    fifty_concurrent_failed_logins_are_all_counted_and_lock,
                     twenty_concurrent_registrations_make_one_user,
                     sixteen_concurrent_resets_have_one_winner,
                     revoke_all_racing_authenticate_leaves_no_usable_session,
