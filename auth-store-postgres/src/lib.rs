@@ -1,7 +1,366 @@
-//! # auth-store-postgres
-//!
-//! PostgreSQL implementations of every `auth-core` store trait, on `sqlx`, with
-//! reversible migrations (`migrations/*.up.sql` / `*.down.sql`).
-//!
-//! Status: a placeholder in the workspace layout until the store traits exist in
-//! `auth-core`; it exports nothing yet.
+#![doc = include_str!("../README.md")]
+
+mod attempts;
+mod audit;
+mod error;
+mod sessions;
+mod tokens;
+mod users;
+
+#[cfg(test)]
+mod explain_tests;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use auth_core::store::StoreError;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub use error::{InvalidOptions, SchemaError, TimedOut};
+/// The sqlx version this crate is built on, for building pools and options.
+pub use sqlx;
+
+/// The migrations of every table of the store, embedded at build time from
+/// `migrations/` (reversible: each `.up.sql` has a `.down.sql`).
+///
+/// [`PgStore::migrate`] runs them; a deploy step may run them instead with
+/// `MIGRATOR.run(&pool)`.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How to build a [`PgStore`]'s pool, with bounds that suit request paths.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_store_postgres::PgStoreOptions;
+///
+/// let options = PgStoreOptions::new()
+///     .max_connections(32)
+///     .acquire_timeout(Duration::from_secs(2))
+///     .query_timeout(Some(Duration::from_secs(5)));
+/// assert_eq!(options.get_acquire_timeout(), Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgStoreOptions {
+    max_connections: u32,
+    min_connections: u32,
+    acquire_timeout: Duration,
+    query_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    test_before_acquire: bool,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PgStoreOptions {
+    /// Defaults: at most 10 connections, none kept open when idle, a 5 s acquire
+    /// timeout, a 10 s bound on each store call, idle connections closed after
+    /// 10 minutes, and each pooled connection checked before use.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+            query_timeout: Some(Duration::from_secs(10)),
+            idle_timeout: Some(Duration::from_secs(600)),
+            test_before_acquire: true,
+        }
+    }
+
+    /// The most connections the pool opens (at least 1).
+    #[must_use]
+    pub const fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Connections the pool keeps open even when idle (at most `max_connections`).
+    #[must_use]
+    pub const fn min_connections(mut self, n: u32) -> Self {
+        self.min_connections = n;
+        self
+    }
+
+    /// How long a store call may wait for a connection, including opening a new
+    /// one, before it fails with [`StoreError::Unavailable`]. Must be above zero.
+    #[must_use]
+    pub const fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The configured acquire timeout.
+    #[must_use]
+    pub const fn get_acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// The longest a whole store call may take (acquiring a connection and
+    /// running its statement) before it fails with [`StoreError::Unavailable`]
+    /// ([`TimedOut`] as source); `None` for no bound beyond the acquire timeout.
+    /// It catches a server that stops answering on an open connection. A call cut
+    /// short may still have taken effect on the server.
+    #[must_use]
+    pub const fn query_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
+    /// How long an idle connection stays open (`None`: until its max lifetime).
+    #[must_use]
+    pub const fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Whether the pool pings an idle connection before handing it out (default
+    /// true). Turning it off saves a round trip per call; a connection the server
+    /// dropped meanwhile then fails one call with [`StoreError::Unavailable`].
+    #[must_use]
+    pub const fn test_before_acquire(mut self, test: bool) -> Self {
+        self.test_before_acquire = test;
+        self
+    }
+
+    fn validate(&self) -> Result<(), StoreError> {
+        let problem = if self.max_connections == 0 {
+            Some("max_connections must be at least 1")
+        } else if self.min_connections > self.max_connections {
+            Some("min_connections must not exceed max_connections")
+        } else if self.acquire_timeout.is_zero() {
+            Some("acquire_timeout must be above zero")
+        } else if self.query_timeout.is_some_and(|t| t.is_zero()) {
+            Some("query_timeout must be above zero")
+        } else {
+            None
+        };
+        match problem {
+            Some(reason) => Err(StoreError::Other(Box::new(InvalidOptions(reason)))),
+            None => Ok(()),
+        }
+    }
+
+    fn pool_options(&self) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .idle_timeout(self.idle_timeout)
+            .test_before_acquire(self.test_before_acquire)
+    }
+
+    /// Connects to `url` (a `postgres://` URL) and checks that the server answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] for invalid options or URL, [`StoreError::Unavailable`]
+    /// when the server cannot be reached within the acquire timeout.
+    pub async fn connect(self, url: &str) -> Result<PgStore, StoreError> {
+        let options = parse_url(url)?;
+        self.connect_with(options).await
+    }
+
+    /// Connects with parsed connection options and checks that the server answers.
+    ///
+    /// # Errors
+    /// As [`Self::connect`].
+    pub async fn connect_with(self, options: PgConnectOptions) -> Result<PgStore, StoreError> {
+        self.validate()?;
+        let pool = self
+            .pool_options()
+            .connect_with(options)
+            .await
+            .map_err(error::map)?;
+        Ok(PgStore::with_pool(pool, self.query_timeout))
+    }
+
+    /// A store whose pool connects on first use: start-up does not wait for the
+    /// server, and calls answer [`StoreError::Unavailable`] until it is reachable.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] for invalid options or URL.
+    pub fn connect_lazy(self, url: &str) -> Result<PgStore, StoreError> {
+        let options = parse_url(url)?;
+        self.connect_lazy_with(options)
+    }
+
+    /// As [`Self::connect_lazy`], with parsed connection options.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] for invalid options.
+    pub fn connect_lazy_with(self, options: PgConnectOptions) -> Result<PgStore, StoreError> {
+        self.validate()?;
+        let pool = self.pool_options().connect_lazy_with(options);
+        Ok(PgStore::with_pool(pool, self.query_timeout))
+    }
+}
+
+fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+    url.parse::<PgConnectOptions>()
+        .map_err(|e| StoreError::Other(Box::new(e)))
+}
+
+/// Every `auth-core` store trait on a PostgreSQL pool. Cheap to clone (the pool
+/// is shared); hold it as `Arc<PgStore>` for `Auth::builder().stores(...)`.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    query_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool_size", &self.pool.size())
+            .field("query_timeout", &self.query_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` with the default [`PgStoreOptions`].
+    ///
+    /// # Errors
+    /// As [`PgStoreOptions::connect`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        PgStoreOptions::new().connect(url).await
+    }
+
+    /// A store on an existing pool, with no query timeout of its own: the pool's
+    /// acquire timeout is then the only bound (sqlx's default is 30 s).
+    #[must_use]
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self::with_pool(pool, None)
+    }
+
+    /// A store on an existing pool, each call bounded by `query_timeout`.
+    #[must_use]
+    pub fn with_pool(pool: PgPool, query_timeout: Option<Duration>) -> Self {
+        Self {
+            pool,
+            query_timeout,
+        }
+    }
+
+    /// The pool, for the embedding application's own queries and health checks.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies every pending migration of [`MIGRATOR`] (under sqlx's advisory
+    /// lock, so concurrent starts are safe).
+    ///
+    /// # Errors
+    /// The migration failure: an unreachable server, an applied migration that was
+    /// edited since, or a failed statement.
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        MIGRATOR.run(&self.pool).await
+    }
+
+    /// Checks that every migration of [`MIGRATOR`] is applied and unchanged, so a
+    /// server started against an old schema refuses to run instead of failing at
+    /// request time.
+    ///
+    /// # Errors
+    /// [`SchemaError::Behind`] naming the missing versions,
+    /// [`SchemaError::Modified`] or [`SchemaError::Dirty`] for a history that does
+    /// not match, [`SchemaError::Store`] when the server cannot be asked.
+    pub async fn check_schema(&self) -> Result<(), SchemaError> {
+        // `to_regclass` resolves through the search path, as the migrator does.
+        let table: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| SchemaError::Store(error::map(e)))?;
+        let applied: Vec<(i64, bool, Vec<u8>)> = if table.is_some() {
+            sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| SchemaError::Store(error::map(e)))?
+        } else {
+            Vec::new()
+        };
+        if let Some((version, _, _)) = applied.iter().find(|(_, success, _)| !success) {
+            return Err(SchemaError::Dirty(*version));
+        }
+        let mut missing = Vec::new();
+        for migration in MIGRATOR.iter() {
+            if migration.migration_type.is_down_migration() {
+                continue;
+            }
+            match applied.iter().find(|(v, _, _)| *v == migration.version) {
+                None => missing.push(migration.version),
+                Some((_, _, checksum)) if checksum.as_slice() != &*migration.checksum => {
+                    return Err(SchemaError::Modified(migration.version));
+                }
+                Some(_) => {}
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(SchemaError::Behind { missing })
+        }
+    }
+
+    /// Runs one store call within the query timeout, mapping its error.
+    async fn run<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        let Some(limit) = self.query_timeout else {
+            return call.await.map_err(error::map);
+        };
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result.map_err(error::map),
+            Err(_) => Err(StoreError::Unavailable(Box::new(TimedOut { after: limit }))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(options: PgStoreOptions) -> &'static str {
+        match options.connect_lazy("postgres://localhost/db") {
+            Err(StoreError::Other(source)) => source
+                .downcast_ref::<InvalidOptions>()
+                .map_or("other error", |e| e.0),
+            Err(_) => "other error",
+            Ok(_) => "accepted",
+        }
+    }
+
+    #[tokio::test]
+    async fn options_that_cannot_work_are_refused_at_build_time() {
+        let zero = Duration::ZERO;
+        assert_eq!(
+            refused(PgStoreOptions::new().max_connections(0)),
+            "max_connections must be at least 1"
+        );
+        assert_eq!(
+            refused(PgStoreOptions::new().min_connections(11)),
+            "min_connections must not exceed max_connections"
+        );
+        assert_eq!(
+            refused(PgStoreOptions::new().acquire_timeout(zero)),
+            "acquire_timeout must be above zero"
+        );
+        assert_eq!(
+            refused(PgStoreOptions::new().query_timeout(Some(zero))),
+            "query_timeout must be above zero"
+        );
+        assert_eq!(refused(PgStoreOptions::new()), "accepted");
+        assert!(matches!(
+            PgStoreOptions::new().connect_lazy("postgres://host:notaport/db"),
+            Err(StoreError::Other(_))
+        ));
+    }
+}

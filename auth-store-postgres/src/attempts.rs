@@ -1,0 +1,101 @@
+//! [`AttemptStore`] on the `attempt_counters` table.
+
+use async_trait::async_trait;
+use auth_core::store::{AttemptKey, AttemptState, AttemptStore, StoreError};
+use time::{Duration, OffsetDateTime};
+
+use crate::PgStore;
+use crate::error::InvalidRow;
+
+/// One atomic statement: creates the counter at 1, or adds one to it, or
+/// restarts it at 1 when it had expired; every increment pushes the expiry to
+/// `$3`. Concurrent increments of one key serialise on its row, so none is lost.
+/// The count saturates at `i32::MAX`.
+pub(crate) const INCREMENT: &str = "\
+INSERT INTO attempt_counters AS c (counter_key, count, last_at, expires_at)
+VALUES ($1, 1, $2, $3)
+ON CONFLICT (counter_key) DO UPDATE SET
+    count = CASE WHEN c.expires_at <= EXCLUDED.last_at THEN 1
+                 ELSE LEAST(c.count, 2147483646) + 1 END,
+    last_at = EXCLUDED.last_at,
+    expires_at = EXCLUDED.expires_at
+RETURNING count, last_at";
+
+const ATTEMPTS: &str = "\
+SELECT count, last_at FROM attempt_counters WHERE counter_key = $1 AND expires_at > $2";
+
+const CLEAR: &str = "DELETE FROM attempt_counters WHERE counter_key = $1";
+
+const DELETE_EXPIRED_ATTEMPTS: &str = "DELETE FROM attempt_counters WHERE expires_at <= $1";
+
+fn state(count: i32, last_at: OffsetDateTime) -> Result<AttemptState, StoreError> {
+    let count = u32::try_from(count).map_err(|_| InvalidRow::error("count", &count))?;
+    Ok(AttemptState {
+        count,
+        last_at: Some(last_at),
+    })
+}
+
+#[async_trait]
+impl AttemptStore for PgStore {
+    async fn increment(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<AttemptState, StoreError> {
+        let expires_at = now
+            .checked_add(ttl)
+            .ok_or_else(|| InvalidRow::error("expires_at", &format_args!("{now} + {ttl}")))?;
+        let (count, last_at): (i32, OffsetDateTime) = self
+            .run(
+                sqlx::query_as(INCREMENT)
+                    .bind(key.storage_key())
+                    .bind(now)
+                    .bind(expires_at)
+                    .fetch_one(&self.pool),
+            )
+            .await?;
+        state(count, last_at)
+    }
+
+    async fn attempts(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<AttemptState, StoreError> {
+        let row: Option<(i32, OffsetDateTime)> = self
+            .run(
+                sqlx::query_as(ATTEMPTS)
+                    .bind(key.storage_key())
+                    .bind(now)
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        match row {
+            Some((count, last_at)) => state(count, last_at),
+            None => Ok(AttemptState::default()),
+        }
+    }
+
+    async fn clear(&self, key: &AttemptKey) -> Result<(), StoreError> {
+        self.run(
+            sqlx::query(CLEAR)
+                .bind(key.storage_key())
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_expired_attempts(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(DELETE_EXPIRED_ATTEMPTS)
+                    .bind(now)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

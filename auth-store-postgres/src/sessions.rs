@@ -1,0 +1,211 @@
+//! [`SessionStore`] on the `sessions` table.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use auth_core::TokenHash;
+use auth_core::store::{SessionId, SessionRecord, SessionStore, StoreError, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::PgStore;
+
+/// The columns of [`SessionRow`], as a literal for `concat!`.
+macro_rules! session_columns {
+    () => {
+        "id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, \
+         absolute_expires_at, revoked_at, ip, user_agent"
+    };
+}
+
+const CREATE_SESSION: &str = concat!(
+    "INSERT INTO sessions (",
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+
+/// The authenticate hot path: one unique-index lookup.
+pub(crate) const SESSION_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE token_hash = $1"
+);
+
+/// Activity never revives a revoked session (the row lock makes a touch that
+/// races a revocation re-check `revoked_at` after it commits) and never moves the
+/// idle deadline past the absolute one.
+pub(crate) const TOUCH_SESSION: &str = "\
+UPDATE sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at)
+WHERE id = $1 AND revoked_at IS NULL";
+
+const REVOKE_SESSION: &str = "\
+UPDATE sessions SET revoked_at = $3
+WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL";
+
+/// Every session of the user but `$2` (none when `$2` is NULL), in one statement.
+pub(crate) const REVOKE_USER_SESSIONS: &str = "\
+UPDATE sessions SET revoked_at = $3
+WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2";
+
+pub(crate) const LIST_USER_SESSIONS: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+    " AND idle_expires_at > $2 AND absolute_expires_at > $2",
+    " ORDER BY created_at DESC, id DESC"
+);
+
+/// Dead sessions: past a deadline, or revoked. The idle deadline is not indexed
+/// (so touches stay heap-only updates): this scans the table, which suits a
+/// periodic job.
+const DELETE_EXPIRED_SESSIONS: &str = "\
+DELETE FROM sessions
+WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1 OR revoked_at <= $1";
+
+/// A `sessions` row.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    token_hash: [u8; 32],
+    user_id: Uuid,
+    created_at: OffsetDateTime,
+    last_seen_at: OffsetDateTime,
+    idle_expires_at: OffsetDateTime,
+    absolute_expires_at: OffsetDateTime,
+    revoked_at: Option<OffsetDateTime>,
+    ip: Option<IpAddr>,
+    user_agent: Option<String>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: SessionId(row.id),
+            token_hash: TokenHash(row.token_hash),
+            user_id: UserId(row.user_id),
+            created_at: row.created_at,
+            last_seen_at: row.last_seen_at,
+            idle_expires_at: row.idle_expires_at,
+            absolute_expires_at: row.absolute_expires_at,
+            revoked_at: row.revoked_at,
+            ip: row.ip,
+            user_agent: row.user_agent,
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for PgStore {
+    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        self.run(
+            sqlx::query(CREATE_SESSION)
+                .bind(session.id.0)
+                .bind(session.token_hash.0)
+                .bind(session.user_id.0)
+                .bind(session.created_at)
+                .bind(session.last_seen_at)
+                .bind(session.idle_expires_at)
+                .bind(session.absolute_expires_at)
+                .bind(session.revoked_at)
+                .bind(session.ip)
+                .bind(session.user_agent.as_deref())
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<SessionRow> = self
+            .run(
+                sqlx::query_as(SESSION_BY_TOKEN)
+                    .bind(hash.0)
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        Ok(row.map(SessionRecord::from))
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.run(
+            sqlx::query(TOUCH_SESSION)
+                .bind(id.0)
+                .bind(last_seen_at)
+                .bind(idle_expires_at)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(REVOKE_SESSION)
+                    .bind(user_id.0)
+                    .bind(id.0)
+                    .bind(at)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(REVOKE_USER_SESSIONS)
+                    .bind(user_id.0)
+                    .bind(except.map(|id| id.0))
+                    .bind(at)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows: Vec<SessionRow> = self
+            .run(
+                sqlx::query_as(LIST_USER_SESSIONS)
+                    .bind(user_id.0)
+                    .bind(now)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        Ok(rows.into_iter().map(SessionRecord::from).collect())
+    }
+
+    async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(DELETE_EXPIRED_SESSIONS)
+                    .bind(before)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

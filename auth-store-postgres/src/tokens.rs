@@ -1,0 +1,131 @@
+//! [`TokenStore`] on the `one_time_tokens` table.
+
+use async_trait::async_trait;
+use auth_core::store::{NewToken, StoreError, TokenCheck, TokenStore, UserId};
+use auth_core::{TokenHash, TokenPurpose};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::PgStore;
+
+const INSERT_TOKEN: &str = "\
+INSERT INTO one_time_tokens (token_hash, purpose, user_id, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5)";
+
+/// Uses the token up if it is unused and `$3 <= expires_at`, in one statement:
+/// of concurrent consumers, the row lock lets exactly one update it; the others
+/// re-check `consumed_at IS NULL` after it commits and find nothing. `expired`
+/// (read from the statement's snapshot, by the same unique hash) tells an unused
+/// but expired token from an unknown or used one.
+pub(crate) const CONSUME_TOKEN: &str = "\
+WITH used AS (
+    UPDATE one_time_tokens SET consumed_at = $3
+    WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at >= $3
+    RETURNING user_id
+)
+SELECT (SELECT user_id FROM used) AS used_by,
+       COALESCE((SELECT expires_at < $3 FROM one_time_tokens
+                 WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL), false)
+           AS expired";
+
+const PEEK_TOKEN: &str = "\
+SELECT user_id, expires_at >= $3 AS live FROM one_time_tokens
+WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL";
+
+pub(crate) const REVOKE_TOKENS: &str = "\
+UPDATE one_time_tokens SET consumed_at = $3
+WHERE user_id = $1 AND purpose = $2 AND consumed_at IS NULL";
+
+/// Tokens are valid through `expires_at` itself, so only strictly older ones go.
+pub(crate) const DELETE_EXPIRED_TOKENS: &str =
+    "DELETE FROM one_time_tokens WHERE expires_at < $1 OR consumed_at <= $1";
+
+#[async_trait]
+impl TokenStore for PgStore {
+    async fn insert_token(&self, token: NewToken) -> Result<(), StoreError> {
+        self.run(
+            sqlx::query(INSERT_TOKEN)
+                .bind(token.hash.0)
+                .bind(token.purpose.as_str())
+                .bind(token.user_id.0)
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn consume_token(
+        &self,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenCheck, StoreError> {
+        let (used_by, expired): (Option<Uuid>, bool) = self
+            .run(
+                sqlx::query_as(CONSUME_TOKEN)
+                    .bind(hash.0)
+                    .bind(purpose.as_str())
+                    .bind(now)
+                    .fetch_one(&self.pool),
+            )
+            .await?;
+        Ok(match (used_by, expired) {
+            (Some(id), _) => TokenCheck::Valid(UserId(id)),
+            (None, true) => TokenCheck::Expired,
+            (None, false) => TokenCheck::Invalid,
+        })
+    }
+
+    async fn peek_token(
+        &self,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenCheck, StoreError> {
+        let row: Option<(Uuid, bool)> = self
+            .run(
+                sqlx::query_as(PEEK_TOKEN)
+                    .bind(hash.0)
+                    .bind(purpose.as_str())
+                    .bind(now)
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        Ok(match row {
+            Some((id, true)) => TokenCheck::Valid(UserId(id)),
+            Some((_, false)) => TokenCheck::Expired,
+            None => TokenCheck::Invalid,
+        })
+    }
+
+    async fn revoke_tokens(
+        &self,
+        user_id: UserId,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(REVOKE_TOKENS)
+                    .bind(user_id.0)
+                    .bind(purpose.as_str())
+                    .bind(now)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(DELETE_EXPIRED_TOKENS)
+                    .bind(before)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

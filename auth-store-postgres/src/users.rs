@@ -1,0 +1,217 @@
+//! [`UserStore`] on the `users` table.
+
+use async_trait::async_trait;
+use auth_core::store::{NewUser, StoreError, User, UserId, UserStore};
+use auth_core::{EmailAddress, PasswordHashString};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::PgStore;
+
+/// The columns of [`UserRow`], as a literal for `concat!`.
+macro_rules! user_columns {
+    () => {
+        "id, email, email_normalized, password_hash, email_verified_at, \
+         password_changed_at, created_at, updated_at, disabled_at, reset_required_at"
+    };
+}
+
+pub(crate) const CREATE_USER: &str = concat!(
+    "INSERT INTO users (id, email, email_normalized, password_hash, ",
+    "password_changed_at, created_at, updated_at) ",
+    "VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING ",
+    user_columns!()
+);
+
+pub(crate) const USER_BY_ID: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+
+pub(crate) const USER_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE email_normalized = $1"
+);
+
+const SET_PASSWORD: &str = "\
+UPDATE users SET password_hash = $2, password_changed_at = $3, reset_required_at = NULL,
+                 updated_at = $3
+WHERE id = $1";
+
+const REPLACE_PASSWORD_HASH: &str = "\
+UPDATE users SET password_hash = $3, updated_at = $4
+WHERE id = $1 AND password_hash = $2";
+
+const MARK_EMAIL_VERIFIED: &str = "\
+UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2
+WHERE id = $1";
+
+const SET_DISABLED: &str = "UPDATE users SET disabled_at = $2, updated_at = $3 WHERE id = $1";
+
+const SET_RESET_REQUIRED: &str =
+    "UPDATE users SET reset_required_at = $2, updated_at = $3 WHERE id = $1";
+
+/// A `users` row.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    email_normalized: String,
+    password_hash: String,
+    email_verified_at: Option<OffsetDateTime>,
+    password_changed_at: OffsetDateTime,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    disabled_at: Option<OffsetDateTime>,
+    reset_required_at: Option<OffsetDateTime>,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: UserId(row.id),
+            email: EmailAddress::from_stored(row.email, row.email_normalized),
+            password_hash: PasswordHashString::new(row.password_hash),
+            email_verified_at: row.email_verified_at,
+            password_changed_at: row.password_changed_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            disabled_at: row.disabled_at,
+            reset_required_at: row.reset_required_at,
+        }
+    }
+}
+
+/// `Ok` when an update touched a row, else [`StoreError::NotFound`].
+fn found(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        let row: UserRow = self
+            .run(
+                sqlx::query_as(CREATE_USER)
+                    .bind(user.id.0)
+                    .bind(user.email.as_str())
+                    .bind(user.email.normalized())
+                    .bind(user.password_hash.as_str())
+                    .bind(user.created_at)
+                    .fetch_one(&self.pool),
+            )
+            .await?;
+        Ok(row.into())
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = self
+            .run(
+                sqlx::query_as(USER_BY_ID)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = self
+            .run(
+                sqlx::query_as(USER_BY_EMAIL)
+                    .bind(email_normalized)
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        Ok(row.map(User::from))
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let done = self
+            .run(
+                sqlx::query(SET_PASSWORD)
+                    .bind(id.0)
+                    .bind(hash.as_str())
+                    .bind(at)
+                    .execute(&self.pool),
+            )
+            .await?;
+        found(done.rows_affected())
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHashString,
+        new: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(REPLACE_PASSWORD_HASH)
+                    .bind(id.0)
+                    .bind(old.as_str())
+                    .bind(new.as_str())
+                    .bind(at)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+        let done = self
+            .run(
+                sqlx::query(MARK_EMAIL_VERIFIED)
+                    .bind(id.0)
+                    .bind(at)
+                    .execute(&self.pool),
+            )
+            .await?;
+        found(done.rows_affected())
+    }
+
+    async fn set_disabled(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let done = self
+            .run(
+                sqlx::query(SET_DISABLED)
+                    .bind(id.0)
+                    .bind(at)
+                    .bind(now)
+                    .execute(&self.pool),
+            )
+            .await?;
+        found(done.rows_affected())
+    }
+
+    async fn set_reset_required(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let done = self
+            .run(
+                sqlx::query(SET_RESET_REQUIRED)
+                    .bind(id.0)
+                    .bind(at)
+                    .bind(now)
+                    .execute(&self.pool),
+            )
+            .await?;
+        found(done.rows_affected())
+    }
+}

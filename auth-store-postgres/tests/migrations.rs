@@ -1,0 +1,333 @@
+//! The migrations: up, down, up on a fresh database, with the down leaving no
+//! table, index, sequence, type, constraint or function behind; and the schema
+//! rules the store relies on (unique normalised email, cascades, expiry CHECKs).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed check panics"
+)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use auth_core::store::{
+    NewToken, NewUser, SessionId, SessionRecord, SessionStore, StoreError, TokenCheck, TokenStore,
+    UserId, UserStore,
+};
+use auth_core::{EmailAddress, PasswordHashString, TokenHash, TokenPurpose};
+use auth_store_postgres::sqlx::postgres::PgPoolOptions;
+use auth_store_postgres::sqlx::{self, Connection, PgPool};
+use auth_store_postgres::{MIGRATOR, PgStore, SchemaError};
+use time::{Duration, OffsetDateTime};
+
+/// Every object outside the system schemas, but sqlx's own migration history.
+const OBJECTS: &str = "
+SELECT o.kind || ' ' || o.name FROM (
+    SELECT 'relation(' || c.relkind::text || ')' AS kind, n.nspname || '.' || c.relname AS name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    UNION ALL
+    SELECT 'type', n.nspname || '.' || t.typname
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    UNION ALL
+    SELECT 'constraint', n.nspname || '.' || co.conname
+      FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace
+    UNION ALL
+    SELECT 'function', n.nspname || '.' || p.proname
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    UNION ALL
+    SELECT 'trigger', tg.tgrelid::regclass::text || '.' || CASE
+        WHEN tg.tgisinternal THEN 'internal ' || tg.tgfoid::regproc::text  -- named by oid
+        ELSE tg.tgname END
+      FROM pg_trigger tg
+    UNION ALL
+    SELECT 'schema', n.nspname FROM pg_namespace n
+    UNION ALL
+    SELECT 'extension', e.extname FROM pg_extension e
+    UNION ALL
+    SELECT 'collation', n.nspname || '.' || cl.collname
+      FROM pg_collation cl JOIN pg_namespace n ON n.oid = cl.collnamespace
+) AS o
+WHERE o.name NOT LIKE 'pg\\_catalog.%'
+  AND o.name NOT LIKE 'information\\_schema.%'
+  AND o.name NOT LIKE 'pg\\_toast%'
+  AND o.name NOT LIKE 'pg\\_temp%'
+  AND o.name NOT LIKE '%\\_sqlx\\_migrations%'
+ORDER BY 1";
+
+async fn objects(pool: &PgPool) -> BTreeSet<String> {
+    sqlx::query_scalar(OBJECTS)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// What the migrations must create (a sample of every kind).
+const EXPECTED: &[&str] = &[
+    "relation(r) public.users",
+    "relation(r) public.one_time_tokens",
+    "relation(r) public.sessions",
+    "relation(r) public.attempt_counters",
+    "relation(r) public.audit_log",
+    "relation(S) public.audit_log_id_seq",
+    "relation(i) public.users_email_normalized_key",
+    "relation(i) public.sessions_token_hash_key",
+    "relation(i) public.sessions_user_id_created_at_idx",
+    "relation(i) public.one_time_tokens_pkey",
+    "relation(i) public.one_time_tokens_user_id_purpose_idx",
+    "relation(i) public.attempt_counters_pkey",
+    "relation(i) public.attempt_counters_expires_at_idx",
+    "relation(i) public.audit_log_user_id_created_at_idx",
+    "type public.users",
+    "constraint public.sessions_user_id_fkey",
+    "constraint public.one_time_tokens_user_id_fkey",
+    "constraint public.one_time_tokens_expiry_after_creation",
+    "constraint public.sessions_idle_within_absolute",
+];
+
+/// S-rule: every migration has a down migration, and up, down, up works on a
+/// fresh database; the down leaves nothing of ours behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_down_up_on_a_fresh_database() {
+    let Some(url) = support::database_url() else {
+        return;
+    };
+    support::clean_up_once(&url).await;
+    let base = support::base_options(&url);
+    let name = support::unique_name(support::DATABASE_PREFIX);
+    let mut admin = support::connect(&base).await;
+    support::ddl(
+        &mut admin,
+        format!("CREATE DATABASE {}", support::ident(&name)),
+    )
+    .await;
+
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(base.clone().database(&name))
+        .await
+        .unwrap();
+    let store = PgStore::from_pool(pool.clone());
+    let versions: Vec<i64> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .collect();
+    assert!(!versions.is_empty());
+    assert!(
+        MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_down_migration())
+            .count()
+            == versions.len(),
+        "every up migration has a down migration"
+    );
+
+    let before = objects(&pool).await;
+    match store.check_schema().await {
+        Err(SchemaError::Behind { missing }) => assert_eq!(missing, versions),
+        other => panic!("a fresh database is behind: {other:?}"),
+    }
+
+    MIGRATOR.run(&pool).await.unwrap();
+    let up = objects(&pool).await;
+    for expected in EXPECTED {
+        assert!(
+            up.contains(*expected),
+            "missing after up: {expected}\n{up:#?}"
+        );
+    }
+    store.check_schema().await.unwrap();
+
+    MIGRATOR.undo(&pool, 0).await.unwrap();
+    let down = objects(&pool).await;
+    let left: Vec<_> = down.difference(&before).collect();
+    assert!(
+        left.is_empty(),
+        "left behind by the down migrations: {left:#?}"
+    );
+    assert_eq!(down, before);
+    assert!(matches!(
+        store.check_schema().await,
+        Err(SchemaError::Behind { .. })
+    ));
+
+    MIGRATOR.run(&pool).await.unwrap();
+    assert_eq!(
+        objects(&pool).await,
+        up,
+        "the second up builds the same schema"
+    );
+    store.check_schema().await.unwrap();
+    // And it works.
+    let user = store
+        .create_user(new_user("after@example.com"))
+        .await
+        .unwrap();
+    assert!(store.user_by_id(user.id).await.unwrap().is_some());
+
+    pool.close().await;
+    support::ddl(
+        &mut admin,
+        format!("DROP DATABASE {} WITH (FORCE)", support::ident(&name)),
+    )
+    .await;
+    admin.close().await.unwrap();
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        id: UserId::new_random(),
+        email: EmailAddress::parse(email).unwrap(),
+        password_hash: PasswordHashString::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"),
+        created_at: t0(),
+    }
+}
+
+fn t0() -> OffsetDateTime {
+    auth_core::conformance::t0()
+}
+
+fn session(n: u8, user: UserId) -> SessionRecord {
+    SessionRecord {
+        id: SessionId::new_random(),
+        token_hash: TokenHash([n; 32]),
+        user_id: user,
+        created_at: t0(),
+        last_seen_at: t0(),
+        idle_expires_at: t0() + Duration::minutes(30),
+        absolute_expires_at: t0() + Duration::hours(24),
+        revoked_at: None,
+        ip: Some("2001:db8::7".parse().unwrap()),
+        user_agent: None,
+    }
+}
+
+fn is_check_violation(e: &StoreError) -> bool {
+    let StoreError::Other(source) = e else {
+        return false;
+    };
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .is_some_and(sqlx::error::DatabaseError::is_check_violation)
+}
+
+/// The CHECKs refuse records whose deadlines are out of order, and a purpose
+/// that is not a stored-token purpose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_refuse_deadlines_out_of_order() {
+    let Some(store) = support::store().await else {
+        return;
+    };
+    let user = store
+        .create_user(new_user("check@example.com"))
+        .await
+        .unwrap();
+    let token = |n: u8, purpose, expires_at| NewToken {
+        hash: TokenHash([n; 32]),
+        purpose,
+        user_id: user.id,
+        created_at: t0(),
+        expires_at,
+    };
+    let reset = TokenPurpose::PasswordReset;
+    for bad in [
+        token(1, reset, t0()),
+        token(2, reset, t0() - Duration::seconds(1)),
+        token(3, TokenPurpose::Session, t0() + Duration::minutes(5)),
+    ] {
+        let e = store.insert_token(bad).await.unwrap_err();
+        assert!(is_check_violation(&e), "{e:?}");
+    }
+    let mut s = session(4, user.id);
+    s.absolute_expires_at = s.created_at;
+    s.idle_expires_at = s.created_at;
+    assert!(is_check_violation(
+        &store.create_session(s).await.unwrap_err()
+    ));
+    let mut s = session(5, user.id);
+    s.idle_expires_at = s.absolute_expires_at + Duration::seconds(1);
+    assert!(is_check_violation(
+        &store.create_session(s).await.unwrap_err()
+    ));
+    // A touch past the absolute deadline is clamped to it, not refused.
+    let s = session(6, user.id);
+    store.create_session(s.clone()).await.unwrap();
+    store
+        .touch_session(s.id, t0() + Duration::hours(23), t0() + Duration::hours(30))
+        .await
+        .unwrap();
+    let got = store
+        .session_by_token(&s.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.idle_expires_at, s.absolute_expires_at);
+    assert_eq!(got.ip, s.ip, "IPv6 addresses round-trip through inet");
+}
+
+/// Deleting a user deletes its tokens and sessions; a session or token hash is
+/// unique (a collision is a conflict, not an overwrite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_deletion_cascades_and_hashes_are_unique() {
+    let Some(store) = support::store().await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let user = store
+        .create_user(new_user("gone@example.com"))
+        .await
+        .unwrap();
+    let other = store
+        .create_user(new_user("stays@example.com"))
+        .await
+        .unwrap();
+    let token = NewToken {
+        hash: TokenHash([7; 32]),
+        purpose: TokenPurpose::EmailVerification,
+        user_id: user.id,
+        created_at: t0(),
+        expires_at: t0() + Duration::hours(24),
+    };
+    store.insert_token(token.clone()).await.unwrap();
+    assert!(matches!(
+        store.insert_token(token).await,
+        Err(StoreError::Conflict)
+    ));
+    store.create_session(session(8, user.id)).await.unwrap();
+    assert!(matches!(
+        store.create_session(session(8, other.id)).await,
+        Err(StoreError::Conflict)
+    ));
+
+    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user.id.0)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 1);
+    assert_eq!(
+        store
+            .peek_token(TokenPurpose::EmailVerification, &TokenHash([7; 32]), t0())
+            .await
+            .unwrap(),
+        TokenCheck::Invalid
+    );
+    assert_eq!(
+        store.session_by_token(&TokenHash([8; 32])).await.unwrap(),
+        None
+    );
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM one_time_tokens) + (SELECT count(*) FROM sessions)",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+}
