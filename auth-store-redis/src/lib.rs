@@ -1,8 +1,15 @@
-//! # auth-store-redis
-//!
-//! Redis implementations of the `auth-core` attempt-counter and session stores, so
-//! that several application instances share rate limits, lockouts and sessions.
-//! The example server uses it with its `redis` feature.
-//!
-//! Status: a placeholder in the workspace layout until the store traits exist in
-//! `auth-core`; it exports nothing yet.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod attempts;
+mod codec;
+mod conn;
+mod keys;
+mod sessions;
+
+pub use attempts::{RedisAttemptStore, UnavailablePolicy};
+pub use conn::{
+    ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_RESPONSE_TIMEOUT, RedisConfig, RedisConnection,
+};
+pub use sessions::RedisSessionStore;

@@ -1,0 +1,200 @@
+//! [`AttemptStore`] on Redis: one hash per counter, incremented by a script.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use auth_core::StoreError;
+use auth_core::store::{AttemptKey, AttemptState, AttemptStore};
+use redis::Script;
+use time::{Duration, OffsetDateTime};
+
+use crate::codec::{Malformed, OutOfRange, nanos, parse_nanos, ttl_ms};
+use crate::conn::{RedisConnection, Retry};
+
+/// What the counters answer while Redis is unavailable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnavailablePolicy {
+    /// Fail with [`StoreError::Unavailable`], which the engine answers with 503 and
+    /// `Retry-After` (the default): no login is checked without its lockout.
+    #[default]
+    FailClosed,
+    /// Answer as if nothing had been counted (zero), logging a warning each time:
+    /// logins keep working while Redis is down, without lockout or rate limits.
+    FailOpen,
+}
+
+/// Fields: `c` count, `la` last increment (exact, nanoseconds), `es`/`en` when the
+/// counter expires (whole seconds and nanoseconds of the second, compared exactly).
+/// A counter past its expiry at the caller's `now` starts again from zero; Redis's
+/// own TTL (the window, from the latest increment) then removes it from memory.
+static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local key = KEYS[1]
+local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local exp = redis.call('HMGET', key, 'es', 'en')
+if exp[1] then
+  local es, en = tonumber(exp[1]), tonumber(exp[2])
+  if es < now_s or (es == now_s and en <= now_n) then
+    redis.call('DEL', key)
+  end
+end
+local count = redis.call('HINCRBY', key, 'c', 1)
+redis.call('HSET', key, 'la', ARGV[3], 'es', ARGV[4], 'en', ARGV[5])
+redis.call('PEXPIRE', key, ARGV[6])
+return count
+",
+    )
+});
+
+/// Failure counters for lockout and rate limits (S6) on Redis.
+///
+/// Each counter is one hash, `<prefix>:att:<scope>:a:<email>` or
+/// `<prefix>:att:<scope>:ip:<addr>`. An increment is one script: it resets a
+/// counter that expired at the caller's `now`, adds one, records the time and sets
+/// the expiry, in one round trip and atomically, so concurrent increments are
+/// never lost. Expiry is judged on the engine's clock (`now`), and Redis's TTL
+/// (the window after the latest increment) frees the memory.
+#[derive(Debug, Clone)]
+pub struct RedisAttemptStore {
+    conn: RedisConnection,
+    policy: UnavailablePolicy,
+}
+
+impl RedisAttemptStore {
+    /// Counters on `conn`, failing closed while Redis is unavailable.
+    #[must_use]
+    pub fn new(conn: RedisConnection) -> Self {
+        Self {
+            conn,
+            policy: UnavailablePolicy::FailClosed,
+        }
+    }
+
+    /// Sets what the counters answer while Redis is unavailable.
+    #[must_use]
+    pub fn with_unavailable_policy(mut self, policy: UnavailablePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn unavailable_policy(&self) -> UnavailablePolicy {
+        self.policy
+    }
+
+    /// Applies the policy to a failed call.
+    fn answer<T: Default>(
+        &self,
+        operation: &'static str,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match (self.policy, result) {
+            (UnavailablePolicy::FailOpen, Err(StoreError::Unavailable(error))) => {
+                tracing::warn!(
+                    operation,
+                    error = %error,
+                    "Redis unavailable: attempt counters fail open (lockout and rate limits are off)"
+                );
+                Ok(T::default())
+            }
+            (_, result) => result,
+        }
+    }
+
+    async fn try_increment(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<AttemptState, StoreError> {
+        let expires = now
+            .checked_add(ttl)
+            .ok_or_else(|| StoreError::Other(Box::new(OutOfRange("attempt window"))))?;
+        let mut invocation = INCREMENT.key(self.conn.keys().attempt(key));
+        invocation
+            .arg(now.unix_timestamp())
+            .arg(now.nanosecond())
+            .arg(nanos(now))
+            .arg(expires.unix_timestamp())
+            .arg(expires.nanosecond())
+            .arg(ttl_ms(ttl));
+        let count: i64 = self.conn.script(&invocation, Retry::Never).await?;
+        Ok(AttemptState {
+            count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
+            last_at: Some(now),
+        })
+    }
+
+    async fn try_attempts(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<AttemptState, StoreError> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.conn.keys().attempt(key))
+            .arg("c")
+            .arg("la")
+            .arg("es")
+            .arg("en");
+        let fields: (Option<i64>, Option<String>, Option<i64>, Option<i64>) =
+            self.conn.query(&cmd, Retry::OnceOnIo).await?;
+        let malformed = || StoreError::Other(Box::new(Malformed("attempt counter")));
+        let (count, last_at, expires) = match fields {
+            (None, None, None, None) => return Ok(AttemptState::default()),
+            (Some(count), Some(last_at), Some(secs), Some(subsec)) => {
+                let expires = i128::from(secs) * 1_000_000_000 + i128::from(subsec);
+                (count, parse_nanos(&last_at).ok_or_else(malformed)?, expires)
+            }
+            _ => return Err(malformed()),
+        };
+        if expires <= now.unix_timestamp_nanos() {
+            return Ok(AttemptState::default());
+        }
+        Ok(AttemptState {
+            count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
+            last_at: Some(last_at),
+        })
+    }
+}
+
+#[async_trait]
+impl AttemptStore for RedisAttemptStore {
+    async fn increment(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<AttemptState, StoreError> {
+        let result = self.try_increment(key, now, ttl).await;
+        self.answer("increment", result)
+    }
+
+    async fn attempts(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<AttemptState, StoreError> {
+        let result = self.try_attempts(key, now).await;
+        self.answer("attempts", result)
+    }
+
+    async fn clear(&self, key: &AttemptKey) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.conn.keys().attempt(key));
+        let result = self
+            .conn
+            .query::<i64>(&cmd, Retry::OnceOnIo)
+            .await
+            .map(drop);
+        self.answer("clear", result)
+    }
+
+    /// Redis removes counters itself (each carries a TTL of its window), and
+    /// expired ones already read as zero: nothing to do.
+    async fn delete_expired_attempts(&self, _now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}

@@ -1,0 +1,256 @@
+//! The key layout (documented in the crate docs) and the hash tags that keep every
+//! multi-key operation on one cluster slot.
+
+use std::fmt::Write as _;
+
+use auth_core::TokenHash;
+use auth_core::store::{AttemptKey, SessionId, UserId};
+use uuid::Uuid;
+
+/// Builds every key under one prefix. The prefix never contains `{` or `}`
+/// (checked when the configuration is built), so the first hash tag of a key is
+/// always one this type put there.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `<prefix>:att:<scope>:a:<email>` or `<prefix>:att:<scope>:ip:<addr>`: one hash
+    /// per counter (a single key, so no hash tag is needed).
+    pub(crate) fn attempt(&self, key: &AttemptKey) -> String {
+        format!("{}:att:{}", self.prefix, key.storage_key())
+    }
+
+    /// `<prefix>:tok:<hex token hash>`: points a session token hash at its owner
+    /// and session id (`<user>:<session>`).
+    pub(crate) fn token(&self, hash: &TokenHash) -> String {
+        format!("{}:tok:{}", self.prefix, hex(&hash.0))
+    }
+
+    /// `<prefix>:sid:<session id>`: points a session id at its owner.
+    pub(crate) fn session_owner(&self, id: SessionId) -> String {
+        format!("{}:sid:{}", self.prefix, id.0.simple())
+    }
+
+    /// `<prefix>:{u:<user id>}`: the part every key of one user's sessions starts
+    /// with; `{u:<user id>}` is their hash tag.
+    fn user(&self, user: UserId) -> String {
+        format!("{}:{{u:{}}}", self.prefix, user.0.simple())
+    }
+
+    /// `<prefix>:{u:<user id>}:s:`: a session key without its id, for scripts that
+    /// walk a user's index.
+    pub(crate) fn session_base(&self, user: UserId) -> String {
+        format!("{}:s:", self.user(user))
+    }
+
+    /// `<prefix>:{u:<user id>}:s:<session id>`: one hash per session.
+    pub(crate) fn session(&self, user: UserId, id: SessionId) -> String {
+        format!("{}{}", self.session_base(user), id.0.simple())
+    }
+
+    /// `<prefix>:{u:<user id>}:idx`: a sorted set of the user's session ids, scored
+    /// by when each stops being usable (milliseconds since the Unix epoch).
+    pub(crate) fn index(&self, user: UserId) -> String {
+        format!("{}:idx", self.user(user))
+    }
+
+    /// A `SCAN MATCH` pattern for every user index under the prefix.
+    pub(crate) fn index_pattern(&self) -> String {
+        format!("{}:{{u:*}}:idx", glob_escape(&self.prefix))
+    }
+
+    /// The user of an index key found by [`Self::index_pattern`].
+    pub(crate) fn index_user(&self, key: &str) -> Option<UserId> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix(":{u:")?;
+        let id = rest.strip_suffix("}:idx")?;
+        Uuid::try_parse(id).ok().map(UserId)
+    }
+}
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Parses 64 hex digits into a token hash.
+pub(crate) fn parse_token_hash(s: &str) -> Option<TokenHash> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0_u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(TokenHash(out))
+}
+
+/// Escapes the glob characters of Redis `MATCH` patterns.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The hash tag Redis Cluster hashes for `key`: the text between the first `{`
+/// and the next `}` when that is not empty, else the whole key.
+#[cfg(test)]
+pub(crate) fn hash_tag(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| {
+            let rest = key.get(open + 1..)?;
+            let close = rest.find('}')?;
+            (close > 0).then(|| rest.get(..close)).flatten()
+        })
+        .unwrap_or(key)
+}
+
+/// The Redis Cluster slot of `key` (CRC16/XMODEM of its hash tag, mod 16384).
+#[cfg(test)]
+pub(crate) fn key_slot(key: &str) -> u16 {
+    let mut crc: u16 = 0;
+    for byte in hash_tag(key).bytes() {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            };
+        }
+    }
+    crc % 16384
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv6Addr};
+
+    use auth_core::store::AttemptScope;
+
+    use super::*;
+
+    #[test]
+    fn slots_match_redis() {
+        // Values from `CLUSTER KEYSLOT` and the Redis Cluster specification.
+        assert_eq!(key_slot("123456789"), 0x31C3);
+        assert_eq!(key_slot("foo"), 12182);
+        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
+        assert_eq!(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));
+        assert_eq!(hash_tag("foo{}{bar}"), "foo{}{bar}");
+        assert_eq!(hash_tag("foo{{bar}}zap"), "{bar");
+        assert_eq!(hash_tag("foo{bar}{zap}"), "bar");
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn slots_match_the_redis_crate() {
+        use redis::cluster_routing::Slot;
+        let keys = Keys::new("app");
+        let (user, id) = (UserId::new_random(), SessionId::new_random());
+        for key in [
+            keys.session(user, id),
+            keys.index(user),
+            keys.token(&TokenHash([7; 32])),
+            "foo".to_owned(),
+            "{user1000}.following".to_owned(),
+        ] {
+            for other in [keys.session(user, id), keys.index(user), "foo".to_owned()] {
+                assert_eq!(
+                    Slot::for_key(&key) == Slot::for_key(&other),
+                    key_slot(&key) == key_slot(&other),
+                    "{key} vs {other}"
+                );
+            }
+        }
+    }
+
+    /// Every script and transaction touches one user's session hashes and index
+    /// only: they must share one hash tag, hence one slot, for every user.
+    #[test]
+    fn multi_key_operations_share_a_slot() {
+        let keys = Keys::new("auth:prod");
+        for _ in 0..200 {
+            let user = UserId::new_random();
+            let index = keys.index(user);
+            let tag = format!("u:{}", user.0.simple());
+            assert_eq!(hash_tag(&index), tag);
+            for _ in 0..5 {
+                let session = keys.session(user, SessionId::new_random());
+                assert_eq!(hash_tag(&session), tag);
+                assert_eq!(key_slot(&session), key_slot(&index), "{session} vs {index}");
+                // The keys scripts build from the base land on the same slot too.
+                let built = format!("{}{}", keys.session_base(user), "x");
+                assert_eq!(key_slot(&built), key_slot(&index));
+            }
+        }
+        // Users are spread over slots, not piled on one.
+        let slots: std::collections::HashSet<u16> = (0..200)
+            .map(|_| key_slot(&keys.index(UserId::new_random())))
+            .collect();
+        assert!(slots.len() > 150, "{}", slots.len());
+    }
+
+    #[test]
+    fn layout_is_as_documented() {
+        let keys = Keys::new("p");
+        let user = UserId(Uuid::from_u128(1));
+        let id = SessionId(Uuid::from_u128(2));
+        let u = "00000000000000000000000000000001";
+        let s = "00000000000000000000000000000002";
+        assert_eq!(keys.session(user, id), format!("p:{{u:{u}}}:s:{s}"));
+        assert_eq!(keys.index(user), format!("p:{{u:{u}}}:idx"));
+        assert_eq!(keys.session_owner(id), format!("p:sid:{s}"));
+        assert_eq!(
+            keys.token(&TokenHash([0xab; 32])),
+            format!("p:tok:{}", "ab".repeat(32))
+        );
+        let ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(
+            keys.attempt(&AttemptKey::Ip(AttemptScope::Login, ip)),
+            "p:att:login:ip:::1"
+        );
+        assert_eq!(
+            keys.attempt(&AttemptKey::Account(
+                AttemptScope::ResetRequest,
+                "a@b.example".into()
+            )),
+            "p:att:reset:a:a@b.example"
+        );
+        assert_eq!(keys.index_user(&keys.index(user)), Some(user));
+        assert_eq!(keys.index_user("p:{u:zz}:idx"), None);
+        assert_eq!(keys.index_user("q:{u:1}:idx"), None);
+    }
+
+    #[test]
+    fn patterns_escape_glob_characters() {
+        assert_eq!(
+            Keys::new("a*b?[c]").index_pattern(),
+            r"a\*b\?\[c\]:{u:*}:idx"
+        );
+    }
+
+    #[test]
+    fn token_hashes_round_trip_through_hex() {
+        let hash = TokenHash(std::array::from_fn(|i| u8::try_from(i * 7).unwrap_or(0)));
+        assert_eq!(parse_token_hash(&hex(&hash.0)), Some(hash));
+        assert_eq!(parse_token_hash("ab"), None);
+        assert_eq!(parse_token_hash(&"zz".repeat(32)), None);
+    }
+}

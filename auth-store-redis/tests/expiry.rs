@@ -1,0 +1,199 @@
+//! What lands in Redis: the documented keys, each with a TTL computed from the
+//! times the engine passes (never Redis's clock), following the idle deadline and
+//! never passing the absolute one, so nothing grows without bound.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a failed unwrap is a failed test"
+)]
+
+mod support;
+
+use std::time::Duration as StdDuration;
+
+use auth_core::TokenHash;
+use auth_core::conformance::t0;
+use auth_core::store::{
+    AttemptKey, AttemptScope, AttemptStore, SessionId, SessionRecord, SessionStore, UserId,
+};
+use auth_store_redis::{RedisAttemptStore, RedisSessionStore};
+use time::Duration;
+
+fn pttl(url: &str, key: &str) -> i64 {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_connection_with_timeout(StdDuration::from_secs(2))
+        .unwrap();
+    redis::cmd("PTTL").arg(key).query(&mut conn).unwrap()
+}
+
+/// Asserts a TTL of `expected` give or take what the test itself took.
+fn assert_ttl(url: &str, key: &str, expected: Duration) {
+    let expected = i64::try_from(expected.whole_milliseconds()).unwrap();
+    let got = pttl(url, key);
+    assert!(
+        (expected - 10_000..=expected).contains(&got),
+        "{key}: TTL {got} ms, expected about {expected} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_keys_expire_with_the_idle_deadline_capped_by_the_absolute_one() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let prefix = support::fresh_prefix();
+    let cleanup = support::Cleanup::new(&url, &prefix);
+    let store = RedisSessionStore::new(support::connect(&url, &prefix));
+    let (user, id) = (UserId::new_random(), SessionId::new_random());
+    let (u, s) = (user.0.simple(), id.0.simple());
+    let session = SessionRecord {
+        id,
+        token_hash: TokenHash([0xab; 32]),
+        user_id: user,
+        created_at: t0(),
+        last_seen_at: t0(),
+        idle_expires_at: t0() + Duration::minutes(30),
+        absolute_expires_at: t0() + Duration::hours(2),
+        revoked_at: None,
+        ip: None,
+        user_agent: None,
+    };
+    store.create_session(session.clone()).await.unwrap();
+
+    let hash = format!("{prefix}:{{u:{u}}}:s:{s}");
+    let index = format!("{prefix}:{{u:{u}}}:idx");
+    let token = format!("{prefix}:tok:{}", "ab".repeat(32));
+    let owner = format!("{prefix}:sid:{s}");
+    let mut keys = cleanup.keys().unwrap();
+    keys.sort();
+    let mut expected = vec![hash.clone(), index.clone(), owner.clone(), token.clone()];
+    expected.sort();
+    assert_eq!(keys, expected, "the documented layout");
+    assert_ttl(&url, &hash, Duration::minutes(30));
+    assert_ttl(&url, &index, Duration::minutes(30));
+    assert_ttl(&url, &token, Duration::hours(2));
+    assert_ttl(&url, &owner, Duration::hours(2));
+
+    // Activity 1 h 45 min in: the idle deadline would pass the absolute one, so
+    // the session lives 15 minutes more, not 30.
+    let seen = t0() + Duration::minutes(105);
+    store
+        .touch_session(id, seen, seen + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_ttl(&url, &hash, Duration::minutes(15));
+    assert_ttl(&url, &index, Duration::minutes(30)); // never shortened
+    let got = store.session_by_token(&session.token_hash).await.unwrap();
+    let got = got.unwrap();
+    assert_eq!(got.last_seen_at, seen);
+    assert_eq!(
+        got.idle_expires_at, session.absolute_expires_at,
+        "the idle deadline is capped by the absolute one"
+    );
+
+    // Activity 10 minutes in: 30 minutes from then.
+    let (id2, hash2) = {
+        let id2 = SessionId::new_random();
+        let s2 = SessionRecord {
+            id: id2,
+            token_hash: TokenHash([0xcd; 32]),
+            absolute_expires_at: t0() + Duration::hours(24),
+            ..session.clone()
+        };
+        store.create_session(s2).await.unwrap();
+        (id2, format!("{prefix}:{{u:{u}}}:s:{}", id2.0.simple()))
+    };
+    let seen = t0() + Duration::minutes(10);
+    store
+        .touch_session(id2, seen, seen + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_ttl(&url, &hash2, Duration::minutes(30));
+    assert_ttl(&url, &index, Duration::minutes(30));
+
+    // A revoked session keeps its record (marked) until its TTL ends.
+    assert!(store.revoke_session(user, id2, seen).await.unwrap());
+    assert_ttl(&url, &hash2, Duration::minutes(30));
+    let revoked = store
+        .session_by_token(&TokenHash([0xcd; 32]))
+        .await
+        .unwrap();
+    assert_eq!(revoked.unwrap().revoked_at, Some(seen));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_expire_a_window_after_the_latest_increment() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let prefix = support::fresh_prefix();
+    let cleanup = support::Cleanup::new(&url, &prefix);
+    let store = RedisAttemptStore::new(support::connect(&url, &prefix));
+    let key = AttemptKey::Ip(AttemptScope::Register, "2001:db8::1".parse().unwrap());
+    store
+        .increment(&key, t0(), Duration::hours(24))
+        .await
+        .unwrap();
+    store
+        .increment(&key, t0() + Duration::hours(1), Duration::minutes(15))
+        .await
+        .unwrap();
+    let name = format!("{prefix}:att:register:ip:2001:db8::1");
+    assert_eq!(cleanup.keys().unwrap(), std::slice::from_ref(&name));
+    assert_ttl(&url, &name, Duration::minutes(15));
+    store.clear(&key).await.unwrap();
+    assert!(cleanup.keys().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purging_deletes_dead_sessions_with_their_pointers() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let prefix = support::fresh_prefix();
+    let cleanup = support::Cleanup::new(&url, &prefix);
+    let store = RedisSessionStore::new(support::connect(&url, &prefix));
+    let user = UserId::new_random();
+    let make = |n: u8, created| SessionRecord {
+        id: SessionId::new_random(),
+        token_hash: TokenHash([n; 32]),
+        user_id: user,
+        created_at: created,
+        last_seen_at: created,
+        idle_expires_at: created + Duration::minutes(30),
+        absolute_expires_at: created + Duration::hours(24),
+        revoked_at: None,
+        ip: None,
+        user_agent: None,
+    };
+    let (dead, revoked, live) = (
+        make(1, t0()),
+        make(2, t0() + Duration::hours(1)),
+        make(3, t0() + Duration::hours(1)),
+    );
+    for s in [&dead, &revoked, &live] {
+        store.create_session(s.clone()).await.unwrap();
+    }
+    let now = t0() + Duration::hours(1);
+    assert!(store.revoke_session(user, revoked.id, now).await.unwrap());
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 2);
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 0);
+    let keys = cleanup.keys().unwrap();
+    assert_eq!(
+        keys.len(),
+        4,
+        "the live session, its index and pointers: {keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| !k.contains(&dead.id.0.simple().to_string()))
+    );
+    assert!(keys.iter().all(|k| !k.contains(&"01".repeat(32))));
+    assert_eq!(
+        store.session_by_token(&live.token_hash).await.unwrap(),
+        Some(live)
+    );
+}

@@ -1,0 +1,444 @@
+//! Redis unreachable, hung, killed mid-connection and restarted: the configured
+//! policy answers within the bound, and the stores recover by themselves.
+//!
+//! The unreachable and hung cases need no Redis at all; the others start a
+//! throwaway `redis-server` on a free port (skipped without the binary, failing
+//! in CI).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a failed unwrap is a failed test"
+)]
+
+mod support;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use auth_core::conformance::{Harness, Stores, t0};
+use auth_core::store::{
+    AttemptKey, AttemptScope, AttemptState, AttemptStore, SessionId, SessionRecord, SessionStore,
+    StoreError, UserId,
+};
+use auth_core::{AuthError, Password, TokenHash, UNAVAILABLE_RETRY_AFTER};
+use auth_store_memory::MemoryStore;
+use auth_store_redis::{
+    RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore, UnavailablePolicy,
+};
+use time::Duration;
+
+/// The operation bound the fault tests configure.
+const BOUND: StdDuration = StdDuration::from_millis(600);
+/// What a call may take beyond it (scheduling on a busy machine).
+const SLACK: StdDuration = StdDuration::from_millis(900);
+
+fn connection(url: &str) -> RedisConnection {
+    RedisConfig::new(url)
+        .key_prefix(support::fresh_prefix())
+        .connect_timeout(StdDuration::from_millis(200))
+        .response_timeout(StdDuration::from_millis(300))
+        .operation_timeout(BOUND)
+        .build()
+        .unwrap()
+}
+
+fn key() -> AttemptKey {
+    AttemptKey::Account(AttemptScope::Login, "fault@example.com".into())
+}
+
+fn session() -> SessionRecord {
+    SessionRecord {
+        id: SessionId::new_random(),
+        token_hash: TokenHash([3; 32]),
+        user_id: UserId::new_random(),
+        created_at: t0(),
+        last_seen_at: t0(),
+        idle_expires_at: t0() + Duration::minutes(30),
+        absolute_expires_at: t0() + Duration::hours(24),
+        revoked_at: None,
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// Runs `call`, checks it answered within the bound, and returns its answer.
+async fn timed<T>(what: &str, call: impl Future<Output = T>) -> T {
+    let start = Instant::now();
+    let out = call.await;
+    let took = start.elapsed();
+    assert!(took < BOUND + SLACK, "{what} took {took:?}");
+    out
+}
+
+fn unavailable<T: std::fmt::Debug>(what: &str, r: &Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::Unavailable(_))),
+        "{what}: {r:?}"
+    );
+}
+
+/// A listener that accepts connections and never answers: a hung Redis.
+fn hung_server() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let accept = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = accept.accept() {
+            held.push(stream); // never read, never written, never closed
+        }
+    });
+    (listener, url)
+}
+
+/// Every store call fails closed within the bound; the engine answers 503.
+async fn check_fail_closed(url: &str) {
+    let conn = connection(url);
+    let attempts = RedisAttemptStore::new(conn.clone());
+    assert_eq!(attempts.unavailable_policy(), UnavailablePolicy::FailClosed);
+    let sessions = RedisSessionStore::new(conn.clone());
+    unavailable(
+        "increment",
+        &timed(
+            "increment",
+            attempts.increment(&key(), t0(), Duration::hours(1)),
+        )
+        .await,
+    );
+    unavailable(
+        "attempts",
+        &timed("attempts", attempts.attempts(&key(), t0())).await,
+    );
+    unavailable("clear", &timed("clear", attempts.clear(&key())).await);
+    unavailable(
+        "create",
+        &timed("create", sessions.create_session(session())).await,
+    );
+    unavailable(
+        "session_by_token",
+        &timed(
+            "session_by_token",
+            sessions.session_by_token(&TokenHash([3; 32])),
+        )
+        .await,
+    );
+    unavailable("ping", &timed("ping", conn.ping()).await);
+
+    // Through the engine: 503 with Retry-After, not a hang or an internal error.
+    let db = Arc::new(MemoryStore::new());
+    let h = Harness::new(Stores {
+        users: db.clone(),
+        tokens: db.clone(),
+        audit: db,
+        sessions: Arc::new(sessions),
+        attempts: Arc::new(attempts),
+    });
+    let login = timed(
+        "login",
+        h.auth.login(
+            "fault@example.com",
+            &Password::new("whatever it is"),
+            false,
+            &Harness::ctx(1),
+        ),
+    )
+    .await;
+    match login {
+        Err(e @ AuthError::Unavailable { .. }) => {
+            assert_eq!(e.retry_after(), Some(UNAVAILABLE_RETRY_AFTER));
+        }
+        other => panic!("login: {other:?}"),
+    }
+}
+
+/// Counters answer zero within the bound; sessions still fail closed.
+async fn check_fail_open(url: &str) {
+    let conn = connection(url);
+    let attempts =
+        RedisAttemptStore::new(conn.clone()).with_unavailable_policy(UnavailablePolicy::FailOpen);
+    let sessions = RedisSessionStore::new(conn);
+    for _ in 0..2 {
+        let state = timed(
+            "increment",
+            attempts.increment(&key(), t0(), Duration::hours(1)),
+        )
+        .await;
+        assert_eq!(state.unwrap(), AttemptState::default());
+    }
+    let state = timed("attempts", attempts.attempts(&key(), t0())).await;
+    assert_eq!(state.unwrap(), AttemptState::default());
+    timed("clear", attempts.clear(&key())).await.unwrap();
+    unavailable(
+        "create",
+        &timed("create", sessions.create_session(session())).await,
+    );
+    unavailable(
+        "touch",
+        &timed(
+            "touch",
+            sessions.touch_session(SessionId::new_random(), t0(), t0()),
+        )
+        .await,
+    );
+
+    // Through the engine: a failed login is just a failed login (no 503).
+    let db = Arc::new(MemoryStore::new());
+    let h = Harness::new(Stores {
+        users: db.clone(),
+        tokens: db.clone(),
+        audit: db,
+        sessions: Arc::new(sessions),
+        attempts: Arc::new(attempts),
+    });
+    let login = timed(
+        "login",
+        h.auth.login(
+            "nobody@example.com",
+            &Password::new("whatever it is"),
+            false,
+            &Harness::ctx(1),
+        ),
+    )
+    .await;
+    assert!(
+        matches!(login, Err(AuthError::InvalidCredentials)),
+        "{login:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_fails_closed_within_the_bound() {
+    let url = format!("redis://127.0.0.1:{}", support::free_port());
+    check_fail_closed(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_fails_open_for_counters_when_configured() {
+    let url = format!("redis://127.0.0.1:{}", support::free_port());
+    check_fail_open(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_fails_closed_within_the_bound() {
+    let (_listener, url) = hung_server();
+    check_fail_closed(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_fails_open_for_counters_when_configured() {
+    let (_listener, url) = hung_server();
+    check_fail_open(&url).await;
+}
+
+/// Kills every client connection of the server; returns how many.
+fn kill_clients(server: &support::Server) -> i64 {
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut server.admin())
+        .unwrap()
+}
+
+/// A connection killed under the store is replaced by itself: the next read
+/// succeeds (retried once on the new connection), and writes go on counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_recovers_without_rebuilding_the_store() {
+    if !support::have_redis_server() {
+        return;
+    }
+    let server = support::Server::start(&[]);
+    let conn = connection(&server.url());
+    let attempts = RedisAttemptStore::new(conn.clone());
+    let sessions = RedisSessionStore::new(conn);
+    let s = session();
+    sessions.create_session(s.clone()).await.unwrap();
+    assert_eq!(
+        attempts
+            .increment(&key(), t0(), Duration::hours(1))
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+
+    // Right after the kill, a read is retried once on a new connection.
+    assert!(
+        kill_clients(&server) >= 1,
+        "the store's connection was not killed"
+    );
+    assert_eq!(attempts.attempts(&key(), t0()).await.unwrap().count, 1);
+    assert_eq!(
+        attempts
+            .increment(&key(), t0(), Duration::hours(1))
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+    assert!(kill_clients(&server) >= 1);
+    assert_eq!(
+        sessions.session_by_token(&s.token_hash).await.unwrap(),
+        Some(s.clone())
+    );
+
+    // A write is never retried (it may have been applied), but with RESP3 the
+    // client sees the drop as it happens and has a new connection ready.
+    for n in 3..6 {
+        assert!(kill_clients(&server) >= 1);
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+        let state = attempts.increment(&key(), t0(), Duration::hours(1)).await;
+        assert_eq!(state.unwrap().count, n);
+    }
+    assert!(kill_clients(&server) >= 1);
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    assert!(
+        sessions
+            .revoke_session(s.user_id, s.id, t0())
+            .await
+            .unwrap()
+    );
+}
+
+/// Redis going away answers with the policy within the bound; once it is back
+/// (on the same address, empty), the same store works again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_redis_is_used_again_without_rebuilding_the_store() {
+    if !support::have_redis_server() {
+        return;
+    }
+    let mut server = support::Server::start(&[]);
+    let conn = connection(&server.url());
+    let closed = RedisAttemptStore::new(conn.clone());
+    let open =
+        RedisAttemptStore::new(conn.clone()).with_unavailable_policy(UnavailablePolicy::FailOpen);
+    let sessions = RedisSessionStore::new(conn);
+    assert_eq!(
+        closed
+            .increment(&key(), t0(), Duration::hours(1))
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    assert_eq!(
+        open.increment(&key(), t0(), Duration::hours(1))
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+
+    server.stop();
+    unavailable(
+        "increment",
+        &timed(
+            "increment",
+            closed.increment(&key(), t0(), Duration::hours(1)),
+        )
+        .await,
+    );
+    let zero = timed("attempts", open.attempts(&key(), t0()))
+        .await
+        .unwrap();
+    assert_eq!(zero, AttemptState::default());
+    unavailable(
+        "session_by_token",
+        &timed(
+            "session_by_token",
+            sessions.session_by_token(&TokenHash([1; 32])),
+        )
+        .await,
+    );
+
+    server.restart();
+    // The first calls may still meet the connection being reopened.
+    let deadline = Instant::now() + StdDuration::from_secs(5);
+    let state = loop {
+        match closed.increment(&key(), t0(), Duration::hours(1)).await {
+            Ok(state) => break state,
+            Err(e) => assert!(Instant::now() < deadline, "no recovery: {e:?}"),
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    };
+    assert_eq!(state.count, 1, "the restarted server is empty");
+    assert_eq!(open.attempts(&key(), t0()).await.unwrap().count, 1);
+    let s = session();
+    sessions.create_session(s.clone()).await.unwrap();
+    assert_eq!(
+        sessions.session_by_token(&s.token_hash).await.unwrap(),
+        Some(s)
+    );
+}
+
+/// A `tracing` subscriber that keeps the text of WARN events.
+#[derive(Clone, Default)]
+struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    fn taken(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct Text(String);
+
+impl tracing::field::Visit for Text {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0.lock().unwrap().push(text.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Failing open is logged, every time, without the counter's key (an email).
+/// (A current-thread runtime, so the thread-local subscriber sees the events.)
+#[tokio::test(flavor = "current_thread")]
+async fn failing_open_logs_a_warning_each_time() {
+    let warnings = Warnings::default();
+    let _guard = tracing::subscriber::set_default(warnings.clone());
+    let url = format!("redis://127.0.0.1:{}", support::free_port());
+    let conn = connection(&url);
+
+    let closed = RedisAttemptStore::new(conn.clone());
+    assert!(closed.attempts(&key(), t0()).await.is_err());
+    assert!(warnings.taken().iter().all(|w| !w.contains("fail open")));
+
+    let open = closed.with_unavailable_policy(UnavailablePolicy::FailOpen);
+    open.increment(&key(), t0(), Duration::hours(1))
+        .await
+        .unwrap();
+    open.attempts(&key(), t0()).await.unwrap();
+    let logged = warnings.taken();
+    let ours: Vec<_> = logged.iter().filter(|w| w.contains("fail open")).collect();
+    assert_eq!(ours.len(), 2, "{logged:?}");
+    assert!(
+        ours[0].contains("increment") && ours[1].contains("attempts"),
+        "{ours:?}"
+    );
+    assert!(
+        logged.iter().all(|w| !w.contains("fault@example.com")),
+        "{logged:?}"
+    );
+}

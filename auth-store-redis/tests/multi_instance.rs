@@ -1,0 +1,208 @@
+//! Two application instances: two `Auth` engines built separately, each with its
+//! own Redis connection and its own PostgreSQL pool, over the same Redis
+//! (counters and sessions) and the same PostgreSQL schema (users, tokens and the
+//! audit trail), as two processes of one deployment are. Both engines use the
+//! harness's fixed secret key (so they hash session tokens alike), and their
+//! clocks are moved together.
+//!
+//! They need `REDIS_URL` and `DATABASE_URL`; without either they skip, unless
+//! `CI=true`, where they fail.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a failed unwrap is a failed test"
+)]
+
+mod support;
+
+// The PostgreSQL store's own test support: fresh migrated schemas, the CI policy
+// and the cleanup of schemas left by earlier runs.
+#[path = "../../auth-store-postgres/tests/support/mod.rs"]
+mod pg_support;
+
+use std::sync::Arc;
+
+use auth_core::clock::Clock;
+use auth_core::conformance::Harness;
+use auth_core::store::{AttemptKey, AttemptScope};
+use auth_core::{AuthError, OpaqueToken, Password};
+use time::Duration;
+
+use support::Cleanup;
+
+const PW: &str = "purple otter sings";
+
+struct Pair {
+    a: Harness,
+    b: Harness,
+    _cleanup: Arc<Cleanup>,
+}
+
+impl Pair {
+    async fn new() -> Option<Self> {
+        let url = support::redis_url()?;
+        let database_url = pg_support::database_url()?;
+        let prefix = support::fresh_prefix();
+        let cleanup = Cleanup::new(&url, &prefix);
+        // One schema, migrated once; each instance gets a pool of its own.
+        let (_, schema) = pg_support::fresh_schema(&database_url).await;
+        let instance = async || {
+            let pool = pg_support::test_pool().connect_with(schema.clone()).await;
+            Arc::new(pool.unwrap_or_else(|e| panic!("connecting the store: {e:?}")))
+        };
+        let (db_a, db_b) = (instance().await, instance().await);
+        db_a.migrate().await.unwrap();
+        let pair = Self {
+            a: Harness::new(support::bundle_on(&url, &prefix, &cleanup, &db_a)),
+            b: Harness::new(support::bundle_on(&url, &prefix, &cleanup, &db_b)),
+            _cleanup: cleanup,
+        };
+        assert_eq!(pair.a.clock.now(), pair.b.clock.now());
+        Some(pair)
+    }
+
+    fn advance(&self, by: Duration) {
+        self.a.clock.advance(by);
+        self.b.clock.advance(by);
+    }
+
+    async fn unauthenticated(h: &Harness, token: &OpaqueToken) -> bool {
+        matches!(
+            h.auth.authenticate(token).await,
+            Err(AuthError::Unauthenticated)
+        )
+    }
+}
+
+/// S6: a lockout reached through one instance is enforced by the other, and a
+/// success on the other clears it for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lockout_reached_through_one_is_enforced_by_the_other() {
+    let Some(p) = Pair::new().await else { return };
+    p.a.verified_user("shared@example.com", PW).await;
+    let threshold = Harness::config().account_lockout.threshold;
+    for i in 0..threshold {
+        let r =
+            p.a.auth
+                .login(
+                    "shared@example.com",
+                    &Password::new("wrong password!"),
+                    false,
+                    &Harness::ctx(u8::try_from(i).unwrap()),
+                )
+                .await;
+        assert!(matches!(r, Err(AuthError::InvalidCredentials)), "{r:?}");
+    }
+    // The right password, through the other instance, from another address.
+    let locked =
+        p.b.auth
+            .login(
+                "shared@example.com",
+                &Password::new(PW),
+                false,
+                &Harness::ctx(200),
+            )
+            .await;
+    assert!(
+        matches!(
+            locked,
+            Err(AuthError::Locked {
+                retry_after: Some(_)
+            })
+        ),
+        "{locked:?}"
+    );
+    // Once the backoff has passed, a success on B clears the counter A reads.
+    let key = AttemptKey::Account(AttemptScope::Login, "shared@example.com".into());
+    let count = |h: &Harness| {
+        let (attempts, now) = (h.stores.attempts.clone(), h.clock.now());
+        let key = key.clone();
+        async move { attempts.attempts(&key, now).await.unwrap().count }
+    };
+    assert_eq!(count(&p.a).await, threshold);
+    p.advance(Duration::minutes(1));
+    p.b.login("shared@example.com", PW).await;
+    assert_eq!(count(&p.a).await, 0);
+}
+
+/// S5: a session created by one instance authenticates on the other, and activity
+/// recorded by one is seen by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_created_by_one_authenticates_on_the_other() {
+    let Some(p) = Pair::new().await else { return };
+    let id = p.a.verified_user("roam@example.com", PW).await;
+    let token = p.a.login("roam@example.com", PW).await;
+    let on_b = p.b.auth.authenticate(&token).await.unwrap();
+    assert_eq!(on_b.user.id, id);
+    let listed = p.a.auth.list_sessions(id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, on_b.session.id);
+
+    // Activity on B (past the touch interval) moves the idle deadline for A.
+    p.advance(Duration::minutes(20));
+    p.b.auth.authenticate(&token).await.unwrap();
+    let seen = &p.a.auth.list_sessions(id).await.unwrap()[0];
+    assert_eq!(seen.last_seen_at, p.a.clock.now());
+    // 40 minutes after login, past the first idle deadline: alive thanks to B.
+    p.advance(Duration::minutes(20));
+    assert_eq!(p.a.auth.authenticate(&token).await.unwrap().user.id, id);
+}
+
+/// S5: a logout on one instance is seen by the other at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_on_one_is_seen_by_the_other_at_once() {
+    let Some(p) = Pair::new().await else { return };
+    p.a.verified_user("bye@example.com", PW).await;
+    let (token, other) = (
+        p.a.login("bye@example.com", PW).await,
+        p.b.login("bye@example.com", PW).await,
+    );
+    assert!(p.b.auth.authenticate(&token).await.is_ok());
+    p.a.auth.logout(&token, &Harness::ctx(1)).await.unwrap();
+    assert!(Pair::unauthenticated(&p.b, &token).await);
+    // Only that session ended.
+    assert!(p.a.auth.authenticate(&other).await.is_ok());
+    assert!(p.b.auth.authenticate(&other).await.is_ok());
+}
+
+/// S5: revoke-all (and revoking one session by id) on one instance is seen by the
+/// other at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocations_on_one_are_seen_by_the_other_at_once() {
+    let Some(p) = Pair::new().await else { return };
+    let id = p.a.verified_user("all@example.com", PW).await;
+    let mut tokens = Vec::new();
+    for i in 0..3 {
+        let h = if i % 2 == 0 { &p.a } else { &p.b };
+        tokens.push(h.login("all@example.com", PW).await);
+    }
+    // One by id, through B, of a session A authenticates.
+    let first = p.a.auth.authenticate(&tokens[0]).await.unwrap().session.id;
+    assert!(
+        p.b.auth
+            .revoke_session(id, first, &Harness::ctx(1))
+            .await
+            .unwrap()
+    );
+    assert!(Pair::unauthenticated(&p.a, &tokens[0]).await);
+    assert_eq!(p.a.auth.list_sessions(id).await.unwrap().len(), 2);
+
+    // All the others, through B; A sees none left.
+    assert_eq!(p.b.auth.logout_all(id, &Harness::ctx(1)).await.unwrap(), 2);
+    for token in &tokens {
+        assert!(Pair::unauthenticated(&p.a, token).await);
+    }
+    assert!(p.a.auth.list_sessions(id).await.unwrap().is_empty());
+}
+
+/// S6: 50 concurrent wrong logins through both instances count atomically in
+/// the one shared counter, and lock the account on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_failures_through_both_count_once_each_and_lock_both() {
+    let Some(p) = Pair::new().await else { return };
+    p.a.verified_user("stuffed@example.com", PW).await;
+    support::concurrent_failed_logins_lock_every_engine(&[&p.a, &p.b], "stuffed@example.com", PW)
+        .await;
+}

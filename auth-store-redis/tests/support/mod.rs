@@ -1,0 +1,452 @@
+//! Shared by the integration tests: where Redis is (or why the tests skip), a
+//! fresh key prefix per test with its keys deleted afterwards, and throwaway
+//! `redis-server` processes.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test crate uses a part of this module"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::print_stderr,
+    clippy::indexing_slicing,
+    reason = "test support: a failed unwrap is a failed test; skips are printed"
+)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use auth_core::TokenHash;
+use auth_core::conformance::Stores;
+use auth_core::store::{
+    AttemptKey, AttemptState, AttemptStore, AuditSink, SessionId, SessionRecord, SessionStore,
+    StoreError, TokenStore, UserId, UserStore,
+};
+use auth_store_memory::MemoryStore;
+use auth_store_redis::{RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore};
+use time::OffsetDateTime;
+
+/// Whether this is a CI run (`CI` set to anything but empty, `0` or `false`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// Skips a test (with the reason printed) or, in CI, fails it.
+pub fn skip(reason: &str) {
+    assert!(
+        !in_ci(),
+        "CI=true but {reason}: this test must not be skipped in CI"
+    );
+    eprintln!("SKIPPED: {reason}");
+}
+
+/// `REDIS_URL`, or `None` after printing why the test skips (panics in CI).
+pub fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            skip("REDIS_URL is not set (e.g. REDIS_URL=redis://127.0.0.1:6379)");
+            None
+        }
+    }
+}
+
+/// A key prefix no other test uses.
+pub fn fresh_prefix() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A connection under `prefix` with short bounds, as a test wants them.
+pub fn connect(url: &str, prefix: &str) -> RedisConnection {
+    RedisConfig::new(url)
+        .key_prefix(prefix)
+        .connect_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// Deletes every key under a prefix when dropped (after the test is done with
+/// them), so runs leave nothing behind.
+#[derive(Debug)]
+pub struct Cleanup {
+    url: String,
+    prefix: String,
+}
+
+impl Cleanup {
+    pub fn new(url: &str, prefix: &str) -> Arc<Self> {
+        Arc::new(Self {
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The keys under the prefix.
+    pub fn keys(&self) -> redis::RedisResult<Vec<String>> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        let mut keys = Vec::new();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}:*", self.prefix))
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut conn)?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    fn delete(&self) -> redis::RedisResult<()> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        for key in self.keys()? {
+            let _: i64 = redis::cmd("DEL").arg(key).query(&mut conn)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Err(e) = self.delete() {
+            eprintln!("could not delete the keys under {}: {e}", self.prefix);
+        }
+    }
+}
+
+/// A store whose keys are deleted once the last holder drops it.
+#[derive(Debug)]
+pub struct Cleaned<T> {
+    pub inner: T,
+    pub cleanup: Arc<Cleanup>,
+}
+
+#[async_trait]
+impl AttemptStore for Cleaned<RedisAttemptStore> {
+    async fn increment(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<AttemptState, StoreError> {
+        self.inner.increment(key, now, ttl).await
+    }
+    async fn attempts(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<AttemptState, StoreError> {
+        self.inner.attempts(key, now).await
+    }
+    async fn clear(&self, key: &AttemptKey) -> Result<(), StoreError> {
+        self.inner.clear(key).await
+    }
+    async fn delete_expired_attempts(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.delete_expired_attempts(now).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for Cleaned<RedisSessionStore> {
+    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        self.inner.create_session(session).await
+    }
+    async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.session_by_token(hash).await
+    }
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .touch_session(id, last_seen_at, idle_expires_at)
+            .await
+    }
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.revoke_session(user_id, id, at).await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.inner.revoke_user_sessions(user_id, except, at).await
+    }
+    async fn list_user_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.list_user_sessions(user_id, now).await
+    }
+    async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.delete_expired_sessions(before).await
+    }
+}
+
+/// Counters under a fresh prefix, or `None` (skip).
+pub async fn attempts() -> Option<Cleaned<RedisAttemptStore>> {
+    let url = redis_url()?;
+    let prefix = fresh_prefix();
+    Some(Cleaned {
+        inner: RedisAttemptStore::new(connect(&url, &prefix)),
+        cleanup: Cleanup::new(&url, &prefix),
+    })
+}
+
+/// Sessions under a fresh prefix, or `None` (skip).
+pub async fn sessions() -> Option<Cleaned<RedisSessionStore>> {
+    let url = redis_url()?;
+    let prefix = fresh_prefix();
+    Some(Cleaned {
+        inner: RedisSessionStore::new(connect(&url, &prefix)),
+        cleanup: Cleanup::new(&url, &prefix),
+    })
+}
+
+/// Redis counters and sessions on `url` under `prefix` (one connection of their
+/// own, as one application instance has), with users, tokens and audit from `db`.
+pub fn bundle_on<D>(url: &str, prefix: &str, cleanup: &Arc<Cleanup>, db: &Arc<D>) -> Stores
+where
+    D: UserStore + TokenStore + AuditSink + 'static,
+{
+    let conn = connect(url, prefix);
+    Stores {
+        users: db.clone(),
+        tokens: db.clone(),
+        audit: db.clone(),
+        sessions: Arc::new(Cleaned {
+            inner: RedisSessionStore::new(conn.clone()),
+            cleanup: cleanup.clone(),
+        }),
+        attempts: Arc::new(Cleaned {
+            inner: RedisAttemptStore::new(conn),
+            cleanup: cleanup.clone(),
+        }),
+    }
+}
+
+/// Redis counters and sessions under a fresh prefix with users, tokens and audit
+/// in memory, or `None` (skip).
+pub async fn bundle() -> Option<Stores> {
+    let url = redis_url()?;
+    let prefix = fresh_prefix();
+    let cleanup = Cleanup::new(&url, &prefix);
+    Some(bundle_on(
+        &url,
+        &prefix,
+        &cleanup,
+        &Arc::new(MemoryStore::new()),
+    ))
+}
+
+/// A port nothing listens on (at the time of asking).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Whether `redis-server` can be run; if not, skips (or fails in CI).
+pub fn have_redis_server() -> bool {
+    let ok = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip("the redis-server binary is not on PATH");
+    }
+    ok
+}
+
+/// A throwaway `redis-server` on a free port, killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with no persistence; `extra` are more arguments.
+    pub fn start(extra: &[&str]) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("auth-store-redis-{}", fresh_prefix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let client = redis::Client::open(self.url()).unwrap();
+        loop {
+            let pong = client
+                .get_connection_with_timeout(Duration::from_millis(200))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if pong.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {} did not start",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A synchronous connection, to act on the server from outside the store.
+    pub fn admin(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .unwrap()
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: nothing was persisted).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// S6, across instances: 50 concurrent wrong logins spread over `engines` (all
+/// on the same stores). Every answer is a failure or a lock; the counter equals
+/// the number of failures counted (no increment lost, none counted while
+/// locked), reaches the threshold, and every engine then refuses the right
+/// password with a lock.
+pub async fn concurrent_failed_logins_lock_every_engine(
+    engines: &[&auth_core::conformance::Harness],
+    email: &str,
+    password: &str,
+) {
+    use auth_core::clock::Clock;
+    use auth_core::store::AttemptScope;
+    use auth_core::{AuthError, Password};
+
+    let tasks: Vec<_> = (0..50_u8)
+        .map(|i| {
+            let auth = engines[usize::from(i) % engines.len()].auth.clone();
+            let email = email.to_owned();
+            tokio::spawn(async move {
+                auth.login(
+                    &email,
+                    &Password::new("wrong password!"),
+                    false,
+                    &auth_core::conformance::Harness::ctx(i),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut failures = 0_u32;
+    for t in tasks {
+        match t.await.unwrap() {
+            Err(AuthError::InvalidCredentials) => failures += 1,
+            Err(AuthError::Locked { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let key = AttemptKey::Account(AttemptScope::Login, email.to_owned());
+    let h = engines[0];
+    let count = h
+        .stores
+        .attempts
+        .attempts(&key, h.clock.now())
+        .await
+        .unwrap()
+        .count;
+    assert_eq!(count, failures, "increments lost or counted while locked");
+    assert!(
+        count >= h.auth.config().account_lockout.threshold,
+        "{count}"
+    );
+    for h in engines {
+        let r = h
+            .auth
+            .login(
+                email,
+                &Password::new(password),
+                false,
+                &auth_core::conformance::Harness::ctx(99),
+            )
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(AuthError::Locked {
+                    retry_after: Some(_)
+                })
+            ),
+            "{r:?}"
+        );
+    }
+}
