@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Every environment variable, for `--help`.
 const ENV_HELP: &str = "\
@@ -10,8 +10,14 @@ Environment (each option above also reads its variable):
   BIND_ADDR              address to listen on (default 127.0.0.1:8080)
   PUBLIC_URL             base of the links in emails (default http://localhost:<port>)
   SECRET_KEY             token and session key, >= 32 bytes; required in release builds
-  DATABASE_URL           PostgreSQL; without it, the in-process store
-  REDIS_URL              Redis for sessions and attempt counters
+  DATABASE_URL           PostgreSQL (feature postgres) for users, tokens, audit and,
+                         without REDIS_URL, sessions and counters; without it, the
+                         in-process store
+  DATABASE_MAX_CONNECTIONS  PostgreSQL pool size (default 10)
+  REDIS_URL              Redis (feature redis) for sessions and attempt counters
+  REDIS_KEY_PREFIX       prefix of every Redis key (default auth)
+  REDIS_UNAVAILABLE      closed (default: 503 while Redis is down) or open (counters
+                         read as zero, with a warning; sessions still need Redis)
   SMTP_URL               SMTP server, e.g. smtp://127.0.0.1:1025 or smtps://user:pass@host;
                          without it, emails are printed to standard output
   EMAIL_SENDER           From: header (default \"Auth <no-reply@localhost>\")
@@ -29,8 +35,46 @@ Environment (each option above also reads its variable):
 #[derive(Debug, Parser)]
 #[command(name = "example-server", version, after_help = ENV_HELP)]
 pub(crate) struct Cli {
+    /// Without a command, the server runs.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
     #[command(flatten)]
     pub(crate) serve: ServeArgs,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Manages the PostgreSQL schema of the database URL (feature postgres).
+    Migrate {
+        /// What to do with the migrations.
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+}
+
+/// A migration action.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub(crate) enum MigrateAction {
+    /// Applies every pending migration.
+    Up,
+    /// Reverts the latest applied migration (with --all, every one).
+    Down {
+        /// Revert every applied migration: drops all the library's tables.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Lists the migrations and whether each is applied.
+    Status,
+}
+
+/// What the attempt counters do while Redis is unreachable.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum RedisUnavailable {
+    /// Answer 503 with Retry-After: no login without its lockout check.
+    Closed,
+    /// Count nothing and log a warning: logins go on without lockout.
+    Open,
 }
 
 /// Log output format.
@@ -57,9 +101,21 @@ pub(crate) struct ServeArgs {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub(crate) database_url: Option<String>,
+    /// Apply pending PostgreSQL migrations before serving.
+    #[arg(long)]
+    pub(crate) migrate: bool,
+    /// PostgreSQL pool size.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub(crate) database_max_connections: u32,
     /// Redis URL.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub(crate) redis_url: Option<String>,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "auth")]
+    pub(crate) redis_key_prefix: String,
+    /// What the attempt counters do while Redis is unreachable.
+    #[arg(long, env = "REDIS_UNAVAILABLE", value_enum, default_value = "closed")]
+    pub(crate) redis_unavailable: RedisUnavailable,
     /// SMTP URL.
     #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     pub(crate) smtp_url: Option<String>,

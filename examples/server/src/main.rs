@@ -7,19 +7,18 @@
 
 mod cli;
 mod mailer;
+mod stores;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use auth_axum::{AuthState, TrustedProxy, WebConfig};
 use auth_core::password::{HashParams, PasswordHasher};
 use auth_core::{Auth, AuthConfig, SecretKey};
-use auth_store_memory::MemoryStore;
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use cli::{Cli, LogFormat, ServeArgs};
+use cli::{Cli, Command, LogFormat, ServeArgs};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -33,7 +32,20 @@ fn main() -> std::process::ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&err.into()),
     };
-    match runtime.block_on(serve(cli.serve)) {
+    let run = async {
+        match cli.command {
+            Some(Command::Migrate { action }) => {
+                let url = cli
+                    .serve
+                    .database_url
+                    .as_deref()
+                    .ok_or("migrate needs DATABASE_URL")?;
+                stores::postgres::migrate(url, action).await
+            }
+            None => serve(cli.serve).await,
+        }
+    };
+    match runtime.block_on(run) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => fail(&err),
     }
@@ -68,7 +80,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://localhost:{}", bound.port()));
-    let auth = build_engine(&args, &public_url)?;
+    let auth = build_engine(&args, &public_url).await?;
     let web = WebConfig {
         cookie_secure: args
             .cookie_secure
@@ -115,7 +127,7 @@ fn announce(bound: SocketAddr, public_url: &str) {
     println!("links in emails point at {public_url}");
 }
 
-fn build_engine(args: &ServeArgs, public_url: &str) -> Result<Auth, Error> {
+async fn build_engine(args: &ServeArgs, public_url: &str) -> Result<Auth, Error> {
     let config = AuthConfig {
         service_name: args.service_name.clone(),
         public_url: public_url.trim_end_matches('/').to_owned(),
@@ -131,22 +143,8 @@ fn build_engine(args: &ServeArgs, public_url: &str) -> Result<Auth, Error> {
         .hasher(hasher.build()?)
         .secret_key(secret_key(args.secret_key.as_deref())?)
         .mailer(mailer::from_args(args)?);
-    let builder = stores(builder, args)?;
+    let builder = stores::wire(builder, args).await?;
     Ok(builder.build()?)
-}
-
-fn stores(
-    builder: auth_core::AuthBuilder,
-    args: &ServeArgs,
-) -> Result<auth_core::AuthBuilder, Error> {
-    if args.database_url.is_some() {
-        return Err("DATABASE_URL is set, but this build has no PostgreSQL support yet".into());
-    }
-    if args.redis_url.is_some() {
-        return Err("REDIS_URL is set, but this build has no Redis support yet".into());
-    }
-    tracing::info!("storage: in-process memory store (nothing survives a restart)");
-    Ok(builder.stores(Arc::new(MemoryStore::new())))
 }
 
 /// The token secret: from `SECRET_KEY` (at least 32 bytes), or, in debug builds

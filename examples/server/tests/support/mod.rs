@@ -8,7 +8,8 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    reason = "test support: a failure is a failed test"
+    clippy::print_stderr,
+    reason = "test support: a failure is a failed test; a skip says why"
 )]
 
 use std::collections::BTreeMap;
@@ -19,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[cfg(feature = "postgres")]
+pub(crate) mod services;
 
 pub(crate) const SECRET: &str = "e2e-secret-key-0123456789abcdef-0123456789";
 
@@ -45,8 +49,14 @@ fn capture(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
 impl Server {
     /// Starts the binary with only `env` (plus PATH) in its environment.
     pub(crate) fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with(&[], env)
+    }
+
+    /// Starts the binary with `args` and only `env` (plus PATH) in its environment.
+    pub(crate) fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_example-server"));
         command
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default());
         command
