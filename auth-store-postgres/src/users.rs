@@ -90,6 +90,29 @@ fn found(rows: u64) -> Result<(), StoreError> {
     }
 }
 
+impl PgStore {
+    /// Sets (or clears, with `None`) one of the user's markers (`SET_DISABLED`,
+    /// `SET_RESET_REQUIRED`: the statement binds id, marker time, update time).
+    async fn set_marker(
+        &self,
+        statement: &'static str,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let done = self
+            .run(
+                sqlx::query(statement)
+                    .bind(id.0)
+                    .bind(at)
+                    .bind(now)
+                    .execute(&self.pool),
+            )
+            .await?;
+        found(done.rows_affected())
+    }
+}
+
 #[async_trait]
 impl UserStore for PgStore {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
@@ -185,16 +208,7 @@ impl UserStore for PgStore {
         at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let done = self
-            .run(
-                sqlx::query(SET_DISABLED)
-                    .bind(id.0)
-                    .bind(at)
-                    .bind(now)
-                    .execute(&self.pool),
-            )
-            .await?;
-        found(done.rows_affected())
+        self.set_marker(SET_DISABLED, id, at, now).await
     }
 
     async fn set_reset_required(
@@ -203,15 +217,6 @@ impl UserStore for PgStore {
         at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let done = self
-            .run(
-                sqlx::query(SET_RESET_REQUIRED)
-                    .bind(id.0)
-                    .bind(at)
-                    .bind(now)
-                    .execute(&self.pool),
-            )
-            .await?;
-        found(done.rows_affected())
+        self.set_marker(SET_RESET_REQUIRED, id, at, now).await
     }
 }

@@ -144,7 +144,7 @@ async fn the_stores_work_on_a_redis_cluster() {
     let h = conformance::Harness::new(cluster.bundle());
     h.verified_user("stuffed@example.com", "purple otter sings")
         .await;
-    support::concurrent_failed_logins_lock_every_engine(
+    conformance::engine::concurrent_failed_logins_lock_every_engine(
         &[&h],
         "stuffed@example.com",
         "purple otter sings",

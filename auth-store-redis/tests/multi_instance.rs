@@ -203,6 +203,10 @@ async fn revocations_on_one_are_seen_by_the_other_at_once() {
 async fn concurrent_failures_through_both_count_once_each_and_lock_both() {
     let Some(p) = Pair::new().await else { return };
     p.a.verified_user("stuffed@example.com", PW).await;
-    support::concurrent_failed_logins_lock_every_engine(&[&p.a, &p.b], "stuffed@example.com", PW)
-        .await;
+    auth_core::conformance::engine::concurrent_failed_logins_lock_every_engine(
+        &[&p.a, &p.b],
+        "stuffed@example.com",
+        PW,
+    )
+    .await;
 }

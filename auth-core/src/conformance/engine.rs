@@ -207,12 +207,29 @@ pub async fn full_journey(stores: Stores) {
 pub async fn fifty_concurrent_failed_logins_are_all_counted_and_lock(stores: Stores) {
     let h = Harness::new(stores);
     h.verified_user("victim@example.com", PW).await;
+    concurrent_failed_logins_lock_every_engine(&[&h], "victim@example.com", PW).await;
+}
+
+/// The check of [`fifty_concurrent_failed_logins_are_all_counted_and_lock`], with
+/// the 50 wrong logins spread over several engines on the same stores (as over
+/// several application instances), for an existing verified account `email`
+/// whose password is `password`. Every engine refuses the right password
+/// afterwards.
+///
+/// # Panics
+/// When the check fails.
+pub async fn concurrent_failed_logins_lock_every_engine(
+    engines: &[&Harness],
+    email: &str,
+    password: &str,
+) {
     let tasks: Vec<_> = (0..50_u8)
-        .map(|i| {
-            let auth = h.auth.clone();
+        .zip(engines.iter().cycle())
+        .map(|(i, h)| {
+            let (auth, email) = (h.auth.clone(), email.to_owned());
             tokio::spawn(async move {
                 auth.login(
-                    "victim@example.com",
+                    &email,
                     &Password::new("wrong password!"),
                     false,
                     &Harness::ctx(i),
@@ -230,34 +247,35 @@ pub async fn fifty_concurrent_failed_logins_are_all_counted_and_lock(stores: Sto
         }
     }
     assert_eq!(invalid + locked_answers, 50);
-    let key = AttemptKey::Account(AttemptScope::Login, "victim@example.com".into());
-    let counted = h
+    let Some(first) = engines.first() else {
+        panic!("no engine given");
+    };
+    let key = AttemptKey::Account(AttemptScope::Login, email.to_owned());
+    let counted = first
         .stores
         .attempts
-        .attempts(&key, h.clock.now())
+        .attempts(&key, first.clock.now())
         .await
         .unwrap()
         .count;
     assert_eq!(counted, invalid, "every checked password is counted once");
-    assert!(counted >= 5, "the threshold was reached: {counted}");
-    let locked = h
-        .auth
-        .login(
-            "victim@example.com",
-            &Password::new(PW),
-            false,
-            &Harness::ctx(60),
-        )
-        .await;
-    assert!(
-        matches!(
-            locked,
-            Err(AuthError::Locked {
-                retry_after: Some(_)
-            })
-        ),
-        "{locked:?}"
-    );
+    let threshold = first.auth.config().account_lockout.threshold;
+    assert!(counted >= threshold, "the threshold was reached: {counted}");
+    for h in engines {
+        let locked = h
+            .auth
+            .login(email, &Password::new(password), false, &Harness::ctx(60))
+            .await;
+        assert!(
+            matches!(
+                locked,
+                Err(AuthError::Locked {
+                    retry_after: Some(_)
+                })
+            ),
+            "{locked:?}"
+        );
+    }
 }
 
 /// S3: of 20 concurrent registrations of one email, one makes the account; every
