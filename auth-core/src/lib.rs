@@ -47,6 +47,19 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Cargo features
+//!
+//! - `bcrypt` (default): verify imported `$2a$`/`$2b$`/`$2y$` bcrypt hashes, which
+//!   are rehashed to argon2id at the next login.
+//! - `fast-argon2`: compute argon2id tags with the `argon2-rust` crate (SIMD, a
+//!   reused huge-page arena), about twice as fast as the default `argon2` crate at
+//!   the same parameters, and then the default [`password::HashBackend`]. Both
+//!   backends write and verify the same PHC strings, so stored hashes move freely
+//!   between deployments with and without it. Needs Rust 1.89.
+//! - `test-util`: helpers for tests and benchmarks only: hashing parameters below
+//!   the OWASP minimum, `MockClock`, `CapturingMailer`, and the store conformance
+//!   suite.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;

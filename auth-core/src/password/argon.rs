@@ -1,13 +1,18 @@
-//! argon2id hashing into caller-owned memory, and the PHC string format.
+//! argon2id hashing and verification over a worker's reused memory, the PHC string
+//! format, and the `RustCrypto` backend's tag computation.
 //!
-//! Everything here is synchronous and CPU-bound; [`super::PasswordHasher`] runs it
-//! on the blocking pool.
+//! This is the one code path for PHC strings, parameters, salts and the pepper,
+//! whichever [`HashBackend`](super::HashBackend) computes the tag (through
+//! [`Workspace::compute`]). Everything here is synchronous and CPU-bound;
+//! [`super::PasswordHasher`] runs it on the blocking pool.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use super::HashError;
+use super::backend::Workspace;
 use super::params::{OUTPUT_LEN, SALT_LEN};
 
 /// An argon2id hash read from a PHC string.
@@ -43,16 +48,16 @@ impl StoredArgon2 {
         &self,
         password: &[u8],
         secret: Option<&[u8]>,
-        memory: &mut [Block],
+        workspace: &mut Workspace,
     ) -> Result<bool, HashError> {
-        let mut out = vec![0u8; self.tag.len()];
-        compute(&self.params, secret, password, &self.salt, &mut out, memory)?;
+        let mut out = Zeroizing::new(vec![0u8; self.tag.len()]);
+        workspace.compute(&self.params, secret, password, &self.salt, &mut out)?;
         Ok(bool::from(out.ct_eq(&self.tag)))
     }
 }
 
-/// Runs argon2id (version 0x13) over caller-owned memory, which must hold at least
-/// `params.block_count()` blocks.
+/// The `RustCrypto` backend: argon2id (version 0x13) with the `argon2` crate over
+/// caller-owned memory, which must hold at least `params.block_count()` blocks.
 pub(crate) fn compute(
     params: &Params,
     secret: Option<&[u8]>,
@@ -81,12 +86,12 @@ pub(crate) fn hash(
     params: &Params,
     secret: Option<&[u8]>,
     password: &[u8],
-    memory: &mut [Block],
+    workspace: &mut Workspace,
 ) -> Result<String, HashError> {
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt).map_err(|_| HashError::Randomness)?;
     let mut tag = [0u8; OUTPUT_LEN];
-    compute(params, secret, password, &salt, &mut tag, memory)?;
+    workspace.compute(params, secret, password, &salt, &mut tag)?;
     encode(params, &salt, &tag)
 }
 
@@ -105,9 +110,20 @@ pub(crate) fn encode(params: &Params, salt: &[u8], tag: &[u8]) -> Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::HashBackend;
 
     fn memory(blocks: usize) -> Vec<Block> {
         vec![Block::new(); blocks]
+    }
+
+    /// Reused memory of every compiled-in backend, for `blocks` blocks.
+    fn workspaces(blocks: u32) -> Vec<Workspace> {
+        let params = Params::new(blocks, 1, 1, None).unwrap();
+        vec![
+            Workspace::new(HashBackend::RustCrypto, &params).unwrap(),
+            #[cfg(feature = "fast-argon2")]
+            Workspace::new(HashBackend::Fast, &params).unwrap(),
+        ]
     }
 
     fn hex(bytes: &[u8]) -> String {
@@ -142,26 +158,30 @@ mod tests {
         );
     }
 
-    /// The reference implementation's argon2id test vector ("password", "somesalt").
+    /// The reference implementation's argon2id test vector ("password", "somesalt"),
+    /// on every backend.
     #[test]
     fn reference_phc_vector_verifies() {
         let phc = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
         let stored = StoredArgon2::parse(phc).unwrap();
-        let mut mem = memory(65_536);
-        assert!(stored.verify(b"password", None, &mut mem).unwrap());
-        assert!(!stored.verify(b"passwore", None, &mut mem).unwrap());
+        for mut workspace in workspaces(65_536) {
+            assert!(stored.verify(b"password", None, &mut workspace).unwrap());
+            assert!(!stored.verify(b"passwore", None, &mut workspace).unwrap());
+        }
     }
 
     #[test]
     fn phc_strings_round_trip() {
         let params = Params::new(64, 1, 1, Some(32)).unwrap();
-        let phc = hash(&params, None, b"pw", &mut memory(64)).unwrap();
-        let stored = StoredArgon2::parse(&phc).unwrap();
-        assert_eq!(
-            encode(&stored.params, &stored.salt, &stored.tag).unwrap(),
-            phc
-        );
-        assert_eq!(stored.salt.len(), SALT_LEN);
+        for mut workspace in workspaces(64) {
+            let phc = hash(&params, None, b"pw", &mut workspace).unwrap();
+            let stored = StoredArgon2::parse(&phc).unwrap();
+            assert_eq!(
+                encode(&stored.params, &stored.salt, &stored.tag).unwrap(),
+                phc
+            );
+            assert_eq!(stored.salt.len(), SALT_LEN);
+        }
     }
 
     #[test]

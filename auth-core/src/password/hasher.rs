@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::argon::{self, StoredArgon2};
 use super::limiter::Limiter;
 use super::memory::MemoryPool;
-use super::{ConfigError, HashError, HashParams, NormalizedPassword, Pepper, legacy};
+use super::{ConfigError, HashBackend, HashError, HashParams, NormalizedPassword, Pepper, legacy};
 use crate::PasswordHashString;
 
 /// Default callers allowed to wait for a hashing permit, per permit.
@@ -21,13 +21,18 @@ const DUMMY_PASSWORD: &[u8] = b"dummy password for an account that does not exis
 /// Hashes and verifies passwords with argon2id off the async runtime (S1, S2, S13).
 ///
 /// - Work runs on tokio's blocking pool behind a semaphore of `max_concurrent`
-///   permits (default: the number of CPUs). At most `max_queued` callers wait for
-///   a permit (default 32 per permit); beyond that a call fails at once with
-///   [`HashError::Unavailable`], which the web layer answers with 503 and
-///   `Retry-After`.
+///   permits (default: the number of CPUs), one permit per hashing thread. At
+///   most `max_queued` callers wait for permits (default 32 per permit); beyond
+///   that a call fails at once with [`HashError::Unavailable`], which the web
+///   layer answers with 503 and `Retry-After`.
 /// - Each worker reuses its argon2 memory, so hashing memory is bounded by
 ///   `max_concurrent x m` KiB ([`Self::memory_bound_bytes`]) and a warm hasher
 ///   takes no page faults per hash.
+/// - The tag is computed by a [`HashBackend`]: the `argon2` crate (`RustCrypto`), or
+///   with the `fast-argon2` feature (then the default) `argon2-rust`, about twice
+///   as fast. Both write and read the same PHC strings. The fast backend runs the
+///   lanes of a hash with `p` > 1 on `min(p, max_concurrent)` threads and holds
+///   as many permits meanwhile.
 /// - With a [`Pepper`], hashes record the key id; verification picks the key by id.
 /// - [`Self::needs_rehash`] reports hashes made with other parameters, another key,
 ///   or bcrypt; the caller rehashes after a successful verification.
@@ -61,6 +66,7 @@ pub struct PasswordHasher {
 #[derive(Debug)]
 struct Inner {
     params: HashParams,
+    backend: HashBackend,
     /// The argon2 parameters of a new hash, including the current key id.
     current: argon2::Params,
     pepper: Option<Pepper>,
@@ -73,6 +79,12 @@ struct Inner {
 }
 
 impl Inner {
+    /// Threads, and permits, for one hash with `lanes` lanes.
+    fn threads(&self, lanes: u32) -> u32 {
+        let permits = u32::try_from(self.permits).unwrap_or(u32::MAX);
+        self.backend.threads(lanes, permits)
+    }
+
     /// The pepper secret of new hashes, if a pepper is configured.
     fn current_secret(&self) -> Option<&[u8]> {
         self.pepper.as_ref().map(|p| p.current().secret())
@@ -121,6 +133,12 @@ impl PasswordHasher {
         self.inner.params
     }
 
+    /// The argon2 implementation that computes tags.
+    #[must_use]
+    pub fn backend(&self) -> HashBackend {
+        self.inner.backend
+    }
+
     /// Hashes run at once at most.
     #[must_use]
     pub fn max_concurrent(&self) -> usize {
@@ -158,13 +176,14 @@ impl PasswordHasher {
         password: &NormalizedPassword,
     ) -> Result<PasswordHashString, HashError> {
         let password = Zeroizing::new(password.as_bytes().to_vec());
-        self.run(move |inner| {
+        let threads = self.inner.threads(self.inner.current.p_cost());
+        self.run(threads, move |inner| {
             let secret = inner.current_secret();
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
             inner
                 .memory
-                .with_memory(inner.current.block_count(), |memory| {
-                    argon::hash(&inner.current, secret, &password, memory)
+                .with_workspace(&inner.current, threads, |workspace| {
+                    argon::hash(&inner.current, secret, &password, workspace)
                 })
         })
         .await
@@ -190,7 +209,7 @@ impl PasswordHasher {
         if legacy::is_bcrypt(stored.as_str()) {
             let stored = stored.clone();
             return self
-                .run(move |inner| {
+                .run(1, move |inner| {
                     inner.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
                     legacy::verify(&password, stored.as_str())
                 })
@@ -199,13 +218,14 @@ impl PasswordHasher {
         let parsed = StoredArgon2::parse(stored.as_str())?;
         let key_id = parsed.params.keyid().to_vec();
         self.inner.secret(&key_id)?; // an unknown key fails before taking a permit
-        self.run(move |inner| {
+        let threads = self.inner.threads(parsed.params.p_cost());
+        self.run(threads, move |inner| {
             let secret = inner.secret(&key_id)?;
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
             inner
                 .memory
-                .with_memory(parsed.params.block_count(), |memory| {
-                    parsed.verify(&password, secret, memory)
+                .with_workspace(&parsed.params, threads, |workspace| {
+                    parsed.verify(&password, secret, workspace)
                 })
         })
         .await
@@ -220,22 +240,16 @@ impl PasswordHasher {
     /// [`HashError::Unavailable`] when hashing is saturated, exactly as a real
     /// verification would be.
     pub async fn verify_dummy(&self) -> Result<(), HashError> {
-        self.run(|inner| {
+        let threads = self.inner.threads(self.inner.current.p_cost());
+        self.run(threads, move |inner| {
             let secret = inner.current_secret();
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
             let salt = [0u8; super::params::SALT_LEN];
             let mut out = [0u8; super::params::OUTPUT_LEN];
             inner
                 .memory
-                .with_memory(inner.current.block_count(), |memory| {
-                    argon::compute(
-                        &inner.current,
-                        secret,
-                        DUMMY_PASSWORD,
-                        &salt,
-                        &mut out,
-                        memory,
-                    )
+                .with_workspace(&inner.current, threads, |workspace| {
+                    workspace.compute(&inner.current, secret, DUMMY_PASSWORD, &salt, &mut out)
                 })
         })
         .await
@@ -255,14 +269,15 @@ impl PasswordHasher {
         }
     }
 
-    /// Runs a job on the blocking pool while holding a permit. The permit moves
-    /// into the job, so a caller that gives up waiting does not free it early.
-    async fn run<T, F>(&self, job: F) -> Result<T, HashError>
+    /// Runs a job on the blocking pool while holding `permits` permits (one per
+    /// thread the job runs on; at most `max_concurrent`). The permits move into
+    /// the job, so a caller that gives up waiting does not free them early.
+    async fn run<T, F>(&self, permits: u32, job: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
     {
-        let permit = match self.inner.limiter.acquire().await {
+        let permit = match self.inner.limiter.acquire(permits).await {
             Ok(permit) => permit,
             Err(err) => {
                 self.inner.rejected.fetch_add(1, Ordering::Relaxed);
@@ -283,6 +298,7 @@ impl PasswordHasher {
 #[derive(Debug, Default)]
 pub struct PasswordHasherBuilder {
     params: HashParams,
+    backend: HashBackend,
     pepper: Option<Pepper>,
     max_concurrent: Option<usize>,
     max_queued: Option<usize>,
@@ -293,6 +309,14 @@ impl PasswordHasherBuilder {
     #[must_use]
     pub fn params(mut self, params: HashParams) -> Self {
         self.params = params;
+        self
+    }
+
+    /// The argon2 implementation (default [`HashBackend::default`]: the fast one
+    /// when the `fast-argon2` feature is on). Hashes do not depend on it.
+    #[must_use]
+    pub fn backend(mut self, backend: HashBackend) -> Self {
+        self.backend = backend;
         self
     }
 
@@ -346,7 +370,8 @@ impl PasswordHasherBuilder {
         Ok(PasswordHasher {
             inner: Arc::new(Inner {
                 params: self.params,
-                memory: MemoryPool::new(current.block_count()),
+                backend: self.backend,
+                memory: MemoryPool::new(self.backend, current.clone()),
                 current,
                 pepper: self.pepper,
                 permits,
@@ -450,22 +475,94 @@ mod tests {
         assert!(hasher.verify_dummy().await.is_ok());
     }
 
+    fn backends() -> Vec<HashBackend> {
+        vec![
+            HashBackend::RustCrypto,
+            #[cfg(feature = "fast-argon2")]
+            HashBackend::Fast,
+        ]
+    }
+
     #[tokio::test]
     async fn workers_reuse_their_memory() {
-        let hasher = PasswordHasher::builder().max_concurrent(2).build().unwrap();
-        for _ in 0..3 {
-            hasher.verify_dummy().await.unwrap();
+        for backend in backends() {
+            let hasher = PasswordHasher::builder()
+                .backend(backend)
+                .max_concurrent(2)
+                .build()
+                .unwrap();
+            for _ in 0..3 {
+                hasher.verify_dummy().await.unwrap();
+            }
+            // Sequential calls share one buffer; never more buffers than permits.
+            assert_eq!(hasher.metrics().idle_buffers, 1);
+            let (a, b, c) = tokio::join!(
+                hasher.verify_dummy(),
+                hasher.verify_dummy(),
+                hasher.verify_dummy()
+            );
+            assert!(a.is_ok() && b.is_ok() && c.is_ok());
+            assert!(hasher.metrics().idle_buffers <= 2);
+            assert_eq!(hasher.memory_bound_bytes(), 2 * 19_456 * 1024);
         }
-        // Sequential calls share one buffer; never more buffers than permits.
-        assert_eq!(hasher.metrics().idle_buffers, 1);
-        let (a, b, c) = tokio::join!(
-            hasher.verify_dummy(),
-            hasher.verify_dummy(),
-            hasher.verify_dummy()
-        );
-        assert!(a.is_ok() && b.is_ok() && c.is_ok());
-        assert!(hasher.metrics().idle_buffers <= 2);
-        assert_eq!(hasher.memory_bound_bytes(), 2 * 19_456 * 1024);
+    }
+
+    /// One permit per hashing thread: with two permits, a hash with four lanes
+    /// needs both on the fast backend (its lanes run on two threads) and one on
+    /// the default backend (one thread); a one-lane hash needs one on either.
+    #[tokio::test]
+    async fn s13_a_hash_takes_one_permit_per_thread() {
+        for backend in backends() {
+            for lanes in [1, 4] {
+                let hasher = PasswordHasher::builder()
+                    .backend(backend)
+                    .params(HashParams::new(19_456, 2, lanes).unwrap())
+                    .max_concurrent(2)
+                    .max_queued(0)
+                    .build()
+                    .unwrap();
+                let held = Arc::clone(hasher.inner.limiter.semaphore())
+                    .try_acquire_owned()
+                    .unwrap();
+                let threads = backend.threads(lanes, 2);
+                let with_one_left = hasher.verify_dummy().await;
+                assert_eq!(with_one_left.is_ok(), threads == 1, "{backend:?} p={lanes}");
+                drop(held);
+                assert!(hasher.verify_dummy().await.is_ok());
+                let stored = hasher.hash(&pw("four lanes or one")).await.unwrap();
+                assert!(
+                    hasher
+                        .verify(&pw("four lanes or one"), &stored)
+                        .await
+                        .unwrap()
+                );
+                assert_eq!(hasher.inner.limiter.semaphore().available_permits(), 2);
+            }
+        }
+        #[cfg(feature = "fast-argon2")]
+        assert_eq!(HashBackend::Fast.threads(4, 2), 2);
+        #[cfg(feature = "fast-argon2")]
+        assert_eq!(HashBackend::Fast.threads(3, 8), 3);
+        assert_eq!(HashBackend::RustCrypto.threads(4, 2), 1);
+    }
+
+    #[test]
+    fn the_builder_defaults_to_the_default_backend() {
+        let hasher = PasswordHasher::builder().build().unwrap();
+        assert_eq!(hasher.backend(), HashBackend::default());
+        for backend in backends() {
+            let hasher = PasswordHasher::builder().backend(backend).build().unwrap();
+            assert_eq!(hasher.backend(), backend);
+        }
+    }
+
+    #[test]
+    fn debug_output_stays_small() {
+        // The pool's Debug names the backend and sizes, never the memory.
+        let hasher = PasswordHasher::builder().build().unwrap();
+        let printed = format!("{hasher:?}");
+        assert!(printed.contains("backend"), "{printed}");
+        assert!(printed.len() < 2_000, "{}", printed.len());
     }
 
     #[test]

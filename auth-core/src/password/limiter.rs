@@ -1,8 +1,10 @@
 //! Bounded admission to the hashing workers (S13).
 //!
-//! At most `permits` hashes run at once; at most `max_waiting` callers wait for a
-//! permit. A caller beyond that is told [`HashError::Unavailable`] at once, so a
-//! login flood costs neither unbounded memory nor unbounded latency.
+//! A permit is one CPU of hashing work: at most `permits` hashing threads run at
+//! once (a hash takes one permit per thread it runs on); at most `max_waiting`
+//! callers wait for permits. A caller beyond that is told
+//! [`HashError::Unavailable`] at once, so a login flood costs neither unbounded
+//! memory nor unbounded latency.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,14 +29,16 @@ impl Limiter {
         }
     }
 
-    /// A permit now, a place in the queue, or `Unavailable` when the queue is full.
-    pub(crate) async fn acquire(&self) -> Result<OwnedSemaphorePermit, HashError> {
-        if let Ok(permit) = Arc::clone(&self.semaphore).try_acquire_owned() {
+    /// `n` permits now, a place in the queue, or `Unavailable` when the queue is
+    /// full. `n` must not exceed the number of permits (the caller caps it), or
+    /// the wait would never end.
+    pub(crate) async fn acquire(&self, n: u32) -> Result<OwnedSemaphorePermit, HashError> {
+        if let Ok(permit) = Arc::clone(&self.semaphore).try_acquire_many_owned(n) {
             return Ok(permit);
         }
         let _place = QueuePlace::take(&self.waiting, self.max_waiting)?;
         Arc::clone(&self.semaphore)
-            .acquire_owned()
+            .acquire_many_owned(n)
             .await
             .map_err(|_| HashError::Unavailable)
     }

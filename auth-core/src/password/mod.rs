@@ -5,12 +5,14 @@
 //! - [`PasswordHasher`] hashes and verifies with argon2id ([`HashParams`], OWASP by
 //!   default) on the blocking pool with bounded concurrency and reused memory, an
 //!   optional [`Pepper`] with rotating key ids, and imported bcrypt hashes (feature
-//!   `bcrypt`).
+//!   `bcrypt`). A [`HashBackend`] computes the tags: the `argon2` crate (`RustCrypto`),
+//!   or `argon2-rust` with the `fast-argon2` feature; both give the same hashes.
 //!
 //! The hasher only accepts a [`NormalizedPassword`], which only the policy makes,
 //! so no password reaches argon2 without passing the caps and normalisation.
 
 mod argon;
+mod backend;
 mod blocklist;
 mod hasher;
 mod legacy;
@@ -21,6 +23,7 @@ mod pepper;
 mod policy;
 
 pub use crate::error::ConfigError;
+pub use backend::HashBackend;
 pub use hasher::{DEFAULT_QUEUE_PER_PERMIT, HasherMetrics, PasswordHasher, PasswordHasherBuilder};
 pub use params::{HashParams, OUTPUT_LEN, OWASP_MINIMUMS, SALT_LEN};
 pub use pepper::{MAX_KEY_ID_LEN, MIN_PEPPER_LEN, Pepper, PepperKey};
@@ -48,6 +51,12 @@ pub enum HashError {
     /// argon2 refused its inputs.
     #[error("argon2 failed")]
     Argon2(#[source] argon2::Error),
+    /// The `argon2-rust` backend ([`HashBackend`]`::Fast`) refused its inputs or
+    /// could not map its memory.
+    #[cfg(feature = "fast-argon2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fast-argon2")))]
+    #[error("argon2 failed")]
+    FastArgon2(#[source] argon2_rust::Error),
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed")]
     Randomness,
