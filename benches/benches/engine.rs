@@ -1,8 +1,9 @@
 //! The engine's hot paths, per backend: `authenticate` (every authenticated
 //! request), `login` at test cost and at the OWASP default, `register`, and a
 //! verification token issued and consumed. Backends: the memory store always;
-//! PostgreSQL and Redis when `DATABASE_URL` / `REDIS_URL` are set and the store
-//! crates are built (see the `backends` module).
+//! `postgres` (every store on PostgreSQL, in a schema of its own that is dropped
+//! afterwards) when `DATABASE_URL` is set; `postgres+redis` (sessions and
+//! counters on Redis, under a key prefix of its own) when `REDIS_URL` is too.
 #![allow(
     missing_docs,
     reason = "criterion_main! generates an undocumented main"
@@ -23,6 +24,10 @@ use auth_core::password::{HashParams, PasswordHasher};
 use auth_core::store::{NewToken, TokenCheck};
 use auth_core::{Auth, OpaqueToken, Password, RequestContext, SecretKey, TokenHash, TokenPurpose};
 use auth_store_memory::MemoryStore;
+use auth_store_postgres::sqlx::postgres::PgConnectOptions;
+use auth_store_postgres::sqlx::{self, AssertSqlSafe, Connection, PgConnection};
+use auth_store_postgres::{PgStore, PgStoreOptions};
+use auth_store_redis::{RedisAttemptStore, RedisConfig, RedisSessionStore};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
@@ -37,8 +42,61 @@ fn runtime() -> Runtime {
 
 /// The backends to measure, by name.
 fn backends(rt: &Runtime) -> Vec<(&'static str, Stores)> {
-    let _ = rt;
-    vec![("memory", Stores::all(Arc::new(MemoryStore::new())))]
+    let mut all = vec![("memory", Stores::all(Arc::new(MemoryStore::new())))];
+    let Some(db) = rt.block_on(postgres()) else {
+        return all;
+    };
+    all.push(("postgres", Stores::all(db.clone())));
+    if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        let conn = RedisConfig::new(url)
+            .key_prefix(format!("authbench{}", std::process::id()))
+            .build()
+            .unwrap();
+        let mut stores = Stores::all(db);
+        stores.sessions = Arc::new(RedisSessionStore::new(conn.clone()));
+        stores.attempts = Arc::new(RedisAttemptStore::new(conn));
+        all.push(("postgres+redis", stores));
+    }
+    all
+}
+
+/// The schema the PostgreSQL backend works in, dropped when the bench ends.
+fn bench_schema() -> String {
+    format!("authbench_{}", std::process::id())
+}
+
+/// A migrated store in a fresh schema of `DATABASE_URL`, or `None` without it.
+async fn postgres() -> Option<Arc<PgStore>> {
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let options: PgConnectOptions = url.parse().unwrap();
+    let schema = bench_schema();
+    let mut admin = PgConnection::connect_with(&options).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let store = PgStoreOptions::new()
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    Some(Arc::new(store))
+}
+
+/// Drops the PostgreSQL backend's schema, if there is one.
+async fn drop_bench_schema() {
+    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        return;
+    };
+    let options: PgConnectOptions = url.parse().unwrap();
+    let mut admin = PgConnection::connect_with(&options).await.unwrap();
+    let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", bench_schema());
+    sqlx::query(AssertSqlSafe(sql))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }
 
 /// An engine with the given hashing parameters and no rate limits in the way.
@@ -164,6 +222,7 @@ fn hot_paths(c: &mut Criterion) {
         });
         group.finish();
     }
+    rt.block_on(drop_bench_schema());
 }
 
 criterion_group!(benches, hot_paths);

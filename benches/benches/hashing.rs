@@ -1,12 +1,20 @@
 //! Hashing cost: the numbers users pick their argon2 parameters by.
 //!
-//! - `verify/{ours,raw}` and `hash/ours` over the grid m x t x p: our
-//!   `PasswordHasher` (reused memory, blocking pool) beside the `argon2` crate
-//!   called directly as most code calls it (allocating its memory on every call),
-//!   at the same parameters, interleaved so both see the same machine state.
+//! - `verify/{ours,ours_fast,raw}` and `hash/{ours,ours_fast}` over the grid
+//!   m x t x p (plus m=65536, t=3, p=4): our `PasswordHasher` (reused memory,
+//!   blocking pool) with the default `argon2` backend (`ours`) and with the
+//!   `argon2-rust` backend of the `fast-argon2` feature (`ours_fast`), beside the
+//!   `argon2` crate called directly as most code calls it (allocating its memory
+//!   on every call), at the same parameters, interleaved so all see the same
+//!   machine state. `ours_fast` verifies the very hashes `ours` made.
+//! - `verify/{fast_raw,fast_oneshot}` at m=19456, t=2, p=1 and m=65536, t=3,
+//!   p=4: `argon2-rust` called directly on one thread, with a reused arena
+//!   (`Hasher`) and allocating per call; `verify/fast_raw_threads` at p=4: the
+//!   reused arena with the lanes on `min(p, CPUs)` threads, as `ours_fast` runs
+//!   them with its default one permit per CPU.
 //! - `bcrypt_verify/cost`: imported legacy hashes.
-//! - `concurrent_verify/N`: N verifies at once through the semaphore, as
-//!   throughput.
+//! - `concurrent_verify/{owasp,owasp_fast}/N`: N verifies at once through the
+//!   semaphore, as throughput, per backend.
 //!
 //! `cargo run -p auth-benches --bin perf-table --release -- --write` turns the
 //! results into the tables of `docs/PERFORMANCE.md`.
@@ -23,7 +31,8 @@
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, PasswordVerifier, Version};
-use auth_core::password::{HashParams, PasswordHasher, PasswordPolicy};
+use argon2_rust::params::Memory;
+use auth_core::password::{HashBackend, HashParams, PasswordHasher, PasswordPolicy};
 use auth_core::{Password, PasswordHashString};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
@@ -34,6 +43,10 @@ const PASSWORD: &str = "correct horse battery staple";
 const GRID_M: [u32; 3] = [19_456, 47_104, 65_536];
 const GRID_T: [u32; 3] = [1, 2, 3];
 const GRID_P: [u32; 2] = [1, 2];
+/// Points measured beside the grid: many lanes, strong parameters.
+const EXTRA_POINTS: [(u32, u32, u32); 1] = [(65_536, 3, 4)];
+/// Points where `argon2-rust` is also called directly.
+const DIRECT_POINTS: [(u32, u32, u32); 2] = [(19_456, 2, 1), (65_536, 3, 4)];
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -44,6 +57,38 @@ fn runtime() -> Runtime {
 
 fn grid_id(m: u32, t: u32, p: u32) -> String {
     format!("m{m}_t{t}_p{p}")
+}
+
+fn hasher(backend: HashBackend, params: HashParams) -> PasswordHasher {
+    PasswordHasher::builder()
+        .backend(backend)
+        .params(params)
+        .build()
+        .unwrap()
+}
+
+/// The largest string `argon2-rust` may verify, with a thread budget: `threads`
+/// worker threads at most (1 = every lane on the calling thread).
+fn fast_ceiling(m: u32, t: u32, p: u32, threads: u32) -> argon2_rust::Params {
+    argon2_rust::Params::builder()
+        .memory(Memory::kib(u64::from(m)))
+        .passes(t)
+        .lanes(p)
+        .threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// An `argon2-rust` hasher configured for the point, arena mapped.
+fn fast_hasher(ceiling: argon2_rust::Params) -> argon2_rust::Hasher {
+    let mut h = argon2_rust::Argon2::new(
+        argon2_rust::Algorithm::Argon2id,
+        argon2_rust::Version::V0x13,
+        ceiling,
+    )
+    .hasher();
+    h.reserve().unwrap();
+    h
 }
 
 fn hashing_grid(c: &mut Criterion) {
@@ -57,32 +102,39 @@ fn hashing_grid(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     let mut hashes = Vec::new();
-    for m in GRID_M {
-        for t in GRID_T {
-            for p in GRID_P {
-                let params = HashParams::insecure_for_tests(m, t, p).unwrap();
-                let hasher = PasswordHasher::builder().params(params).build().unwrap();
-                let stored = rt.block_on(hasher.hash(&password)).unwrap();
-                let raw = Argon2::new(
-                    Algorithm::Argon2id,
-                    Version::V0x13,
-                    argon2::Params::new(m, t, p, Some(32)).unwrap(),
-                );
-                let id = grid_id(m, t, p);
-                verify.bench_with_input(BenchmarkId::new("ours", &id), &stored, |b, stored| {
-                    b.to_async(&rt).iter(|| async {
-                        assert!(hasher.verify(&password, stored).await.unwrap());
-                    });
+    let grid = GRID_M
+        .into_iter()
+        .flat_map(|m| GRID_T.into_iter().map(move |t| (m, t)))
+        .flat_map(|(m, t)| GRID_P.into_iter().map(move |p| (m, t, p)))
+        .chain(EXTRA_POINTS);
+    for (m, t, p) in grid {
+        let params = HashParams::insecure_for_tests(m, t, p).unwrap();
+        let ours = hasher(HashBackend::RustCrypto, params);
+        let fast = hasher(HashBackend::Fast, params);
+        let stored = rt.block_on(ours.hash(&password)).unwrap();
+        let raw = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            argon2::Params::new(m, t, p, Some(32)).unwrap(),
+        );
+        let id = grid_id(m, t, p);
+        for (name, h) in [("ours", &ours), ("ours_fast", &fast)] {
+            verify.bench_with_input(BenchmarkId::new(name, &id), &stored, |b, stored| {
+                b.to_async(&rt).iter(|| async {
+                    assert!(h.verify(&password, stored).await.unwrap());
                 });
-                verify.bench_with_input(BenchmarkId::new("raw", &id), &stored, |b, stored| {
-                    b.iter(|| {
-                        raw.verify_password(PASSWORD.as_bytes(), stored.as_str())
-                            .unwrap();
-                    });
-                });
-                hashes.push((id, hasher));
-            }
+            });
         }
+        verify.bench_with_input(BenchmarkId::new("raw", &id), &stored, |b, stored| {
+            b.iter(|| {
+                raw.verify_password(PASSWORD.as_bytes(), stored.as_str())
+                    .unwrap();
+            });
+        });
+        if DIRECT_POINTS.contains(&(m, t, p)) {
+            fast_direct(&mut verify, &id, (m, t, p), stored.as_str());
+        }
+        hashes.push((id, ours, fast));
     }
     verify.finish();
 
@@ -90,18 +142,58 @@ fn hashing_grid(c: &mut Criterion) {
     hash.sampling_mode(SamplingMode::Flat).sample_size(10);
     hash.warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
-    for (id, hasher) in &hashes {
-        hash.bench_function(BenchmarkId::new("ours", id), |b| {
-            b.to_async(&rt)
-                .iter(|| async { hasher.hash(&password).await.unwrap() });
-        });
+    for (id, ours, fast) in &hashes {
+        for (name, h) in [("ours", ours), ("ours_fast", fast)] {
+            hash.bench_function(BenchmarkId::new(name, id), |b| {
+                b.to_async(&rt)
+                    .iter(|| async { h.hash(&password).await.unwrap() });
+            });
+        }
     }
     hash.finish();
 }
 
+/// `argon2-rust` called directly on a stored PHC string, as its documentation
+/// suggests for a server: a reused `Hasher` with a bounded verify.
+fn fast_direct(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    (m, t, p): (u32, u32, u32),
+    stored: &str,
+) {
+    let pw = PASSWORD.as_bytes();
+    let alg = argon2_rust::Algorithm::Argon2id;
+    let one_thread = fast_ceiling(m, t, p, 1);
+    let mut reused = fast_hasher(one_thread);
+    group.bench_function(BenchmarkId::new("fast_raw", id), |b| {
+        b.iter(|| {
+            reused
+                .verify_encoded_bounded(stored, pw, alg, &one_thread)
+                .unwrap();
+        });
+    });
+    group.bench_function(BenchmarkId::new("fast_oneshot", id), |b| {
+        b.iter(|| {
+            argon2_rust::Argon2::verify_encoded_bounded(stored, pw, alg, &one_thread).unwrap();
+        });
+    });
+    if p > 1 {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let per_lane = fast_ceiling(m, t, p, p.min(u32::try_from(cpus).unwrap()));
+        let mut threaded = fast_hasher(per_lane);
+        group.bench_function(BenchmarkId::new("fast_raw_threads", id), |b| {
+            b.iter(|| {
+                threaded
+                    .verify_encoded_bounded(stored, pw, alg, &per_lane)
+                    .unwrap();
+            });
+        });
+    }
+}
+
 fn bcrypt_legacy(c: &mut Criterion) {
     let rt = runtime();
-    let hasher = PasswordHasher::builder().build().unwrap();
+    let hasher = hasher(HashBackend::RustCrypto, HashParams::OWASP);
     let password = PasswordPolicy::default()
         .normalize(&Password::new(PASSWORD))
         .unwrap();
@@ -123,33 +215,42 @@ fn bcrypt_legacy(c: &mut Criterion) {
 
 fn concurrent_verify(c: &mut Criterion) {
     let rt = runtime();
-    // Permits default to the number of CPUs; the queue takes the rest.
-    let hasher = PasswordHasher::builder().max_queued(1024).build().unwrap();
     let password = PasswordPolicy::default()
         .normalize(&Password::new(PASSWORD))
         .unwrap();
-    let stored = rt.block_on(hasher.hash(&password)).unwrap();
     let mut group = c.benchmark_group("concurrent_verify");
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
     group
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(4));
-    for n in [1_u64, 2, 4, 8, 16] {
-        group.throughput(Throughput::Elements(n));
-        group.bench_with_input(BenchmarkId::new("owasp", n), &n, |b, &n| {
-            b.to_async(&rt).iter(|| async {
-                let tasks: Vec<_> = (0..n)
-                    .map(|_| {
-                        let (h, s) = (hasher.clone(), stored.clone());
-                        let pw = PasswordPolicy::default().normalize(&Password::new(PASSWORD));
-                        tokio::spawn(async move { h.verify(&pw.unwrap(), &s).await.unwrap() })
-                    })
-                    .collect();
-                for t in tasks {
-                    assert!(t.await.unwrap());
-                }
+    for (name, backend) in [
+        ("owasp", HashBackend::RustCrypto),
+        ("owasp_fast", HashBackend::Fast),
+    ] {
+        // Permits default to the number of CPUs; the queue takes the rest.
+        let hasher = PasswordHasher::builder()
+            .backend(backend)
+            .max_queued(1024)
+            .build()
+            .unwrap();
+        let stored = rt.block_on(hasher.hash(&password)).unwrap();
+        for n in [1_u64, 2, 4, 8, 16] {
+            group.throughput(Throughput::Elements(n));
+            group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+                b.to_async(&rt).iter(|| async {
+                    let tasks: Vec<_> = (0..n)
+                        .map(|_| {
+                            let (h, s) = (hasher.clone(), stored.clone());
+                            let pw = PasswordPolicy::default().normalize(&Password::new(PASSWORD));
+                            tokio::spawn(async move { h.verify(&pw.unwrap(), &s).await.unwrap() })
+                        })
+                        .collect();
+                    for t in tasks {
+                        assert!(t.await.unwrap());
+                    }
+                });
             });
-        });
+        }
     }
     group.finish();
 }
