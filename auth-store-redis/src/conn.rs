@@ -509,13 +509,14 @@ impl Scan<'_> {
 
 #[cfg(feature = "cluster")]
 impl Scan<'_> {
-    /// Starts a scan on every primary at once; the answer names each node.
-    async fn cluster_start(&mut self) -> Result<Option<Vec<String>>, StoreError> {
-        use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
-        let cmd = self.command(0);
-        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-        let value = self
-            .conn
+    /// Runs one scan step on the node(s) `routing` names (on the one server when
+    /// the connection is not to a cluster).
+    async fn routed(
+        &self,
+        cmd: Cmd,
+        routing: redis::cluster_routing::RoutingInfo,
+    ) -> Result<Value, StoreError> {
+        self.conn
             .run(Retry::OnceOnIo, |conn| {
                 let (cmd, routing) = (cmd.clone(), routing.clone());
                 async move {
@@ -525,7 +526,15 @@ impl Scan<'_> {
                     }
                 }
             })
-            .await?;
+            .await
+    }
+
+    /// Starts a scan on every primary at once; the answer names each node.
+    async fn cluster_start(&mut self) -> Result<Option<Vec<String>>, StoreError> {
+        use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+        let cmd = self.command(0);
+        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let value = self.routed(cmd, routing).await?;
         let per_node: Vec<(String, (u64, Vec<String>))> =
             redis::from_redis_value(value).map_err(|e| map_err(e.into()))?;
         let mut keys = Vec::new();
@@ -555,18 +564,7 @@ impl Scan<'_> {
             host: host.clone(),
             port,
         });
-        let value = self
-            .conn
-            .run(Retry::OnceOnIo, |conn| {
-                let (cmd, routing) = (cmd.clone(), routing.clone());
-                async move {
-                    match conn {
-                        Conn::Cluster(mut c) => c.route_command(cmd, routing).await,
-                        Conn::Single(mut c) => cmd.query_async(&mut c).await,
-                    }
-                }
-            })
-            .await?;
+        let value = self.routed(cmd, routing).await?;
         let (next, keys): (u64, Vec<String>) =
             redis::from_redis_value(value).map_err(|e| map_err(e.into()))?;
         if next != 0 {
