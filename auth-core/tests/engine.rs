@@ -392,6 +392,40 @@ async fn s6_one_ip_failing_across_many_accounts_is_throttled() {
     assert_eq!(other.code(), "invalid_credentials");
 }
 
+/// S6: logins at an account that is already locked are not counted against the
+/// account, but are counted against the client's IP, which gets throttled.
+#[tokio::test]
+async fn s6_one_ip_hammering_a_locked_account_is_throttled() {
+    let h = harness();
+    h.verified_user("locked@example.com", PW).await;
+    for i in 0..5 {
+        let r = h
+            .auth
+            .login(
+                "locked@example.com",
+                &pw("wrong password!"),
+                false,
+                &Harness::ctx(100 + i),
+            )
+            .await;
+        assert_eq!(r.unwrap_err().code(), "invalid_credentials");
+    }
+    let ctx = Harness::ctx(9);
+    for _ in 0..20 {
+        let r = h
+            .auth
+            .login("locked@example.com", &pw(PW), false, &ctx)
+            .await;
+        assert_eq!(r.unwrap_err().code(), "locked");
+    }
+    let err = h
+        .auth
+        .login("locked@example.com", &pw(PW), false, &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::RateLimited { .. }), "{err:?}");
+}
+
 #[tokio::test]
 async fn s6_failures_for_an_unknown_email_expire_and_do_not_block_its_registration() {
     let h = harness();

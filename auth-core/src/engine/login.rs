@@ -134,6 +134,11 @@ impl Engine {
         let state = self.attempts.attempts(&key, self.now()).await?;
         if let Some(retry_after) = self.config.account_lockout.retry_after(&state, self.now()) {
             self.hasher.verify_dummy().await?;
+            // Not counted against the account (that would extend the lock), but
+            // against the client's IP: otherwise one address could send unlimited
+            // logins, each costing an argon2 run, at a locked account (S6).
+            self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
+                .await?;
             let id = user.as_ref().map(|u| u.id);
             self.audit(
                 AuditKind::LoginLocked,
