@@ -54,14 +54,16 @@ impl Auth {
             detail,
         )
         .await;
-        if let (Some(user), false) = (user, throttled) {
-            let auth = self.clone();
-            e.background.spawn(async move {
-                if let Err(err) = auth.send_reset(&user).await {
-                    tracing::error!(error = %err, "sending a password reset email failed");
-                }
-            });
-        }
+        // S3: every request spawns the same background task, mail or not, so the
+        // request path costs the same for known and unknown addresses.
+        let to_mail = user.filter(|_| !throttled);
+        let auth = self.clone();
+        e.background.spawn(async move {
+            let Some(user) = to_mail else { return };
+            if let Err(err) = auth.send_reset(&user).await {
+                tracing::error!(error = %err, "sending a password reset email failed");
+            }
+        });
         Ok(())
     }
 

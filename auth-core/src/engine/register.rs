@@ -143,11 +143,8 @@ impl Auth {
             .await?;
         let throttled = e.config.account_request_limit.delay(state.count).is_some();
         let user = e.users.user_by_email(email.normalized()).await?;
-        let Some(user) = user.filter(|u| u.email_verified_at.is_none() && u.disabled_at.is_none())
-        else {
-            return Ok(());
-        };
-        if throttled {
+        let user = user.filter(|u| u.email_verified_at.is_none() && u.disabled_at.is_none());
+        if let (Some(user), true) = (&user, throttled) {
             e.audit(
                 AuditKind::VerificationResent,
                 ctx,
@@ -156,10 +153,12 @@ impl Auth {
                 Some("throttled"),
             )
             .await;
-            return Ok(());
         }
+        // S3: the same background task for every request, mail or not.
+        let to_mail = user.filter(|_| !throttled);
         let (auth, ctx) = (self.clone(), ctx.clone());
         e.background.spawn(async move {
+            let Some(user) = to_mail else { return };
             if let Err(err) = auth
                 .send_verification(user.id, user.email.as_str(), &ctx)
                 .await
