@@ -74,7 +74,13 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
     if response.status().is_server_error() {
         let cause = response.extensions_mut().remove::<ErrorCause>();
         let cause = cause.map_or_else(|| "unknown".to_owned(), |c| c.0);
-        tracing::error!(status, elapsed_ms, cause, "request failed");
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            // Load shedding or a store outage: expected under a flood, where an
+            // error-level line per refused request would drown the logs.
+            tracing::warn!(status, elapsed_ms, cause, "request refused: unavailable");
+        } else {
+            tracing::error!(status, elapsed_ms, cause, "request failed");
+        }
     } else {
         tracing::info!(status, elapsed_ms, "request");
     }
