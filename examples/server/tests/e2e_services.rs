@@ -2,7 +2,7 @@
 //! into a MailDev sink whose HTTP API the test reads; then two server processes
 //! sharing one PostgreSQL and one Redis, as two instances of a deployment.
 //!
-//! Needs `DATABASE_URL`, `REDIS_URL`, `MAILDEV_SMTP_URL` and `MAILDEV_API_URL`
+//! Needs `DATABASE_URL`, `REDIS_URL`, `SMTP_SINK_URL` and `SMTP_SINK_API_URL`
 //! (`.ci/run` sets them); without them each test skips with the reason printed,
 //! and with `CI=true` it fails instead.
 

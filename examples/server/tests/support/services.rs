@@ -1,7 +1,7 @@
 //! The real services of the end-to-end tests: PostgreSQL (`DATABASE_URL`; each
 //! test gets a database of its own, dropped at the end), Redis (`REDIS_URL`; each
-//! test gets a key prefix of its own) and a MailDev SMTP sink (`MAILDEV_SMTP_URL`
-//! and `MAILDEV_API_URL`, which `.ci/run` starts). Without them the tests skip
+//! test gets a key prefix of its own) and a MailDev SMTP sink (`SMTP_SINK_URL`
+//! and `SMTP_SINK_API_URL`, which `.ci/run` starts). Without them the tests skip
 //! with the reason printed; with `CI=true` they fail instead.
 
 use std::net::SocketAddr;
@@ -119,13 +119,13 @@ impl Services {
     /// All of them, or `None` (skip) when one is not configured.
     pub(crate) fn get() -> Option<Self> {
         let redis_url = required_env("REDIS_URL", "redis://127.0.0.1:6379")?;
-        let smtp_url = required_env("MAILDEV_SMTP_URL", "smtp://127.0.0.1:1025")?;
-        let api = required_env("MAILDEV_API_URL", "http://127.0.0.1:1080")?;
+        let smtp_url = required_env("SMTP_SINK_URL", "smtp://127.0.0.1:1025")?;
+        let api = required_env("SMTP_SINK_API_URL", "http://127.0.0.1:1080")?;
         let maildev = api
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .parse()
-            .unwrap_or_else(|e| panic!("MAILDEV_API_URL must be http://IP:PORT: {e}"));
+            .unwrap_or_else(|e| panic!("SMTP_SINK_API_URL must be http://IP:PORT: {e}"));
         Some(Self {
             database: TestDatabase::create()?,
             redis_url,
