@@ -1,0 +1,529 @@
+#!/usr/bin/env bash
+# Load test of the example server (issue 8). Manual: .ci/run does not run it.
+#
+# Builds the release server, starts it on 127.0.0.1 (a free port), registers and
+# verifies one user (the token comes from the console mailer's output), logs in,
+# then measures with wrk, LOAD_SECS per phase:
+#   - logins one at a time: their mean time is the single-verify time seen
+#     through HTTP, and CPUs / that time the ideal login rate; then logins/s at
+#     concurrency 8 and 64 against it (and against CPUs / VERIFY_MS, criterion's);
+#   - GET /healthz and GET /api/v1/users/me (session cookie) at 8 and 64
+#     connections, in the order A B B A so that drift weighs on both alike:
+#     requests/s, p50, p99, and their ratio;
+#   - peak RSS (VmHWM of /proc/<pid>/status);
+#   - a flood: FLOOD_CONNECTIONS connections logging in for FLOOD_SECS, while 4
+#     connections read /users/me and a probe logs in every 50 ms: peak RSS
+#     against base + permits x m + 64 MiB, the 503s and their Retry-After, the
+#     time a 503 takes (server log and probe), /users/me p99 meanwhile.
+# Each phase's CPU time is accounted (server, wrk, PostgreSQL + Redis, anything
+# else); a phase during which anything else took more than DISTURBED_PCT% of
+# the machine (a neighbour's build) is repeated after a quiet spell, twice at
+# most, and the table's last row says what the phases saw.
+#
+# It does this on the in-process store and, when DATABASE_URL and REDIS_URL are
+# both set, again on PostgreSQL + Redis (built with --features postgres,redis;
+# the server runs its migrations with --migrate; use a database of its own: a
+# run leaves its user, sessions and audit rows there). Prints one markdown table
+# on stdout; progress goes to stderr. The server logs every 503 (S9): a flood
+# writes some 400 MB of JSON logs to the work directory, deleted at the end.
+#
+#   scripts/load.sh                                   # about 2 min after the build
+#   createdb -h 127.0.0.1 -U postgres auth_load       # once
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/auth_load \
+#     REDIS_URL=redis://127.0.0.1:6379 scripts/load.sh  # about 4 min
+#
+# Knobs (environment): LOAD_SECS (10), FLOOD_SECS (30), FLOOD_CONNECTIONS (256),
+# HASH_CONCURRENCY (default: CPUs), VERIFY_MS (15.1, criterion's time of one
+# verify in docs/PERFORMANCE.md), SKIP_BUILD=1 (use the binary already built in
+# CARGO_TARGET_DIR or target/), LOAD_BUDGET_SECS (600: bound of everything after
+# the build), DISTURBED_PCT (5), KEEP_LOGS=1 (keep the work directory), AUTH_REV
+# (label of the source measured; default: git rev-parse).
+# Traffic goes to 127.0.0.1 only; every phase is bounded in time.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+
+LOAD_SECS=${LOAD_SECS:-10}
+FLOOD_SECS=${FLOOD_SECS:-30}
+FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-256}
+LOAD_BUDGET_SECS=${LOAD_BUDGET_SECS:-600}
+DISTURBED_PCT=${DISTURBED_PCT:-5}
+CPUS=$(nproc)
+PERMITS=${HASH_CONCURRENCY:-$CPUS}
+M_KIB=${ARGON2_M_COST:-19456}
+# One verify at the defaults in the criterion bench (docs/PERFORMANCE.md), for a
+# second ideal, CPUs / VERIFY_MS, that leaves out HTTP and the stores.
+VERIFY_MS=${VERIFY_MS:-15.1}
+TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+RUN_ID="$(date +%s)-$$"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/auth-load.XXXXXX")
+PASSWORD='correct horse battery staple, load'
+
+log() { printf '[load %4ds] %s\n' "$SECONDS" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", ($1) }"; }
+# Milliseconds with 3 significant digits or so.
+ms() { awk -v v="$1" 'BEGIN { if (v == "n/a" || v == "nan") print "n/a"; else if (v >= 100) printf "%.0f ms\n", v; else if (v >= 10) printf "%.1f ms\n", v; else if (v >= 1) printf "%.2f ms\n", v; else printf "%.3f ms\n", v }'; }
+# Pass/fail word for an awk condition.
+verdict() { if awk "BEGIN { exit !($1) }"; then echo pass; else echo FAIL; fi; }
+
+# --- processes started here, ended on exit (by their own ids only) -----------
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP_LOGS:-0}" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'log "stopped by a failed command at line $LINENO"' ERR
+trap 'exit 130' INT TERM
+
+budget_check() {
+  (( SECONDS - MEASURE_START <= LOAD_BUDGET_SECS )) ||
+    die "over the time budget of ${LOAD_BUDGET_SECS}s; stopping"
+}
+
+# --- tools ---------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+  log "installing wrk from Debian's packages"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+command -v python3 >/dev/null || die "python3 is needed for the flood probe"
+
+BACKENDS=(memory)
+FEATURES=()
+if [ -n "${DATABASE_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
+  BACKENDS+=(pgredis)
+  FEATURES=(--features "postgres,redis")
+elif [ -n "${DATABASE_URL:-}${REDIS_URL:-}" ]; then
+  log "only one of DATABASE_URL and REDIS_URL is set: measuring the memory store only"
+fi
+
+BUILD_START=$SECONDS
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  log "building: cargo build --release -p example-server ${FEATURES[*]}"
+  cargo build --release --quiet -p example-server "${FEATURES[@]}" >&2
+fi
+SERVER_BIN="$TARGET_DIR/release/example-server"
+[ -x "$SERVER_BIN" ] || die "no server binary at $SERVER_BIN"
+BUILD_SECS=$(( SECONDS - BUILD_START ))
+MEASURE_START=$SECONDS
+
+# --- wrk ---------------------------------------------------------------------
+# One script for every phase: method, body and headers come from the
+# environment; WRK_COUNT=1 also counts statuses and Retry-After values (logins
+# only: a Lua callback per response would slow wrk down on the GET phases). It
+# prints one line: RESULT key=value ...
+cat >"$WORK/wrk.lua" <<'LUA'
+wrk.method = os.getenv("WRK_METHOD") or "GET"
+local body = os.getenv("WRK_BODY")
+if body and #body > 0 then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+local cookie = os.getenv("WRK_COOKIE")
+if cookie and #cookie > 0 then wrk.headers["Cookie"] = cookie end
+local origin = os.getenv("WRK_ORIGIN")
+if origin and #origin > 0 then wrk.headers["Origin"] = origin end
+
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+
+if os.getenv("WRK_COUNT") == "1" then
+  statuses = {}
+  retry = {}
+  function response(status, headers, _)
+    local s = tostring(status)
+    statuses[s] = (statuses[s] or 0) + 1
+    if status == 503 or status == 429 then
+      local ra = headers["retry-after"] or headers["Retry-After"] or "none"
+      retry[ra] = (retry[ra] or 0) + 1
+    end
+  end
+end
+
+local function join(t)
+  local out = {}
+  for k, v in pairs(t) do table.insert(out, k .. ":" .. v) end
+  table.sort(out)
+  if #out == 0 then return "-" end
+  return table.concat(out, ",")
+end
+
+function done(summary, latency, _)
+  local secs = summary.duration / 1e6
+  local e = summary.errors
+  local st, ra = {}, {}
+  for _, t in ipairs(threads) do
+    local s = t:get("statuses")
+    if s then for k, v in pairs(s) do st[k] = (st[k] or 0) + v end end
+    local r = t:get("retry")
+    if r then for k, v in pairs(r) do ra[k] = (ra[k] or 0) + v end end
+  end
+  io.write(string.format(
+    "RESULT requests=%d secs=%.3f rps=%.1f mean_ms=%.3f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f " ..
+    "non2xx=%d sockerr=%d timeouts=%d statuses=%s retry_after=%s\n",
+    summary.requests, secs, summary.requests / secs, latency.mean / 1000,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
+    e.status, e.connect + e.read + e.write, e.timeout, join(st), join(ra)))
+end
+LUA
+
+declare -A R # results: R[backend.phase.key]
+
+# Stores a RESULT/PROBE line of file $2 under prefix $1.
+parse_result() {
+  local prefix=$1 file=$2 kv
+  local line
+  line=$(grep -E '^(RESULT|PROBE) ' "$file" | tail -1) || die "no result in $file: $(tail -5 "$file")"
+  for kv in ${line#* }; do R["$prefix.${kv%%=*}"]=${kv#*=}; done
+}
+
+# run_wrk PREFIX CONNECTIONS SECS PATH [VAR=VALUE ...]: runs wrk in the foreground
+# and accounts for the CPU time of the phase. When processes other than the
+# server, wrk, PostgreSQL and Redis took more than DISTURBED_PCT% of the machine
+# (a neighbour's build), it waits for a quiet minute and repeats the phase, twice
+# at most (not with REPEAT=0); the table shows what the last try saw.
+run_wrk() {
+  local prefix=$1 conns=$2 secs=$3 path=$4
+  shift 4
+  local threads=$(( conns < CPUS ? conns : CPUS )) try
+  for try in 1 2 3; do
+    budget_check
+    log "wrk $prefix: $conns connections, ${secs}s, $path$( (( try > 1 )) && echo " (try $try)")"
+    local busy0 server0 wrk0 svc0
+    busy0=$(cpu_busy); server0=$(proc_cpu "$SERVER_PID"); wrk0=$(children_cpu); svc0=$(services_cpu)
+    env "$@" timeout $(( secs + 30 )) wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s \
+      -s "$WORK/wrk.lua" "$BASE$path" >"$WORK/$prefix.txt" 2>&1 || die "wrk $prefix failed: $(tail -5 "$WORK/$prefix.txt")"
+    local busy=$(( $(cpu_busy) - busy0 )) server=$(( $(proc_cpu "$SERVER_PID") - server0 ))
+    local wrk=$(( $(children_cpu) - wrk0 )) svc=$(( $(services_cpu) - svc0 ))
+    local whole=$(( secs * CLK_TCK * CPUS ))
+    R[$prefix.cpu_server]=$(( 100 * server / whole ))
+    R[$prefix.cpu_wrk]=$(( 100 * wrk / whole ))
+    R[$prefix.cpu_services]=$(( 100 * svc / whole ))
+    # On the memory store, PostgreSQL and Redis work for somebody else.
+    [ "$CUR_BACKEND" = memory ] && svc=0
+    R[$prefix.cpu_other]=$(( 100 * (busy - server - wrk - svc) / whole ))
+    R[$prefix.tries]=$try
+    parse_result "$prefix" "$WORK/$prefix.txt"
+    (( ${REPEAT:-1} == 0 || R[$prefix.cpu_other] <= DISTURBED_PCT )) && break
+    log "other processes took ${R[$prefix.cpu_other]}% of the CPUs during $prefix; waiting for quiet, then repeating"
+    wait_quiet 60
+  done
+}
+
+# Waits until the machine is below 10% busy over 2 s, at most $1 seconds.
+wait_quiet() {
+  local until=$(( SECONDS + $1 )) b0 b1 t0 t1
+  while (( SECONDS < until )); do
+    b0=$(cpu_busy); t0=$(awk '$1 == "cpu" { s = 0; for (i = 2; i <= NF; i++) s += $i; print s; exit }' /proc/stat)
+    sleep 2
+    b1=$(cpu_busy); t1=$(awk '$1 == "cpu" { s = 0; for (i = 2; i <= NF; i++) s += $i; print s; exit }' /proc/stat)
+    (( t1 > t0 && 100 * (b1 - b0) / (t1 - t0) < 10 )) && return 0
+  done
+  return 0
+}
+
+# CPU accounting in clock ticks, to tell whether something else ran meanwhile:
+# the machine's user and system time (interrupt and softirq time, which loopback
+# traffic causes and no process is charged with, left out), the server's, wrk's
+# (reaped children of this shell), and PostgreSQL's and Redis's (processes named
+# postgres or redis-server).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_busy() { awk '$1 == "cpu" { print $2 + $3 + $4; exit }' /proc/stat; }
+proc_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+children_cpu() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+services_cpu() {
+  local pid total=0
+  for pid in $(pgrep -x postgres) $(pgrep -x redis-server); do
+    total=$(( total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
+
+# merge_halves PREFIX: PREFIX from PREFIX.a and PREFIX.b: requests and time
+# added up, the mean of the two p50s, the larger p99, the worse CPU figures.
+merge_halves() {
+  local p=$1 k
+  R[$p.requests]=$(( R[$p.a.requests] + R[$p.b.requests] ))
+  R[$p.secs]=$(calc "${R[$p.a.secs]} + ${R[$p.b.secs]}" 3)
+  R[$p.rps]=$(calc "${R[$p.requests]} / ${R[$p.secs]}" 1)
+  R[$p.p50_ms]=$(calc "(${R[$p.a.p50_ms]} + ${R[$p.b.p50_ms]}) / 2" 3)
+  R[$p.p99_ms]=$(calc "${R[$p.a.p99_ms]} > ${R[$p.b.p99_ms]} ? ${R[$p.a.p99_ms]} : ${R[$p.b.p99_ms]}" 3)
+  R[$p.non2xx]=$(( R[$p.a.non2xx] + R[$p.b.non2xx] ))
+  for k in cpu_server cpu_wrk cpu_services; do
+    R[$p.$k]=$(( (R[$p.a.$k] + R[$p.b.$k]) / 2 ))
+  done
+  R[$p.cpu_other]=$(( R[$p.a.cpu_other] > R[$p.b.cpu_other] ? R[$p.a.cpu_other] : R[$p.b.cpu_other] ))
+  R[$p.tries]=$(( R[$p.a.tries] > R[$p.b.tries] ? R[$p.a.tries] : R[$p.b.tries] ))
+}
+
+rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# --- one backend -------------------------------------------------------------
+measure() {
+  local b=$1
+  CUR_BACKEND=$b
+  local out="$WORK/$b.out" err="$WORK/$b.err"
+  local -a envs=(
+    BIND_ADDR=127.0.0.1:0
+    SECRET_KEY="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
+    LOG_FORMAT=json
+    HASH_CONCURRENCY="$PERMITS"
+  )
+  local -a args=()
+  local -a unset=(-u DATABASE_URL -u REDIS_URL -u PUBLIC_URL -u BIND_ADDR -u TRUSTED_PROXIES -u SMTP_URL)
+  if [ "$b" = pgredis ]; then
+    envs+=(DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="load-$RUN_ID")
+    args+=(--migrate)
+  fi
+  budget_check
+  log "[$b] starting the server"
+  env "${unset[@]}" "${envs[@]}" "$SERVER_BIN" "${args[@]}" >"$out" 2>"$err" &
+  local pid=$!
+  PIDS+=("$pid")
+  SERVER_PID=$pid
+  local addr=""
+  for _ in $(seq 300); do
+    addr=$(grep -oE 'listening on http://[0-9.]+:[0-9]+' "$out" 2>/dev/null | head -1 | sed 's|.*http://||') || true
+    [ -n "$addr" ] && break
+    kill -0 "$pid" 2>/dev/null || die "[$b] the server stopped: $(tail -5 "$err")"
+    sleep 0.1
+  done
+  [ -n "$addr" ] || die "[$b] the server did not say where it listens"
+  BASE="http://$addr"
+  local origin="http://localhost:${addr##*:}" # PUBLIC_URL's default origin
+  sleep 0.5
+  R[$b.base_rss_kib]=$(rss_kib "$pid" VmRSS)
+
+  # A user, verified with the token the console mailer prints.
+  local email="load-$RUN_ID-$b@example.com"
+  local body="{\"email\":\"$email\",\"password\":\"$PASSWORD\"}"
+  local code
+  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/auth/register" \
+    -H 'Content-Type: application/json' -H "Origin: $origin" -d "$body")
+  [ "$code" = 202 ] || die "[$b] register answered $code"
+  local token=""
+  for _ in $(seq 100); do
+    token=$(grep -A8 "^To: $email" "$out" | grep -oE 'verify-email\?token=[A-Za-z0-9_-]+' | head -1 | cut -d= -f2) || true
+    [ -n "$token" ] && break
+    sleep 0.1
+  done
+  [ -n "$token" ] || die "[$b] no verification email in the server's output"
+  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/auth/verify-email" \
+    -H 'Content-Type: application/json' -H "Origin: $origin" -d "{\"token\":\"$token\"}")
+  [ "$code" = 200 ] || die "[$b] verify-email answered $code"
+  code=$(curl -s -m 10 -D "$WORK/$b.login.h" -o /dev/null -w '%{http_code}' -X POST \
+    "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' -H "Origin: $origin" -d "$body")
+  [ "$code" = 200 ] || die "[$b] login answered $code"
+  local cookie
+  cookie=$(grep -i '^set-cookie:' "$WORK/$b.login.h" | head -1 | sed -E 's/^[^:]*: *([^;]*).*/\1/' | tr -d '\r')
+  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$BASE/api/v1/users/me")
+  [ "$code" = 200 ] || die "[$b] GET /users/me answered $code"
+
+  local -a login=(WRK_METHOD=POST WRK_BODY="$body" WRK_ORIGIN="$origin" WRK_COUNT=1)
+  local -a me=(WRK_COOKIE="$cookie")
+  local short=$(( (LOAD_SECS + 1) / 2 ))
+  run_wrk "$b.login1" 1 "$LOAD_SECS" /api/v1/auth/login "${login[@]}"
+  run_wrk "$b.login8" 8 "$LOAD_SECS" /api/v1/auth/login "${login[@]}"
+  run_wrk "$b.login64" 64 "$LOAD_SECS" /api/v1/auth/login "${login[@]}"
+  local c
+  for c in 8 64; do
+    # /healthz and /users/me in the order A B B A, half the time each, so that a
+    # drift of the machine's speed weighs on both alike.
+    run_wrk "$b.health$c.a" "$c" "$short" /healthz
+    run_wrk "$b.me$c.a" "$c" "$short" /api/v1/users/me "${me[@]}"
+    run_wrk "$b.me$c.b" "$c" "$short" /api/v1/users/me "${me[@]}"
+    run_wrk "$b.health$c.b" "$c" "$short" /healthz
+    merge_halves "$b.health$c"
+    merge_halves "$b.me$c"
+  done
+  R[$b.hwm_before_flood_kib]=$(rss_kib "$pid" VmHWM)
+
+  # The flood, with /users/me traffic and a sequential login probe meanwhile.
+  budget_check
+  log "[$b] flood: $FLOOD_CONNECTIONS connections of logins for ${FLOOD_SECS}s"
+  env "${login[@]}" timeout $(( FLOOD_SECS + 30 )) wrk -t"$CPUS" -c"$FLOOD_CONNECTIONS" \
+    -d"${FLOOD_SECS}s" --timeout 10s -s "$WORK/wrk.lua" "$BASE/api/v1/auth/login" \
+    >"$WORK/$b.flood.txt" 2>&1 &
+  local flood=$!
+  PIDS+=("$flood")
+  sleep 2
+  local during=$(( FLOOD_SECS - 5 ))
+  python3 - "$addr" "$during" "$body" "$origin" >"$WORK/$b.probe.txt" 2>&1 <<'PY' &
+# Sequential logins during the flood, 20 per second at most: how fast a 503
+# comes back, with which Retry-After, and how long an admitted login takes.
+import http.client, sys, time
+addr, secs, body, origin = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+host, port = addr.rsplit(":", 1)
+lat, retry, errors = {}, {}, 0
+conn = None
+deadline = time.monotonic() + secs
+while time.monotonic() < deadline:
+    if conn is None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=15)
+    t0 = time.perf_counter()
+    try:
+        conn.request("POST", "/api/v1/auth/login", body,
+                     {"Content-Type": "application/json", "Origin": origin})
+        r = conn.getresponse()
+        r.read()
+    except Exception:
+        errors += 1
+        conn.close()
+        conn = None
+        time.sleep(0.05)
+        continue
+    dt = (time.perf_counter() - t0) * 1000
+    lat.setdefault(r.status, []).append(dt)
+    if r.status == 503:
+        ra = r.getheader("Retry-After") or "none"
+        retry[ra] = retry.get(ra, 0) + 1
+    if r.getheader("Connection", "").lower() == "close":
+        conn.close()
+        conn = None
+    time.sleep(0.05)
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+s503, s200 = lat.get(503, []), lat.get(200, [])
+print("PROBE n=%d n503=%d p50_503_ms=%.2f p99_503_ms=%.2f max_503_ms=%.2f n200=%d p50_200_ms=%.1f "
+      "max_200_ms=%.1f errors=%d retry_503=%s other=%s" % (
+      sum(map(len, lat.values())), len(s503), pct(s503, 50), pct(s503, 99),
+      max(s503) if s503 else float("nan"), len(s200), pct(s200, 50),
+      max(s200) if s200 else float("nan"), errors,
+      ",".join("%s:%d" % kv for kv in sorted(retry.items())) or "-",
+      ",".join("%d:%d" % (k, len(v)) for k, v in sorted(lat.items()) if k not in (200, 503)) or "-"))
+PY
+  local probe=$!
+  PIDS+=("$probe")
+  # The flood's wrk and the probe run meanwhile: no repeats here.
+  REPEAT=0 run_wrk "$b.meflood" 4 "$during" /api/v1/users/me "${me[@]}"
+  wait "$probe" || die "[$b] the flood probe failed: $(tail -5 "$WORK/$b.probe.txt")"
+  wait "$flood" || die "[$b] the flood's wrk failed: $(tail -5 "$WORK/$b.flood.txt")"
+  parse_result "$b.flood" "$WORK/$b.flood.txt"
+  parse_result "$b.probe" "$WORK/$b.probe.txt"
+  sleep 1
+  R[$b.hwm_kib]=$(rss_kib "$pid" VmHWM)
+  R[$b.rss_after_kib]=$(rss_kib "$pid" VmRSS)
+  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$BASE/api/v1/users/me")
+  R[$b.me_after]=$code
+  R[$b.server_5xx_logged]=$(grep -c '"status":5[0-9][0-9]' "$err" || true)
+  R[$b.server_500]=$(grep -c '"status":500' "$err" || true)
+  # The server's own time for each 503, from its request log.
+  python3 - "$err" >"$WORK/$b.srv503.txt" <<'PY'
+import re, sys
+pat = re.compile(r'"status":503,"elapsed_ms":([0-9.eE+-]+)')
+xs = sorted(float(m.group(1)) for line in open(sys.argv[1], errors="replace") for m in [pat.search(line)] if m)
+pct = lambda p: xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+print("PROBE n=%d p50_ms=%.4f p99_ms=%.4f max_ms=%.3f" % (len(xs), pct(50), pct(99), xs[-1] if xs else float("nan")))
+PY
+  parse_result "$b.srv503" "$WORK/$b.srv503.txt"
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  log "[$b] done"
+}
+
+# What was measured: AUTH_REV names it when the tree is not a git checkout.
+REV=${AUTH_REV:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ', uncommitted changes')}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for b in "${BACKENDS[@]}"; do measure "$b"; done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+MEASURE_SECS=$(( SECONDS - MEASURE_START ))
+
+# --- the table -----------------------------------------------------------------
+g() { echo "${R[$1]:-n/a}"; }
+mib() { calc "$1 / 1024" 0; }
+cell() { # one backend's cell for a row
+  local b=$1 row=$2
+  case $row in
+    single) calc "$(g $b.login1.secs) * 1000 / $(g $b.login1.requests)" 1 | sed 's/$/ ms/' ;;
+    ideal) calc "$CPUS / ($(g $b.login1.secs) / $(g $b.login1.requests))" 0 | sed 's|$|/s|' ;;
+    login8 | login64)
+      local ideal r
+      ideal=$(calc "$CPUS / ($(g $b.login1.secs) / $(g $b.login1.requests))" 3)
+      r=$(calc "$(g $b.$row.statuses | tr ',' '\n' | awk -F: '$1 == 200 { n = $2 } END { print n + 0 }') / $(g $b.$row.secs)" 1)
+      echo "$r/s = $(calc "100 * $r / $ideal" 1)% ($(verdict "$r >= 0.9 * $ideal")), $(calc "100 * $r * $VERIFY_MS / 1000 / $CPUS" 1)% of criterion's; p50 $(ms "$(g $b.$row.p50_ms)"), p99 $(ms "$(g $b.$row.p99_ms)"); statuses $(g $b.$row.statuses)" ;;
+    health8 | health64 | me8 | me64 | meflood)
+      echo "$(calc "$(g $b.$row.rps)" 0)/s; p50 $(ms "$(g $b.$row.p50_ms)"), p99 $(ms "$(g $b.$row.p99_ms)"); non-2xx $(g $b.$row.non2xx)" ;;
+    ratio8 | ratio64)
+      local n=${row#ratio}
+      local q
+      q=$(calc "$(g $b.me$n.rps) / $(g $b.health$n.rps)" 2)
+      if [ "$b" = memory ]; then echo "$q ($(verdict "$q >= 0.8"))"; else echo "$q"; fi ;;
+    me64p99)
+      if [ "$b" = pgredis ]; then echo "$(ms "$(g $b.me64.p99_ms)") ($(verdict "$(g $b.me64.p99_ms) < 5"))"; else ms "$(g $b.me64.p99_ms)"; fi ;;
+    rss)
+      echo "base $(mib "$(g $b.base_rss_kib)") MiB; peak before the flood $(mib "$(g $b.hwm_before_flood_kib)") MiB" ;;
+    flood)
+      echo "$(g $b.flood.requests) answers in $(g $b.flood.secs) s: $(g $b.flood.statuses); socket errors $(g $b.flood.sockerr), timeouts $(g $b.flood.timeouts)" ;;
+    floodok)
+      calc "$(g $b.flood.statuses | tr ',' '\n' | awk -F: '$1 == 200 { n = $2 } END { print n + 0 }') / $(g $b.flood.secs)" 1 | sed 's|$|/s|' ;;
+    retry) echo "flood: $(g $b.flood.retry_after); probe: $(g $b.probe.retry_503)" ;;
+    probe)
+      echo "server: p50 $(ms "$(g $b.srv503.p50_ms)"), p99 $(ms "$(g $b.srv503.p99_ms)"), max $(ms "$(g $b.srv503.max_ms)") over $(g $b.srv503.n); probe (client): $(g $b.probe.n503) of $(g $b.probe.n) answered 503, p50 $(ms "$(g $b.probe.p50_503_ms)"), p99 $(ms "$(g $b.probe.p99_503_ms)"); $(g $b.probe.n200) admitted" ;;
+    floodrss)
+      local bound=$(( $(g $b.base_rss_kib) + PERMITS * M_KIB + 65536 ))
+      echo "$(mib "$(g $b.hwm_kib)") MiB <= $(mib $bound) MiB? $(verdict "$(g $b.hwm_kib) <= $bound") (after: $(mib "$(g $b.rss_after_kib)") MiB)" ;;
+    cpu)
+      local ph max_other=0 max_phase=none txt="" repeated=0
+      for ph in login1 login8 login64 health8 me8 health64 me64; do
+        (( $(g $b.$ph.tries) > 1 )) && repeated=$(( repeated + 1 ))
+        if (( $(g $b.$ph.cpu_other) > max_other )); then
+          max_other=$(g $b.$ph.cpu_other)
+          max_phase=$ph
+        fi
+      done
+      for ph in login8 me64; do
+        txt+="$ph: server $(g $b.$ph.cpu_server)%, wrk $(g $b.$ph.cpu_wrk)%, PostgreSQL + Redis $(g $b.$ph.cpu_services)%; "
+      done
+      echo "${txt}anything else: at most ${max_other}% ($max_phase) ($(verdict "$max_other <= $DISTURBED_PCT")); phases repeated: $repeated" ;;
+    after) echo "GET /users/me $(g $b.me_after); 5xx logged $(g $b.server_5xx_logged), of them 500: $(g $b.server_500)" ;;
+  esac
+}
+
+declare -A NAMES=([memory]="in-process memory" [pgredis]="PostgreSQL + Redis")
+row() { # label target row-key
+  local line="| $1 |" b
+  for b in "${BACKENDS[@]}"; do line+=" $(cell "$b" "$3") |"; done
+  echo "$line $2 |"
+}
+
+model=$(lscpu | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
+echo "Load test of $(date -u +%Y-%m-%d) on $model, $CPUS CPUs ($REV); wrk on the same CPUs; $PERMITS hash permits, m=$M_KIB KiB; load average before $LOAD_BEFORE, after $LOAD_AFTER; ${LOAD_SECS} s per phase."
+echo
+header="| measure |"
+sep="|---|"
+for b in "${BACKENDS[@]}"; do header+=" ${NAMES[$b]} |"; sep+="---|"; done
+echo "$header target |"
+echo "$sep---|"
+row "one login at concurrency 1 (mean)" "" single
+row "ideal logins/s = CPUs / that time (criterion: $CPUS / $VERIFY_MS ms = $(calc "$CPUS * 1000 / $VERIFY_MS" 0)/s)" "" ideal
+row "logins/s, concurrency 8" ">= 90% of ideal" login8
+row "logins/s, concurrency 64" ">= 90% of ideal" login64
+row "GET /healthz, concurrency 8 (2 x $(( (LOAD_SECS + 1) / 2 )) s, A B B A with the next)" "" health8
+row "GET /users/me, concurrency 8" "" me8
+row "/users/me / /healthz req/s, concurrency 8" ">= 0.8 (memory)" ratio8
+row "GET /healthz, concurrency 64" "" health64
+row "GET /users/me, concurrency 64" "" me64
+row "/users/me / /healthz req/s, concurrency 64" ">= 0.8 (memory)" ratio64
+row "GET /users/me p99, concurrency 64" "< 5 ms (PostgreSQL + Redis)" me64p99
+row "RSS" "" rss
+row "flood: $FLOOD_CONNECTIONS connections of logins, ${FLOOD_SECS} s" "excess answered 503" flood
+row "flood: successful logins/s" "" floodok
+row "flood: Retry-After of 503s (value:count)" "present" retry
+row "flood: time to answer 503 (server log; a client probe every 50 ms)" "fast" probe
+row "flood: GET /users/me, 4 connections, meanwhile" "keeps answering" meflood
+row "flood: peak RSS (VmHWM) <= base + $PERMITS x $M_KIB KiB + 64 MiB" "within bound" floodrss
+row "after the flood" "200; no 500" after
+row "share of the $CPUS CPUs used" "others <= $DISTURBED_PCT% (a quiet machine)" cpu
+echo
+echo "Run time: build ${BUILD_SECS} s, measurements ${MEASURE_SECS} s (bound ${LOAD_BUDGET_SECS} s)."
