@@ -138,9 +138,11 @@ async fn build_engine(args: &ServeArgs, public_url: &str) -> Result<Auth, Error>
     if let Some(n) = args.hash_concurrency {
         hasher = hasher.max_concurrent(n);
     }
+    let hasher = hasher.build()?;
+    tracing::info!(backend = ?hasher.backend(), %params, "hashing: argon2id");
     let builder = Auth::builder()
         .config(config)
-        .hasher(hasher.build()?)
+        .hasher(hasher)
         .secret_key(secret_key(args.secret_key.as_deref())?)
         .mailer(mailer::from_args(args)?);
     let builder = stores::wire(builder, args).await?;
