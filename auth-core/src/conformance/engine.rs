@@ -115,10 +115,13 @@ impl Harness {
     pub async fn token(&self, to: &str, kind: MessageKind) -> OpaqueToken {
         let wait = async {
             loop {
+                // Count first, then look: a message landing between the two is
+                // then either seen now or counted in `n`, so the wait below
+                // cannot miss it.
+                let n = self.mailer.messages().len();
                 if let Some(token) = self.mailer.token_for(to, kind) {
                     return OpaqueToken::new(token);
                 }
-                let n = self.mailer.messages().len();
                 self.mailer.wait_for(n + 1).await;
             }
         };
