@@ -38,6 +38,8 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<LoginSuccess, AuthError> {
         let e = &self.inner;
+        // Under a flood, refuse before any store round trip (S13).
+        e.hasher.check_capacity()?;
         e.check_ip(AttemptScope::Login, &e.config.ip_login_limit, ctx)
             .await?;
         let Ok(email) = EmailAddress::parse(email) else {

@@ -152,6 +152,21 @@ impl PasswordHasher {
         self.inner.permits * self.inner.params.memory_bytes()
     }
 
+    /// Refuses at once when a hash or verification started now would be refused:
+    /// every permit busy and the wait queue full (S13). Flows call it before
+    /// their store reads, so that under a flood a refusal costs no round trip.
+    /// The check is a hint: a caller it lets through may still be refused later.
+    ///
+    /// # Errors
+    /// [`HashError::Unavailable`] (counted in [`HasherMetrics::rejected`]).
+    pub fn check_capacity(&self) -> Result<(), HashError> {
+        if self.inner.limiter.is_full() {
+            self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(HashError::Unavailable);
+        }
+        Ok(())
+    }
+
     /// Current counters.
     #[must_use]
     pub fn metrics(&self) -> HasherMetrics {
@@ -417,7 +432,13 @@ mod tests {
         ));
         assert_eq!(hasher.metrics().rejected, 2);
         assert_eq!(hasher.metrics().argon2_runs, 0);
+        assert!(matches!(
+            hasher.check_capacity(),
+            Err(HashError::Unavailable)
+        ));
+        assert_eq!(hasher.metrics().rejected, 3);
         drop(held);
+        assert!(hasher.check_capacity().is_ok());
         assert!(hasher.verify_dummy().await.is_ok());
     }
 

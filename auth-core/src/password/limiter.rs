@@ -43,6 +43,12 @@ impl Limiter {
             .map_err(|_| HashError::Unavailable)
     }
 
+    /// Whether a caller arriving now would be refused: every permit busy and the
+    /// queue full. A hint (it may change a moment later) for refusing early.
+    pub(crate) fn is_full(&self) -> bool {
+        self.semaphore.available_permits() == 0 && self.waiting() >= self.max_waiting
+    }
+
     /// Callers waiting for a permit right now.
     pub(crate) fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
