@@ -23,7 +23,7 @@ use auth_core::store::{
     AttemptKey, AttemptScope, AttemptState, AttemptStore, SessionId, SessionRecord, SessionStore,
     StoreError, UserId,
 };
-use auth_core::{AuthError, Password, TokenHash, UNAVAILABLE_RETRY_AFTER};
+use auth_core::{AuthError, LoginSuccess, Password, TokenHash, UNAVAILABLE_RETRY_AFTER};
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{
     RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore, UnavailablePolicy,
@@ -128,24 +128,7 @@ async fn check_fail_closed(url: &str) {
     unavailable("ping", &timed("ping", conn.ping()).await);
 
     // Through the engine: 503 with Retry-After, not a hang or an internal error.
-    let db = Arc::new(MemoryStore::new());
-    let h = Harness::new(Stores {
-        users: db.clone(),
-        tokens: db.clone(),
-        audit: db,
-        sessions: Arc::new(sessions),
-        attempts: Arc::new(attempts),
-    });
-    let login = timed(
-        "login",
-        h.auth.login(
-            "fault@example.com",
-            &Password::new("whatever it is"),
-            false,
-            &Harness::ctx(1),
-        ),
-    )
-    .await;
+    let login = login_through_engine(sessions, attempts, "fault@example.com").await;
     match login {
         Err(e @ AuthError::Unavailable { .. }) => {
             assert_eq!(e.retry_after(), Some(UNAVAILABLE_RETRY_AFTER));
@@ -185,24 +168,7 @@ async fn check_fail_open(url: &str) {
     );
 
     // Through the engine: a failed login is just a failed login (no 503).
-    let db = Arc::new(MemoryStore::new());
-    let h = Harness::new(Stores {
-        users: db.clone(),
-        tokens: db.clone(),
-        audit: db,
-        sessions: Arc::new(sessions),
-        attempts: Arc::new(attempts),
-    });
-    let login = timed(
-        "login",
-        h.auth.login(
-            "nobody@example.com",
-            &Password::new("whatever it is"),
-            false,
-            &Harness::ctx(1),
-        ),
-    )
-    .await;
+    let login = login_through_engine(sessions, attempts, "nobody@example.com").await;
     assert!(
         matches!(login, Err(AuthError::InvalidCredentials)),
         "{login:?}"
@@ -441,4 +407,32 @@ async fn failing_open_logs_a_warning_each_time() {
         logged.iter().all(|w| !w.contains("fault@example.com")),
         "{logged:?}"
     );
+}
+
+/// A login for `email` through an engine whose sessions and counters are the
+/// given Redis stores (users, tokens and audit in memory), bounded like every
+/// call in this file.
+async fn login_through_engine(
+    sessions: RedisSessionStore,
+    attempts: RedisAttemptStore,
+    email: &str,
+) -> Result<LoginSuccess, AuthError> {
+    let db = Arc::new(MemoryStore::new());
+    let h = Harness::new(Stores {
+        users: db.clone(),
+        tokens: db.clone(),
+        audit: db,
+        sessions: Arc::new(sessions),
+        attempts: Arc::new(attempts),
+    });
+    timed(
+        "login",
+        h.auth.login(
+            email,
+            &Password::new("whatever it is"),
+            false,
+            &Harness::ctx(1),
+        ),
+    )
+    .await
 }
