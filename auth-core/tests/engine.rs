@@ -914,3 +914,94 @@ impl Now for Harness {
         self.clock.now()
     }
 }
+
+/// Counts every call to the attempt store it wraps.
+#[derive(Debug, Default)]
+struct CountingAttempts {
+    inner: MemoryStore,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingAttempts {
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn count(&self) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl auth_core::store::AttemptStore for CountingAttempts {
+    async fn increment(
+        &self,
+        key: &AttemptKey,
+        now: time::OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<auth_core::store::AttemptState, auth_core::StoreError> {
+        self.count();
+        self.inner.increment(key, now, ttl).await
+    }
+    async fn attempts(
+        &self,
+        key: &AttemptKey,
+        now: time::OffsetDateTime,
+    ) -> Result<auth_core::store::AttemptState, auth_core::StoreError> {
+        self.count();
+        self.inner.attempts(key, now).await
+    }
+    async fn clear(&self, key: &AttemptKey) -> Result<(), auth_core::StoreError> {
+        self.count();
+        self.inner.clear(key).await
+    }
+    async fn delete_expired_attempts(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<u64, auth_core::StoreError> {
+        self.count();
+        self.inner.delete_expired_attempts(now).await
+    }
+}
+
+/// S13: with every hashing permit busy and no room in the queue, a login is
+/// refused with 503 before any store round trip (its first one is the per-IP
+/// counter read), so a flood costs the stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s13_a_saturated_hasher_refuses_logins_before_any_store_call() {
+    let attempts = Arc::new(CountingAttempts::default());
+    // Expensive enough (256 MiB, 3 passes) that one dummy verification holds
+    // the only permit for far longer than the login below takes.
+    let hasher = PasswordHasher::builder()
+        .params(HashParams::new(262_144, 3, 1).unwrap())
+        .max_concurrent(1)
+        .max_queued(0)
+        .build()
+        .unwrap();
+    let auth = auth_core::Auth::builder()
+        .stores(Arc::new(MemoryStore::new()))
+        .attempts(attempts.clone())
+        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
+        .hasher(hasher)
+        .secret_key(auth_core::SecretKey::new([7u8; 32]).unwrap())
+        .build()
+        .unwrap();
+    let busy = {
+        let hasher = auth.hasher().clone();
+        tokio::spawn(async move { hasher.verify_dummy().await })
+    };
+    // Wait until that verification holds the permit and runs.
+    let started = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while auth.hasher().metrics().argon2_runs == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
+    started.await.unwrap();
+
+    let err = auth
+        .login(EMAIL, &pw(PW), false, &Harness::ctx(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
+    assert_eq!(attempts.calls(), 0, "no store call before the refusal");
+    busy.await.unwrap().unwrap();
+}
