@@ -625,6 +625,36 @@ async fn resend_verification_is_accepted_alike() {
     );
 }
 
+/// S3: the answer to a reset or resend request must not wait for the account
+/// lookup, or its time tells a known address from an unknown one. With the user
+/// store down, both still answer 202 alike (the lookup runs, and fails, in the
+/// background, where the failure is logged, and no link is mailed).
+#[tokio::test]
+async fn s3_reset_and_resend_answer_before_looking_the_account_up() {
+    let api = Api::new();
+    api.post("/auth/register", json!({"email": EMAIL, "password": PW}))
+        .await;
+    api.users.mode.store(1, Ordering::SeqCst);
+    for path in ["/auth/password/forgot", "/auth/verify-email/resend"] {
+        for email in [EMAIL, "nobody@example.com"] {
+            let r = api.post(path, json!({"email": email})).await;
+            assert_eq!(
+                (r.status, r.body["status"].as_str()),
+                (StatusCode::ACCEPTED, Some("accepted")),
+                "{path} for {email} during a user store outage: {}",
+                r.text
+            );
+        }
+    }
+    api.h.auth.shutdown().await;
+    assert!(
+        api.h
+            .mailer
+            .messages_to(EMAIL, MessageKind::PasswordReset)
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn emailed_links_open_pages_that_change_nothing() {
     let api = Api::new();

@@ -11,14 +11,16 @@ use crate::{EmailAddress, Password};
 impl Auth {
     /// Emails a password-reset link, revoking older reset links. Always answers
     /// `Ok` for a valid address, known or not, and whether or not the per-account
-    /// limit suppressed the mail; the token and mail are prepared in the
-    /// background, so known and unknown addresses cost the request the same work
-    /// (S3). The request alone changes nothing on the account. A locked account
-    /// can reset.
+    /// limit suppressed the mail. The request itself only checks and counts the
+    /// limits, which cost the same for every address; looking the account up,
+    /// the audit record, the token and the mail happen in the background, so the
+    /// response time cannot tell a known address from an unknown one (S3). The
+    /// request alone changes nothing on the account. A locked account can reset.
     ///
     /// # Errors
     /// [`AuthError::RateLimited`] (per IP), [`AuthError::InvalidEmail`],
-    /// [`AuthError::Unavailable`].
+    /// [`AuthError::Unavailable`] (the attempt counters). A store failure in the
+    /// background is logged, not returned: the answer is the same either way.
     #[tracing::instrument(name = "request_password_reset", skip_all)]
     pub async fn request_password_reset(
         &self,
@@ -36,6 +38,24 @@ impl Auth {
             .increment(&key, e.now(), e.config.account_request_limit.window)
             .await?;
         let throttled = e.config.account_request_limit.delay(state.count).is_some();
+        let (auth, ctx) = (self.clone(), ctx.clone());
+        e.background.spawn(async move {
+            if let Err(err) = auth.follow_reset_request(&email, throttled, &ctx).await {
+                tracing::error!(error = %err, "answering a password reset request failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The background half of [`Auth::request_password_reset`]: audit, and mail
+    /// a link to a known, enabled account unless the request was throttled.
+    async fn follow_reset_request(
+        &self,
+        email: &EmailAddress,
+        throttled: bool,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
         let user = e
             .users
             .user_by_email(email.normalized())
@@ -54,17 +74,10 @@ impl Auth {
             detail,
         )
         .await;
-        // S3: every request spawns the same background task, mail or not, so the
-        // request path costs the same for known and unknown addresses.
-        let to_mail = user.filter(|_| !throttled);
-        let auth = self.clone();
-        e.background.spawn(async move {
-            let Some(user) = to_mail else { return };
-            if let Err(err) = auth.send_reset(&user).await {
-                tracing::error!(error = %err, "sending a password reset email failed");
-            }
-        });
-        Ok(())
+        match user {
+            Some(user) if !throttled => self.send_reset(&user).await,
+            _ => Ok(()),
+        }
     }
 
     async fn send_reset(&self, user: &User) -> Result<(), AuthError> {

@@ -119,12 +119,15 @@ impl Auth {
 
     /// Sends a new verification link to an unverified account, revoking older
     /// ones. Always answers `Ok` for a valid address, whether or not an account
-    /// exists or the per-account limit suppressed the mail (S3); the mail is
-    /// prepared in the background so the response time says nothing either.
+    /// exists or the per-account limit suppressed the mail (S3). As for
+    /// [`Auth::request_password_reset`], the request only checks and counts the
+    /// limits; the account lookup, audit and mail happen in the background, so
+    /// the response time says nothing either.
     ///
     /// # Errors
     /// [`AuthError::RateLimited`] (per IP), [`AuthError::InvalidEmail`],
-    /// [`AuthError::Unavailable`].
+    /// [`AuthError::Unavailable`] (the attempt counters). A store failure in the
+    /// background is logged, not returned.
     #[tracing::instrument(name = "resend_verification", skip_all)]
     pub async fn resend_verification(
         &self,
@@ -142,9 +145,30 @@ impl Auth {
             .increment(&key, e.now(), e.config.account_request_limit.window)
             .await?;
         let throttled = e.config.account_request_limit.delay(state.count).is_some();
+        let (auth, ctx) = (self.clone(), ctx.clone());
+        e.background.spawn(async move {
+            if let Err(err) = auth.follow_resend(&email, throttled, &ctx).await {
+                tracing::error!(error = %err, "resending a verification email failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The background half of [`Auth::resend_verification`]: a new link for a
+    /// known, enabled, unverified account, or an audit record if throttled.
+    async fn follow_resend(
+        &self,
+        email: &EmailAddress,
+        throttled: bool,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
         let user = e.users.user_by_email(email.normalized()).await?;
-        let user = user.filter(|u| u.email_verified_at.is_none() && u.disabled_at.is_none());
-        if let (Some(user), true) = (&user, throttled) {
+        let Some(user) = user.filter(|u| u.email_verified_at.is_none() && u.disabled_at.is_none())
+        else {
+            return Ok(());
+        };
+        if throttled {
             e.audit(
                 AuditKind::VerificationResent,
                 ctx,
@@ -153,20 +177,10 @@ impl Auth {
                 Some("throttled"),
             )
             .await;
+            return Ok(());
         }
-        // S3: the same background task for every request, mail or not.
-        let to_mail = user.filter(|_| !throttled);
-        let (auth, ctx) = (self.clone(), ctx.clone());
-        e.background.spawn(async move {
-            let Some(user) = to_mail else { return };
-            if let Err(err) = auth
-                .send_verification(user.id, user.email.as_str(), &ctx)
-                .await
-            {
-                tracing::error!(error = %err, "resending a verification email failed");
-            }
-        });
-        Ok(())
+        self.send_verification(user.id, user.email.as_str(), ctx)
+            .await
     }
 
     async fn send_verification(
