@@ -392,6 +392,39 @@ async fn s6_one_ip_failing_across_many_accounts_is_throttled() {
     assert_eq!(other.code(), "invalid_credentials");
 }
 
+/// S6: an IPv6 client is counted by its /64, so rotating through the addresses
+/// it holds does not escape the per-IP limit; the next /64 is someone else.
+#[tokio::test]
+async fn s6_an_ipv6_client_rotating_within_its_64_is_throttled() {
+    let h = harness();
+    let from = |host: u16| RequestContext {
+        ip: Some(format!("2001:db8:5:6:{host:x}::1").parse().unwrap()),
+        ..RequestContext::default()
+    };
+    for i in 0..20 {
+        let r = h
+            .auth
+            .login(&format!("user{i}@example.com"), &pw(PW), false, &from(i))
+            .await;
+        assert_eq!(r.unwrap_err().code(), "invalid_credentials");
+    }
+    let err = h
+        .auth
+        .login("user99@example.com", &pw(PW), false, &from(999))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::RateLimited { .. }), "{err:?}");
+    let other = RequestContext {
+        ip: Some("2001:db8:5:7::1".parse().unwrap()),
+        ..RequestContext::default()
+    };
+    let r = h
+        .auth
+        .login("user99@example.com", &pw(PW), false, &other)
+        .await;
+    assert_eq!(r.unwrap_err().code(), "invalid_credentials");
+}
+
 /// S6: logins at an account that is already locked are not counted against the
 /// account, but are counted against the client's IP, which gets throttled.
 #[tokio::test]

@@ -247,7 +247,7 @@ impl Engine {
         let Some(ip) = ctx.ip else { return Ok(()) };
         let state = self
             .attempts
-            .attempts(&AttemptKey::Ip(scope, ip), self.now())
+            .attempts(&AttemptKey::client(scope, ip), self.now())
             .await?;
         match policy.retry_after(&state, self.now()) {
             Some(retry_after) => {
@@ -274,7 +274,7 @@ impl Engine {
     ) -> Result<(), AuthError> {
         if let Some(ip) = ctx.ip {
             self.attempts
-                .increment(&AttemptKey::Ip(scope, ip), self.now(), policy.window)
+                .increment(&AttemptKey::client(scope, ip), self.now(), policy.window)
                 .await?;
         }
         Ok(())

@@ -1,4 +1,4 @@
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
@@ -32,17 +32,38 @@ impl AttemptScope {
     }
 }
 
+/// The /64 network part of an IPv6 address.
+const IPV6_NETWORK: u128 = !0 << 64;
+
 /// A counter's key: a scope and either an account (normalised email, whether or
 /// not it exists, so unknown emails are limited alike) or a client IP.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AttemptKey {
     /// Per account, by normalised email.
     Account(AttemptScope, String),
-    /// Per client IP.
+    /// Per client IP. The engine builds it with [`AttemptKey::client`], so an
+    /// IPv6 client's address here is its /64 network.
     Ip(AttemptScope, IpAddr),
 }
 
 impl AttemptKey {
+    /// The per-client key for a request from `ip` (S6). An IPv4 address (also
+    /// written IPv4-mapped, `::ffff:a.b.c.d`) counts as itself; an IPv6 address
+    /// counts as its /64 network, the least a provider hands one subscriber, so
+    /// a client cannot escape its limits by rotating through the 2^64 addresses
+    /// it holds.
+    #[must_use]
+    pub fn client(scope: AttemptScope, ip: IpAddr) -> Self {
+        let counted = match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & IPV6_NETWORK)),
+            },
+        };
+        Self::Ip(scope, counted)
+    }
+
     /// A stable text form, for key-value backends: `scope:a:email` or `scope:ip:addr`.
     #[must_use]
     pub fn storage_key(&self) -> String {
@@ -100,4 +121,25 @@ pub trait AttemptStore: Send + Sync {
     /// # Errors
     /// Backend failures only.
     async fn delete_expired_attempts(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AttemptKey, AttemptScope};
+
+    fn counted(ip: &str) -> String {
+        AttemptKey::client(AttemptScope::Login, ip.parse().unwrap()).storage_key()
+    }
+
+    #[test]
+    fn s6_ipv6_clients_count_per_64_and_ipv4_per_address() {
+        assert_eq!(counted("192.0.2.7"), "login:ip:192.0.2.7");
+        assert_eq!(counted("::ffff:192.0.2.7"), "login:ip:192.0.2.7");
+        assert_eq!(
+            counted("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "login:ip:2001:db8:1:2::"
+        );
+        assert_eq!(counted("2001:db8:1:2::1"), counted("2001:db8:1:2:ffff::9"));
+        assert_ne!(counted("2001:db8:1:2::1"), counted("2001:db8:1:3::1"));
+    }
 }
