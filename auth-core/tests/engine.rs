@@ -996,11 +996,13 @@ impl auth_core::store::AttemptStore for CountingAttempts {
     }
 }
 
-/// S13: with every hashing permit busy and no room in the queue, a login is
-/// refused with 503 before any store round trip (its first one is the per-IP
-/// counter read), so a flood costs the stores nothing.
+/// S13: with every hashing permit busy and no room in the queue, a login or a
+/// registration is refused with 503 before any store round trip (their first
+/// one is the per-IP counter read), so a flood costs the stores nothing. A
+/// password reset or change is refused before its token or session is even
+/// looked up: 503, where a store read would have found the bogus token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s13_a_saturated_hasher_refuses_logins_before_any_store_call() {
+async fn s13_a_saturated_hasher_refuses_hashing_flows_before_any_store_call() {
     let attempts = Arc::new(CountingAttempts::default());
     // Expensive enough (256 MiB, 3 passes) that one dummy verification holds
     // the only permit for far longer than the login below takes.
@@ -1035,6 +1037,22 @@ async fn s13_a_saturated_hasher_refuses_logins_before_any_store_call() {
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
-    assert_eq!(attempts.calls(), 0, "no store call before the refusal");
+    let err = auth
+        .register(EMAIL, &pw(PW), &Harness::ctx(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
+    assert_eq!(attempts.calls(), 0, "no store call before the refusals");
+    let bogus = OpaqueToken::new("A".repeat(43));
+    let err = auth
+        .reset_password(&bogus, &pw("new passphrase"), &Harness::ctx(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
+    let err = auth
+        .change_password(&bogus, &pw(PW), &pw("new passphrase"), &Harness::ctx(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
     busy.await.unwrap().unwrap();
 }

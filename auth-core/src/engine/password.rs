@@ -114,6 +114,8 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let e = &self.inner;
+        // Under a flood, refuse before any store round trip (S13).
+        e.hasher.check_capacity()?;
         let bytes = token.decode().ok_or(AuthError::TokenInvalid)?;
         let hash = e.key.hash(TokenPurpose::PasswordReset, &bytes);
         let user_id = match e
@@ -185,6 +187,8 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<LoginSuccess, AuthError> {
         let e = &self.inner;
+        // Under a flood, refuse before any store round trip (S13).
+        e.hasher.check_capacity()?;
         let current = self.find_session(session_token).await?;
         let normalized_email = current.user.email.normalized().to_owned();
         let user = match e

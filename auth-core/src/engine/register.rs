@@ -28,6 +28,8 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let e = &self.inner;
+        // Under a flood, refuse before any store round trip (S13).
+        e.hasher.check_capacity()?;
         e.check_ip(AttemptScope::Register, &e.config.ip_request_limit, ctx)
             .await?;
         e.count_ip(AttemptScope::Register, &e.config.ip_request_limit, ctx)
