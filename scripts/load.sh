@@ -4,12 +4,19 @@
 # Builds the release server, starts it on 127.0.0.1 (a free port), registers and
 # verifies one user (the token comes from the console mailer's output), logs in,
 # then measures with wrk, LOAD_SECS per phase:
+#   - the hasher alone (benches' hash-rate, same parameters and permits, the
+#     server idle): verifies/s one at a time, then one per permit at once, the
+#     ceiling of the login rate on this machine;
 #   - logins one at a time: their mean time is the single-verify time seen
 #     through HTTP, and CPUs / that time the ideal login rate; then logins/s at
 #     concurrency 8 and 64 against it (and against CPUs / VERIFY_MS, criterion's);
 #   - GET /healthz and GET /api/v1/users/me (session cookie) at 8 and 64
 #     connections, in the order A B B A so that drift weighs on both alike:
 #     requests/s, p50, p99, and their ratio;
+#   - GET /api/v1/users/me again from 64 connections, each waiting a random
+#     time between requests so that together they ask PACED_SHARE (half) of
+#     the rate just measured at 64: its p50 and p99 at a load the server
+#     carries, where the saturated phase measures its queue;
 #   - peak RSS (VmHWM of /proc/<pid>/status);
 #   - a flood: FLOOD_CONNECTIONS connections logging in for FLOOD_SECS, while 4
 #     connections read /users/me and a probe logs in every 50 ms: peak RSS
@@ -37,7 +44,9 @@
 # verify in docs/PERFORMANCE.md), SKIP_BUILD=1 (use the binary already built in
 # CARGO_TARGET_DIR or target/), LOAD_BUDGET_SECS (600: bound of everything after
 # the build), DISTURBED_PCT (5), KEEP_LOGS=1 (keep the work directory), AUTH_REV
-# (label of the source measured; default: git rev-parse).
+# (label of the source measured; default: git rev-parse), FAST_ARGON2=1 (build
+# with the fast-argon2 feature; set VERIFY_MS to criterion's `ours_fast` time),
+# PACED_SHARE (0.5).
 # Traffic goes to 127.0.0.1 only; every phase is bounded in time.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +56,7 @@ FLOOD_SECS=${FLOOD_SECS:-30}
 FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-256}
 LOAD_BUDGET_SECS=${LOAD_BUDGET_SECS:-600}
 DISTURBED_PCT=${DISTURBED_PCT:-5}
+PACED_SHARE=${PACED_SHARE:-0.5}
 CPUS=$(nproc)
 PERMITS=${HASH_CONCURRENCY:-$CPUS}
 M_KIB=${ARGON2_M_COST:-19456}
@@ -97,21 +107,30 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 command -v python3 >/dev/null || die "python3 is needed for the flood probe"
 
 BACKENDS=(memory)
-FEATURES=()
+FEATURE_LIST=()
+if [ "${FAST_ARGON2:-0}" = 1 ]; then FEATURE_LIST+=(fast-argon2); fi
 if [ -n "${DATABASE_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
   BACKENDS+=(pgredis)
-  FEATURES=(--features "postgres,redis")
+  FEATURE_LIST+=(postgres redis)
 elif [ -n "${DATABASE_URL:-}${REDIS_URL:-}" ]; then
   log "only one of DATABASE_URL and REDIS_URL is set: measuring the memory store only"
 fi
+FEATURES=()
+if (( ${#FEATURE_LIST[@]} )); then FEATURES=(--features "$(IFS=,; echo "${FEATURE_LIST[*]}")"); fi
+HASHING=$([ "${FAST_ARGON2:-0}" = 1 ] && echo "argon2-rust (fast-argon2)" || echo "argon2 (RustCrypto)")
 
 BUILD_START=$SECONDS
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "building: cargo build --release -p example-server ${FEATURES[*]}"
   cargo build --release --quiet -p example-server "${FEATURES[@]}" >&2
+  cargo build --release --quiet -p auth-benches --bin hash-rate >&2
 fi
 SERVER_BIN="$TARGET_DIR/release/example-server"
 [ -x "$SERVER_BIN" ] || die "no server binary at $SERVER_BIN"
+HASH_RATE_BIN="$TARGET_DIR/release/hash-rate"
+[ -x "$HASH_RATE_BIN" ] || die "no hash-rate binary at $HASH_RATE_BIN"
+HASH_RATE_ARGS=(--secs "$LOAD_SECS")
+if [ "${FAST_ARGON2:-0}" = 1 ]; then HASH_RATE_ARGS+=(--fast); fi
 BUILD_SECS=$(( SECONDS - BUILD_START ))
 MEASURE_START=$SECONDS
 
@@ -133,7 +152,19 @@ local origin = os.getenv("WRK_ORIGIN")
 if origin and #origin > 0 then wrk.headers["Origin"] = origin end
 
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("seed", #threads)
+end
+
+-- WRK_PACE_MS: every connection waits a random time (exponential, this mean)
+-- after each answer before its next request, as a user would: the load is then
+-- a chosen fraction of what the server can do, not all of it.
+local pace = tonumber(os.getenv("WRK_PACE_MS") or "")
+if pace and pace > 0 then
+  function init(_) math.randomseed(os.time() * 100 + seed) end
+  function delay() return math.floor(-pace * math.log(1 - math.random()) + 0.5) end
+end
 
 if os.getenv("WRK_COUNT") == "1" then
   statuses = {}
@@ -330,6 +361,15 @@ measure() {
   local -a login=(WRK_METHOD=POST WRK_BODY="$body" WRK_ORIGIN="$origin" WRK_COUNT=1)
   local -a me=(WRK_COOKIE="$cookie")
   local short=$(( (LOAD_SECS + 1) / 2 ))
+  # The hasher alone, without HTTP or stores (the server idles meanwhile): one
+  # verify at a time, then one per permit at once. The second is the ceiling of
+  # the login rate on this machine: concurrent argon2 runs slow each other down
+  # (shared cache and memory bandwidth), so it is below CPUs x the first.
+  budget_check
+  log "[$b] hash-rate: the hasher alone, ${LOAD_SECS}s"
+  env HASH_CONCURRENCY="$PERMITS" "$HASH_RATE_BIN" "${HASH_RATE_ARGS[@]}" >"$WORK/$b.hashrate.txt" 2>&1 \
+    || die "[$b] hash-rate failed: $(tail -5 "$WORK/$b.hashrate.txt")"
+  parse_result "$b.hashrate" "$WORK/$b.hashrate.txt"
   run_wrk "$b.login1" 1 "$LOAD_SECS" /api/v1/auth/login "${login[@]}"
   run_wrk "$b.login8" 8 "$LOAD_SECS" /api/v1/auth/login "${login[@]}"
   run_wrk "$b.login64" 64 "$LOAD_SECS" /api/v1/auth/login "${login[@]}"
@@ -344,6 +384,13 @@ measure() {
     merge_halves "$b.health$c"
     merge_halves "$b.me$c"
   done
+  # /users/me from 64 connections paced to about half the rate measured at 64:
+  # latency at a load the server can carry, where the saturated run above
+  # measures mostly its queue (64 in flight / its rate, Little's law).
+  local pace
+  pace=$(calc "64 * 1000 / ($PACED_SHARE * ${R[$b.me64.rps]})" 1)
+  R[$b.mepaced.pace_ms]=$pace
+  run_wrk "$b.mepaced" 64 "$LOAD_SECS" /api/v1/users/me "${me[@]}" WRK_PACE_MS="$pace"
   R[$b.hwm_before_flood_kib]=$(rss_kib "$pid" VmHWM)
 
   # The flood, with /users/me traffic and a sequential login probe meanwhile.
@@ -451,7 +498,12 @@ cell() { # one backend's cell for a row
       local ideal r
       ideal=$(calc "$CPUS / ($(g $b.login1.secs) / $(g $b.login1.requests))" 3)
       r=$(calc "$(g $b.$row.statuses | tr ',' '\n' | awk -F: '$1 == 200 { n = $2 } END { print n + 0 }') / $(g $b.$row.secs)" 1)
-      echo "$r/s = $(calc "100 * $r / $ideal" 1)% ($(verdict "$r >= 0.9 * $ideal")), $(calc "100 * $r * $VERIFY_MS / 1000 / $CPUS" 1)% of criterion's; p50 $(ms "$(g $b.$row.p50_ms)"), p99 $(ms "$(g $b.$row.p99_ms)"); statuses $(g $b.$row.statuses)" ;;
+      echo "$r/s = $(calc "100 * $r / $ideal" 1)% ($(verdict "$r >= 0.9 * $ideal")), $(calc "100 * $r * $VERIFY_MS / 1000 / $CPUS" 1)% of criterion's, $(calc "100 * $r / $(g $b.hashrate.concurrent_per_s)" 1)% of the hasher alone at $PERMITS at once; p50 $(ms "$(g $b.$row.p50_ms)"), p99 $(ms "$(g $b.$row.p99_ms)"); statuses $(g $b.$row.statuses)" ;;
+    hashrate)
+      local one many
+      one=$(g $b.hashrate.single_per_s)
+      many=$(g $b.hashrate.concurrent_per_s)
+      echo "one at a time $(calc "$one" 1)/s; $PERMITS at once $(calc "$many" 1)/s = $(calc "100 * $many / ($PERMITS * $one)" 1)% of $PERMITS x the first" ;;
     health8 | health64 | me8 | me64 | meflood)
       echo "$(calc "$(g $b.$row.rps)" 0)/s; p50 $(ms "$(g $b.$row.p50_ms)"), p99 $(ms "$(g $b.$row.p99_ms)"); non-2xx $(g $b.$row.non2xx)" ;;
     ratio8 | ratio64)
@@ -459,6 +511,11 @@ cell() { # one backend's cell for a row
       local q
       q=$(calc "$(g $b.me$n.rps) / $(g $b.health$n.rps)" 2)
       if [ "$b" = memory ]; then echo "$q ($(verdict "$q >= 0.8"))"; else echo "$q"; fi ;;
+    mepaced)
+      local p99 share
+      p99=$(g $b.mepaced.p99_ms)
+      share=$(calc "100 * $(g $b.mepaced.rps) / $(g $b.me64.rps)" 0)
+      echo "$(calc "$(g $b.mepaced.rps)" 0)/s = ${share}% of the saturated rate; p50 $(ms "$(g $b.mepaced.p50_ms)"), p99 $(ms "$p99") ($(verdict "$p99 < 5")); non-2xx $(g $b.mepaced.non2xx)" ;;
     me64p99)
       if [ "$b" = pgredis ]; then echo "$(ms "$(g $b.me64.p99_ms)") ($(verdict "$(g $b.me64.p99_ms) < 5"))"; else ms "$(g $b.me64.p99_ms)"; fi ;;
     rss)
@@ -475,7 +532,7 @@ cell() { # one backend's cell for a row
       echo "$(mib "$(g $b.hwm_kib)") MiB <= $(mib $bound) MiB? $(verdict "$(g $b.hwm_kib) <= $bound") (after: $(mib "$(g $b.rss_after_kib)") MiB)" ;;
     cpu)
       local ph max_other=0 max_phase=none txt="" repeated=0
-      for ph in login1 login8 login64 health8 me8 health64 me64; do
+      for ph in login1 login8 login64 health8 me8 health64 me64 mepaced; do
         (( $(g $b.$ph.tries) > 1 )) && repeated=$(( repeated + 1 ))
         if (( $(g $b.$ph.cpu_other) > max_other )); then
           max_other=$(g $b.$ph.cpu_other)
@@ -498,7 +555,7 @@ row() { # label target row-key
 }
 
 model=$(lscpu | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
-echo "Load test of $(date -u +%Y-%m-%d) on $model, $CPUS CPUs ($REV); wrk on the same CPUs; $PERMITS hash permits, m=$M_KIB KiB; load average before $LOAD_BEFORE, after $LOAD_AFTER; ${LOAD_SECS} s per phase."
+echo "Load test of $(date -u +%Y-%m-%d) on $model, $CPUS CPUs ($REV); wrk on the same CPUs; hashing $HASHING, $PERMITS permits, m=$M_KIB KiB; load average before $LOAD_BEFORE, after $LOAD_AFTER; ${LOAD_SECS} s per phase."
 echo
 header="| measure |"
 sep="|---|"
@@ -507,6 +564,7 @@ echo "$header target |"
 echo "$sep---|"
 row "one login at concurrency 1 (mean)" "" single
 row "ideal logins/s = CPUs / that time (criterion: $CPUS / $VERIFY_MS ms = $(calc "$CPUS * 1000 / $VERIFY_MS" 0)/s)" "" ideal
+row "the hasher alone (hash-rate, same run, no HTTP, no stores): verifies/s" "" hashrate
 row "logins/s, concurrency 8" ">= 90% of ideal" login8
 row "logins/s, concurrency 64" ">= 90% of ideal" login64
 row "GET /healthz, concurrency 8 (2 x $(( (LOAD_SECS + 1) / 2 )) s, A B B A with the next)" "" health8
@@ -515,7 +573,8 @@ row "/users/me / /healthz req/s, concurrency 8" ">= 0.8 (memory)" ratio8
 row "GET /healthz, concurrency 64" "" health64
 row "GET /users/me, concurrency 64" "" me64
 row "/users/me / /healthz req/s, concurrency 64" ">= 0.8 (memory)" ratio64
-row "GET /users/me p99, concurrency 64" "< 5 ms (PostgreSQL + Redis)" me64p99
+row "GET /users/me p99, concurrency 64 (saturated)" "< 5 ms (PostgreSQL + Redis)" me64p99
+row "GET /users/me, 64 connections paced to $(calc "100 * $PACED_SHARE" 0)% of that rate (mean wait per connection: pace below)" "p99 < 5 ms" mepaced
 row "RSS" "" rss
 row "flood: $FLOOD_CONNECTIONS connections of logins, ${FLOOD_SECS} s" "excess answered 503" flood
 row "flood: successful logins/s" "" floodok

@@ -15,6 +15,12 @@
 //! - `bcrypt_verify/cost`: imported legacy hashes.
 //! - `concurrent_verify/{owasp,owasp_fast}/N`: N verifies at once through the
 //!   semaphore, as throughput, per backend.
+//! - `parallel_scaling/{default,fast}/m{m}_t{t}_n{n}` at OWASP's five
+//!   equivalent settings (p=1): one verify at a time, then one per CPU at once.
+//!   Their throughput ratio is how well concurrent hashes share this machine:
+//!   below the CPU count when their memory no longer fits the shared cache
+//!   together (the ceiling of the load test's login throughput,
+//!   docs/PERFORMANCE.md).
 //!
 //! `cargo run -p auth-benches --bin perf-table --release -- --write` turns the
 //! results into the tables of `docs/PERFORMANCE.md`.
@@ -255,5 +261,66 @@ fn concurrent_verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hashing_grid, bcrypt_legacy, concurrent_verify);
+/// Points for `parallel_scaling`: OWASP's five equivalent argon2id settings
+/// (m KiB, t), from 7 MiB per hash, which fits a shared cache many times over,
+/// to 46 MiB, which does not fit even once.
+const SCALING_POINTS: [(u32, u32); 5] = [
+    (7_168, 5),
+    (9_216, 4),
+    (12_288, 3),
+    (19_456, 2),
+    (47_104, 1),
+];
+
+fn parallel_scaling(c: &mut Criterion) {
+    let rt = runtime();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let password = PasswordPolicy::default()
+        .normalize(&Password::new(PASSWORD))
+        .unwrap();
+    let mut group = c.benchmark_group("parallel_scaling");
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for (name, backend) in [
+        ("default", HashBackend::RustCrypto),
+        ("fast", HashBackend::Fast),
+    ] {
+        for (m, t) in SCALING_POINTS {
+            let hasher = hasher(backend, HashParams::new(m, t, 1).unwrap());
+            let stored = rt.block_on(hasher.hash(&password)).unwrap();
+            for n in [1, cpus] {
+                group.throughput(Throughput::Elements(n));
+                let id = BenchmarkId::new(name, format!("m{m}_t{t}_n{n}"));
+                group.bench_function(id, |b| {
+                    b.to_async(&rt).iter(|| async {
+                        let tasks: Vec<_> = (0..n)
+                            .map(|_| {
+                                let (h, s) = (hasher.clone(), stored.clone());
+                                let pw =
+                                    PasswordPolicy::default().normalize(&Password::new(PASSWORD));
+                                tokio::spawn(
+                                    async move { h.verify(&pw.unwrap(), &s).await.unwrap() },
+                                )
+                            })
+                            .collect();
+                        for t in tasks {
+                            assert!(t.await.unwrap());
+                        }
+                    });
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    hashing_grid,
+    bcrypt_legacy,
+    concurrent_verify,
+    parallel_scaling
+);
 criterion_main!(benches);
