@@ -217,6 +217,9 @@ pub enum ConfigError {
     /// `max_concurrent(0)`.
     #[error("the hasher needs at least one permit")]
     ZeroConcurrency,
+    /// The operating system refused to start the hashing worker threads.
+    #[error("the hashing worker threads could not be started")]
+    Workers(#[source] std::io::Error),
     /// A token secret key shorter than 32 bytes.
     #[error("the secret key is {len} bytes; at least 32 are required")]
     SecretKeyTooShort {

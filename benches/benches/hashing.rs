@@ -2,7 +2,7 @@
 //!
 //! - `verify/{ours,ours_fast,raw}` and `hash/{ours,ours_fast}` over the grid
 //!   m x t x p (plus m=65536, t=3, p=4): our `PasswordHasher` (reused memory,
-//!   blocking pool) with the default `argon2` backend (`ours`) and with the
+//!   worker threads) with the default `argon2` backend (`ours`) and with the
 //!   `argon2-rust` backend of the `fast-argon2` feature (`ours_fast`), beside the
 //!   `argon2` crate called directly as most code calls it (allocating its memory
 //!   on every call), at the same parameters, interleaved so all see the same
@@ -14,7 +14,7 @@
 //!   them with its default one permit per CPU.
 //! - `bcrypt_verify/cost`: imported legacy hashes.
 //! - `concurrent_verify/{owasp,owasp_fast}/N`: N verifies at once through the
-//!   semaphore, as throughput, per backend.
+//!   hasher's queue, as throughput, per backend.
 //! - `parallel_scaling/{default,fast}/m{m}_t{t}_n{n}` at OWASP's five
 //!   equivalent settings (p=1): one verify at a time, then one per CPU at once.
 //!   Their throughput ratio is how well concurrent hashes share this machine:

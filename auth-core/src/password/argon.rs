@@ -4,7 +4,7 @@
 //! This is the one code path for PHC strings, parameters, salts and the pepper,
 //! whichever [`HashBackend`](super::HashBackend) computes the tag (through
 //! [`Workspace::compute`]). Everything here is synchronous and CPU-bound;
-//! [`super::PasswordHasher`] runs it on the blocking pool.
+//! [`super::PasswordHasher`] runs it on its worker threads.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};

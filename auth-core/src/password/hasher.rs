@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
 
 use super::argon::{self, StoredArgon2};
-use super::limiter::Limiter;
 use super::memory::MemoryPool;
+use super::workers::Workers;
 use super::{ConfigError, HashBackend, HashError, HashParams, NormalizedPassword, Pepper, legacy};
 use crate::PasswordHashString;
 
@@ -20,11 +20,12 @@ const DUMMY_PASSWORD: &[u8] = b"dummy password for an account that does not exis
 
 /// Hashes and verifies passwords with argon2id off the async runtime (S1, S2, S13).
 ///
-/// - Work runs on tokio's blocking pool behind a semaphore of `max_concurrent`
-///   permits (default: the number of CPUs), one permit per hashing thread. At
-///   most `max_queued` callers wait for permits (default 32 per permit); beyond
-///   that a call fails at once with [`HashError::Unavailable`], which the web
-///   layer answers with 503 and `Retry-After`.
+/// - Work runs on `max_concurrent` threads of the hasher's own (default: the
+///   number of CPUs), one permit each; a hash takes one permit per thread it
+///   runs on. At most `max_queued` callers wait for permits (default 32 per
+///   permit), served in arrival order; beyond that a call fails at once with
+///   [`HashError::Unavailable`], which the web layer answers with 503 and
+///   `Retry-After`. The threads end when the last clone is dropped.
 /// - Each worker reuses its argon2 memory, so hashing memory is bounded by
 ///   `max_concurrent x m` KiB ([`Self::memory_bound_bytes`]) and a warm hasher
 ///   takes no page faults per hash.
@@ -71,7 +72,7 @@ struct Inner {
     current: argon2::Params,
     pepper: Option<Pepper>,
     permits: usize,
-    limiter: Limiter,
+    workers: Workers,
     memory: MemoryPool,
     argon2_runs: AtomicU64,
     bcrypt_runs: AtomicU64,
@@ -160,7 +161,7 @@ impl PasswordHasher {
     /// # Errors
     /// [`HashError::Unavailable`] (counted in [`HasherMetrics::rejected`]).
     pub fn check_capacity(&self) -> Result<(), HashError> {
-        if self.inner.limiter.is_full() {
+        if self.inner.workers.is_full() {
             self.inner.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(HashError::Unavailable);
         }
@@ -175,7 +176,7 @@ impl PasswordHasher {
             argon2_runs: i.argon2_runs.load(Ordering::Relaxed),
             bcrypt_runs: i.bcrypt_runs.load(Ordering::Relaxed),
             rejected: i.rejected.load(Ordering::Relaxed),
-            waiting: i.limiter.waiting(),
+            waiting: i.workers.waiting(),
             idle_buffers: i.memory.idle(),
         }
     }
@@ -284,28 +285,24 @@ impl PasswordHasher {
         }
     }
 
-    /// Runs a job on the blocking pool while holding `permits` permits (one per
-    /// thread the job runs on; at most `max_concurrent`). The permits move into
-    /// the job, so a caller that gives up waiting does not free them early.
+    /// Runs a job on the hashing workers while holding `permits` permits (one
+    /// per thread the job runs on; at most `max_concurrent`). A job that has
+    /// started keeps its permits to the end, even if its caller gives up.
     async fn run<T, F>(&self, permits: u32, job: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
     {
-        let permit = match self.inner.limiter.acquire(permits).await {
-            Ok(permit) => permit,
-            Err(err) => {
-                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(err);
-            }
-        };
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job(&inner)
-        })
-        .await
-        .map_err(HashError::Task)?
+        let permits = usize::try_from(permits).unwrap_or(usize::MAX);
+        match self.inner.workers.run(permits, move || job(&inner)).await {
+            Ok(result) => result,
+            Err(HashError::Unavailable) => {
+                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(HashError::Unavailable)
+            }
+            Err(err) => Err(err),
+        }
     }
 }
 
@@ -358,11 +355,12 @@ impl PasswordHasherBuilder {
         self
     }
 
-    /// Checks the settings and builds the hasher. No memory is allocated until the
-    /// first hash.
+    /// Checks the settings, starts the worker threads and builds the hasher. No
+    /// hashing memory is allocated until the first hash.
     ///
     /// # Errors
     /// [`ConfigError::ZeroConcurrency`] for `max_concurrent(0)`;
+    /// [`ConfigError::Workers`] if the worker threads cannot be started;
     /// [`ConfigError::InvalidParams`] if the key id cannot be encoded.
     pub fn build(self) -> Result<PasswordHasher, ConfigError> {
         let permits = self
@@ -390,7 +388,7 @@ impl PasswordHasherBuilder {
                 current,
                 pepper: self.pepper,
                 permits,
-                limiter: Limiter::new(permits, max_queued),
+                workers: Workers::start(permits, max_queued).map_err(ConfigError::Workers)?,
                 argon2_runs: AtomicU64::new(0),
                 bcrypt_runs: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
@@ -419,9 +417,7 @@ mod tests {
             .build()
             .unwrap();
         // Hold the only permit, as a long-running hash would.
-        let held = Arc::clone(hasher.inner.limiter.semaphore())
-            .try_acquire_owned()
-            .unwrap();
+        let held = hasher.inner.workers.hold(1);
         assert!(matches!(
             hasher.hash(&pw("whatever-pass")).await,
             Err(HashError::Unavailable)
@@ -449,9 +445,7 @@ mod tests {
             .max_queued(2)
             .build()
             .unwrap();
-        let held = Arc::clone(hasher.inner.limiter.semaphore())
-            .try_acquire_owned()
-            .unwrap();
+        let held = hasher.inner.workers.hold(1);
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let h = hasher.clone();
@@ -479,9 +473,7 @@ mod tests {
             .max_queued(1)
             .build()
             .unwrap();
-        let held = Arc::clone(hasher.inner.limiter.semaphore())
-            .try_acquire_owned()
-            .unwrap();
+        let held = hasher.inner.workers.hold(1);
         let waiter = {
             let h = hasher.clone();
             tokio::spawn(async move { h.verify_dummy().await })
@@ -542,9 +534,7 @@ mod tests {
                     .max_queued(0)
                     .build()
                     .unwrap();
-                let held = Arc::clone(hasher.inner.limiter.semaphore())
-                    .try_acquire_owned()
-                    .unwrap();
+                let held = hasher.inner.workers.hold(1);
                 let threads = backend.threads(lanes, 2);
                 let with_one_left = hasher.verify_dummy().await;
                 assert_eq!(with_one_left.is_ok(), threads == 1, "{backend:?} p={lanes}");
@@ -557,7 +547,7 @@ mod tests {
                         .await
                         .unwrap()
                 );
-                assert_eq!(hasher.inner.limiter.semaphore().available_permits(), 2);
+                assert_eq!(hasher.inner.workers.free(), 2);
             }
         }
         #[cfg(feature = "fast-argon2")]

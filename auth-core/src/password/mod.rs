@@ -3,7 +3,7 @@
 //! - [`PasswordPolicy`] checks the byte and length caps on the raw input, applies
 //!   NFKC, and for new passwords refuses short, common and context-word ones.
 //! - [`PasswordHasher`] hashes and verifies with argon2id ([`HashParams`], OWASP by
-//!   default) on the blocking pool with bounded concurrency and reused memory, an
+//!   default) on worker threads of its own with bounded concurrency and reused memory, an
 //!   optional [`Pepper`] with rotating key ids, and imported bcrypt hashes (feature
 //!   `bcrypt`). A [`HashBackend`] computes the tags: the `argon2` crate (`RustCrypto`),
 //!   or `argon2-rust` with the `fast-argon2` feature; both give the same hashes.
@@ -16,11 +16,11 @@ mod backend;
 mod blocklist;
 mod hasher;
 mod legacy;
-mod limiter;
 mod memory;
 mod params;
 mod pepper;
 mod policy;
+mod workers;
 
 pub use crate::error::ConfigError;
 pub use backend::HashBackend;
@@ -60,7 +60,7 @@ pub enum HashError {
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed")]
     Randomness,
-    /// The blocking task panicked or was cancelled.
+    /// The hashing job panicked.
     #[error("the hashing task failed")]
-    Task(#[source] tokio::task::JoinError),
+    Task,
 }

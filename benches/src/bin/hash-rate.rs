@@ -5,12 +5,13 @@
 //! so that its logins/s can be read against it.
 //!
 //! ```text
-//! cargo run -p auth-benches --bin hash-rate --release -- [--fast] [--secs S]
+//! cargo run -p auth-benches --bin hash-rate --release -- [--fast] [--secs S] [--tasks N]
 //! ```
 //!
 //! Parameters come from the example server's variables, with its defaults:
 //! `ARGON2_M_COST` (19456), `ARGON2_T_COST` (2), `ARGON2_P_COST` (1),
-//! `HASH_CONCURRENCY` (CPUs). `--fast` uses the `argon2-rust` backend (what the
+//! `HASH_CONCURRENCY` (CPUs). `--tasks N` starts N callers at once in the second
+//! phase instead of one per permit (the rest queue). `--fast` uses the `argon2-rust` backend (what the
 //! server's `fast-argon2` feature selects). Prints one line:
 //! `RESULT single_per_s=.. concurrent_per_s=.. permits=..`.
 
@@ -34,10 +35,18 @@ fn env_u32(name: &str, default: u32) -> Result<u32, Box<dyn std::error::Error>> 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let fast = args.iter().any(|a| a == "--fast");
-    let secs: f64 = match args.iter().position(|a| a == "--secs") {
-        Some(i) => args.get(i + 1).ok_or("--secs needs a value")?.parse()?,
-        None => 6.0,
+    let value = |flag: &str| -> Result<Option<f64>, Box<dyn std::error::Error>> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => Ok(Some(
+                args.get(i + 1)
+                    .ok_or(format!("{flag} needs a value"))?
+                    .parse()?,
+            )),
+            None => Ok(None),
+        }
     };
+    let secs = value("--secs")?.unwrap_or(6.0);
+    let tasks = value("--tasks")?;
     let params = HashParams::new(
         env_u32("ARGON2_M_COST", 19_456)?,
         env_u32("ARGON2_T_COST", 2)?,
@@ -66,7 +75,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut single = Vec::new();
     let mut concurrent = Vec::new();
     for round in 0..4 {
-        let workers = if round == 0 || round == 3 { 1 } else { permits };
+        let workers = if round == 0 || round == 3 {
+            1
+        } else {
+            tasks.map_or(permits, |t| t as usize)
+        };
         let rate = rt.block_on(rate(&hasher, &stored, workers, window))?;
         if workers == 1 {
             single.push(rate);

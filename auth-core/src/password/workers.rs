@@ -1,0 +1,300 @@
+//! The hashing workers (S13): threads of their own and a bounded queue.
+//!
+//! A permit is one CPU of hashing work: `permits` threads hash, and a job takes
+//! one permit per thread it runs on (a fast-backend hash with several lanes
+//! takes several), so at most `permits` CPUs hash at once. At most
+//! `max_waiting` jobs wait; a call beyond that is refused at once with
+//! [`HashError::Unavailable`], so a login flood costs neither unbounded memory
+//! nor unbounded latency.
+//!
+//! A worker that finishes a job takes the next one from the queue itself. With
+//! tokio's blocking pool behind a semaphore, every hash started only after a
+//! round trip through the async runtime (the permit's release woke a task,
+//! which then handed the job to a blocking thread); on two vCPUs that left them
+//! idle 5 to 10% of the time under load (see docs/PERFORMANCE.md).
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::oneshot;
+
+use super::HashError;
+
+pub(crate) struct Workers {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a job is queued or permits are freed.
+    wake: Condvar,
+    max_waiting: usize,
+}
+
+struct State {
+    queue: VecDeque<Job>,
+    /// Permits no running job holds.
+    free: usize,
+    next_id: u64,
+    /// Set when the hasher is dropped: the workers exit.
+    closed: bool,
+}
+
+struct Job {
+    id: u64,
+    permits: usize,
+    /// Computes, and returns what hands the result to the caller: called once
+    /// the job's permits are free again, so that a caller who submits its next
+    /// job as soon as it has the result finds them free.
+    run: Box<dyn FnOnce() -> Deliver + Send>,
+}
+
+type Deliver = Box<dyn FnOnce() + Send>;
+
+impl Workers {
+    /// Starts `permits` worker threads.
+    pub(crate) fn start(permits: usize, max_waiting: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                free: permits,
+                next_id: 0,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            max_waiting,
+        });
+        let workers = Self { shared };
+        for n in 0..permits {
+            let shared = Arc::clone(&workers.shared);
+            std::thread::Builder::new()
+                .name(format!("auth-hash-{n}"))
+                .spawn(move || shared.work())?;
+        }
+        Ok(workers)
+    }
+
+    /// Runs `job` on a worker once `permits` permits are free, in arrival order.
+    /// A caller that stops waiting takes its job out of the queue; a job that
+    /// has started runs to the end and keeps its permits meanwhile.
+    ///
+    /// # Errors
+    /// [`HashError::Unavailable`] when the job cannot start now and the queue is
+    /// full; [`HashError::Task`] if the job panicked.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        permits: usize,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (tx, rx) = oneshot::channel();
+        let queued = {
+            let mut state = self.shared.lock();
+            let starts_now = state.queue.is_empty() && state.free >= permits;
+            if !starts_now && state.queue.len() >= self.shared.max_waiting {
+                return Err(HashError::Unavailable);
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            state.queue.push_back(Job {
+                id,
+                permits,
+                run: Box::new(move || -> Deliver {
+                    if tx.is_closed() {
+                        return Box::new(|| ());
+                    }
+                    // A panic reaches the caller as `Task`, after the permits.
+                    let result = catch_unwind(AssertUnwindSafe(job)).map_err(|_| HashError::Task);
+                    // The caller may stop waiting meanwhile: nobody to tell.
+                    Box::new(move || drop(tx.send(result)))
+                }),
+            });
+            Queued {
+                id,
+                shared: &self.shared,
+            }
+        };
+        self.shared.wake.notify_one();
+        let result = rx.await.unwrap_or(Err(HashError::Task));
+        drop(queued);
+        result
+    }
+
+    /// Whether a one-permit job submitted now would be refused.
+    pub(crate) fn is_full(&self) -> bool {
+        let state = self.shared.lock();
+        let starts_now = state.queue.is_empty() && state.free >= 1;
+        !starts_now && state.queue.len() >= self.shared.max_waiting
+    }
+
+    /// Jobs waiting for permits.
+    pub(crate) fn waiting(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+
+    /// Takes `permits` free permits until the guard drops, as a long job would.
+    #[cfg(test)]
+    pub(crate) fn hold(&self, permits: usize) -> Held {
+        let mut state = self.shared.lock();
+        assert!(state.free >= permits, "only {} permits free", state.free);
+        state.free -= permits;
+        Held {
+            permits,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Permits no running job holds.
+    #[cfg(test)]
+    pub(crate) fn free(&self) -> usize {
+        self.shared.lock().free
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Workers")
+            .field("free", &state.free)
+            .field("waiting", &state.queue.len())
+            .field("max_waiting", &self.shared.max_waiting)
+            .finish()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A worker's life: run the queue's head whenever its permits are free.
+    fn work(&self) {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return;
+            }
+            let head_fits = state.queue.front().is_some_and(|j| j.permits <= state.free);
+            let job = if head_fits {
+                state.queue.pop_front()
+            } else {
+                None
+            };
+            let Some(job) = job else {
+                state = self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
+            state.free -= job.permits;
+            if state.free > 0 && !state.queue.is_empty() {
+                self.wake.notify_one();
+            }
+            drop(state);
+            let deliver = (job.run)();
+            self.lock().free += job.permits;
+            deliver();
+            state = self.lock();
+        }
+    }
+}
+
+/// A caller's job while the caller waits: dropped early (the caller gave up),
+/// it leaves the queue if it has not started.
+struct Queued<'a> {
+    id: u64,
+    shared: &'a Shared,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        let at = state.queue.iter().position(|j| j.id == self.id);
+        let removed = at.and_then(|at| state.queue.remove(at));
+        // The job's captures are dropped outside the lock.
+        drop(state);
+        drop(removed);
+    }
+}
+
+/// Permits taken by [`Workers::hold`].
+#[cfg(test)]
+pub(crate) struct Held {
+    permits: usize,
+    shared: Arc<Shared>,
+}
+
+#[cfg(test)]
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.shared.lock().free += self.permits;
+        self.shared.wake.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::{HashError, Workers};
+
+    #[tokio::test]
+    async fn queued_jobs_run_in_arrival_order_once_permits_free() {
+        let workers = Arc::new(Workers::start(1, 8).unwrap());
+        let held = workers.hold(1);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut jobs = Vec::new();
+        for n in 0..5 {
+            let (w, order) = (Arc::clone(&workers), Arc::clone(&order));
+            jobs.push(tokio::spawn(async move {
+                w.run(1, move || order.lock().unwrap().push(n)).await
+            }));
+            // Queued before the next is submitted: arrival order is known.
+            while workers.waiting() <= n {
+                tokio::task::yield_now().await;
+            }
+        }
+        // One permit: the jobs run one after another, first come first served.
+        drop(held);
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(workers.free(), 1);
+        assert_eq!(workers.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_a_task_error_and_the_workers_go_on() {
+        let workers = Workers::start(1, 4).unwrap();
+        let failed = workers.run(1, || panic!("a job that panics")).await;
+        assert!(matches!(failed, Err(HashError::Task)), "{failed:?}");
+        assert_eq!(workers.free(), 1, "its permit came back");
+        assert_eq!(workers.run(1, || 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn the_threads_end_when_the_workers_are_dropped() {
+        let workers = Workers::start(3, 4).unwrap();
+        assert_eq!(workers.run(1, || 1).await.unwrap(), 1);
+        let shared = Arc::downgrade(&workers.shared);
+        drop(workers);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while shared.upgrade().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "worker threads still hold the queue"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
