@@ -5,11 +5,11 @@
 # verifies one user (the token comes from the console mailer's output), logs in,
 # then measures with wrk, LOAD_SECS per phase:
 #   - the hasher alone (benches' hash-rate, same parameters and permits, the
-#     server idle): verifies/s one at a time, then one per permit at once, the
-#     ceiling of the login rate on this machine;
-#   - logins one at a time: their mean time is the single-verify time seen
-#     through HTTP, and CPUs / that time the ideal login rate; then logins/s at
-#     concurrency 8 and 64 against it (and against CPUs / VERIFY_MS, criterion's);
+#     server idle): verifies/s one at a time (CPUs x that rate is the target's
+#     ideal, "CPUs / single-verify time from the bench", measured in this run),
+#     then one per permit at once (what the machine really gives);
+#   - logins one at a time (their mean time: one verify seen through HTTP and
+#     the stores), then logins/s at concurrency 8 and 64 against those ideals;
 #   - GET /healthz and GET /api/v1/users/me (session cookie) at 8 and 64
 #     connections, in the order A B B A so that drift weighs on both alike:
 #     requests/s, p50, p99, and their ratio;
@@ -40,13 +40,12 @@
 #     REDIS_URL=redis://127.0.0.1:6379 scripts/load.sh  # about 4 min
 #
 # Knobs (environment): LOAD_SECS (10), FLOOD_SECS (30), FLOOD_CONNECTIONS (256),
-# HASH_CONCURRENCY (default: CPUs), VERIFY_MS (15.1, criterion's time of one
-# verify in docs/PERFORMANCE.md), SKIP_BUILD=1 (use the binary already built in
+# HASH_CONCURRENCY (default: CPUs), SKIP_BUILD=1 (use the binary already built in
 # CARGO_TARGET_DIR or target/), LOAD_BUDGET_SECS (600: bound of everything after
 # the build), DISTURBED_PCT (5), KEEP_LOGS=1 (keep the work directory), AUTH_REV
 # (label of the source measured; default: git rev-parse), FAST_ARGON2=1 (build
-# with the fast-argon2 feature; set VERIFY_MS to criterion's `ours_fast` time),
-# PACED_SHARE (0.5).
+# with the fast-argon2 feature and measure hash-rate with --fast), PACED_SHARE
+# (0.5).
 # Traffic goes to 127.0.0.1 only; every phase is bounded in time.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -60,9 +59,6 @@ PACED_SHARE=${PACED_SHARE:-0.5}
 CPUS=$(nproc)
 PERMITS=${HASH_CONCURRENCY:-$CPUS}
 M_KIB=${ARGON2_M_COST:-19456}
-# One verify at the defaults in the criterion bench (docs/PERFORMANCE.md), for a
-# second ideal, CPUs / VERIFY_MS, that leaves out HTTP and the stores.
-VERIFY_MS=${VERIFY_MS:-15.1}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 RUN_ID="$(date +%s)-$$"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/auth-load.XXXXXX")
@@ -493,12 +489,14 @@ cell() { # one backend's cell for a row
   local b=$1 row=$2
   case $row in
     single) calc "$(g $b.login1.secs) * 1000 / $(g $b.login1.requests)" 1 | sed 's/$/ ms/' ;;
-    ideal) calc "$CPUS / ($(g $b.login1.secs) / $(g $b.login1.requests))" 0 | sed 's|$|/s|' ;;
+    ideal)
+      echo "$(calc "$CPUS * $(g $b.hashrate.single_per_s)" 0)/s (over HTTP: $(calc "$CPUS / ($(g $b.login1.secs) / $(g $b.login1.requests))" 0)/s)" ;;
     login8 | login64)
-      local ideal r
-      ideal=$(calc "$CPUS / ($(g $b.login1.secs) / $(g $b.login1.requests))" 3)
+      local ideal http r
+      ideal=$(calc "$CPUS * $(g $b.hashrate.single_per_s)" 3)
+      http=$(calc "$CPUS / ($(g $b.login1.secs) / $(g $b.login1.requests))" 3)
       r=$(calc "$(g $b.$row.statuses | tr ',' '\n' | awk -F: '$1 == 200 { n = $2 } END { print n + 0 }') / $(g $b.$row.secs)" 1)
-      echo "$r/s = $(calc "100 * $r / $ideal" 1)% ($(verdict "$r >= 0.9 * $ideal")), $(calc "100 * $r * $VERIFY_MS / 1000 / $CPUS" 1)% of criterion's, $(calc "100 * $r / $(g $b.hashrate.concurrent_per_s)" 1)% of the hasher alone at $PERMITS at once; p50 $(ms "$(g $b.$row.p50_ms)"), p99 $(ms "$(g $b.$row.p99_ms)"); statuses $(g $b.$row.statuses)" ;;
+      echo "$r/s = $(calc "100 * $r / $ideal" 1)% of ideal ($(verdict "$r >= 0.9 * $ideal")), $(calc "100 * $r / $http" 1)% over HTTP, $(calc "100 * $r / $(g $b.hashrate.concurrent_per_s)" 1)% of the hasher alone at $PERMITS at once; p50 $(ms "$(g $b.$row.p50_ms)"), p99 $(ms "$(g $b.$row.p99_ms)"); statuses $(g $b.$row.statuses)" ;;
     hashrate)
       local one many
       one=$(g $b.hashrate.single_per_s)
@@ -563,8 +561,8 @@ for b in "${BACKENDS[@]}"; do header+=" ${NAMES[$b]} |"; sep+="---|"; done
 echo "$header target |"
 echo "$sep---|"
 row "one login at concurrency 1 (mean)" "" single
-row "ideal logins/s = CPUs / that time (criterion: $CPUS / $VERIFY_MS ms = $(calc "$CPUS * 1000 / $VERIFY_MS" 0)/s)" "" ideal
 row "the hasher alone (hash-rate, same run, no HTTP, no stores): verifies/s" "" hashrate
+row "ideal logins/s = CPUs x one verify at a time (over HTTP: CPUs / one login)" "" ideal
 row "logins/s, concurrency 8" ">= 90% of ideal" login8
 row "logins/s, concurrency 64" ">= 90% of ideal" login64
 row "GET /healthz, concurrency 8 (2 x $(( (LOAD_SECS + 1) / 2 )) s, A B B A with the next)" "" health8
