@@ -23,6 +23,7 @@ pub use builder::AuthBuilder;
 pub use session::Authenticated;
 
 use crate::clock::Clock;
+use crate::email::EmailAddress;
 use crate::error::AuthError;
 use crate::mail::{EmailMessage, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
@@ -263,6 +264,35 @@ impl Engine {
             }
             None => Ok(()),
         }
+    }
+
+    /// The request half of a mail request (reset, resend): checks and counts
+    /// the per-IP limit, parses the address and counts it against its own
+    /// limit. Returns the address and whether it is over that limit (then no
+    /// mail goes out, and the answer is the same). Nothing here depends on
+    /// whether an account exists (S3).
+    pub(crate) async fn count_mail_request(
+        &self,
+        scope: AttemptScope,
+        email: &str,
+        ctx: &RequestContext,
+    ) -> Result<(EmailAddress, bool), AuthError> {
+        self.check_ip(scope, &self.config.ip_request_limit, ctx)
+            .await?;
+        self.count_ip(scope, &self.config.ip_request_limit, ctx)
+            .await?;
+        let email = EmailAddress::parse(email)?;
+        let key = AttemptKey::Account(scope, email.normalized().to_owned());
+        let state = self
+            .attempts
+            .increment(&key, self.now(), self.config.account_request_limit.window)
+            .await?;
+        let throttled = self
+            .config
+            .account_request_limit
+            .delay(state.count)
+            .is_some();
+        Ok((email, throttled))
     }
 
     /// Counts one attempt from the client IP for `scope`.

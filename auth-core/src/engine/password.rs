@@ -28,16 +28,9 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let e = &self.inner;
-        let scope = AttemptScope::ResetRequest;
-        e.check_ip(scope, &e.config.ip_request_limit, ctx).await?;
-        e.count_ip(scope, &e.config.ip_request_limit, ctx).await?;
-        let email = EmailAddress::parse(email)?;
-        let key = AttemptKey::Account(scope, email.normalized().to_owned());
-        let state = e
-            .attempts
-            .increment(&key, e.now(), e.config.account_request_limit.window)
+        let (email, throttled) = e
+            .count_mail_request(AttemptScope::ResetRequest, email, ctx)
             .await?;
-        let throttled = e.config.account_request_limit.delay(state.count).is_some();
         let (auth, ctx) = (self.clone(), ctx.clone());
         e.background.spawn(async move {
             if let Err(err) = auth.follow_reset_request(&email, throttled, &ctx).await {
