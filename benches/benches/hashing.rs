@@ -219,6 +219,20 @@ fn bcrypt_legacy(c: &mut Criterion) {
     group.finish();
 }
 
+/// Starts `n` verifications of [`PASSWORD`] at once and waits for all.
+async fn verify_at_once(hasher: &PasswordHasher, stored: &PasswordHashString, n: u64) {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (h, s) = (hasher.clone(), stored.clone());
+            let pw = PasswordPolicy::default().normalize(&Password::new(PASSWORD));
+            tokio::spawn(async move { h.verify(&pw.unwrap(), &s).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+}
+
 fn concurrent_verify(c: &mut Criterion) {
     let rt = runtime();
     let password = PasswordPolicy::default()
@@ -243,18 +257,7 @@ fn concurrent_verify(c: &mut Criterion) {
         for n in [1_u64, 2, 4, 8, 16] {
             group.throughput(Throughput::Elements(n));
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
-                b.to_async(&rt).iter(|| async {
-                    let tasks: Vec<_> = (0..n)
-                        .map(|_| {
-                            let (h, s) = (hasher.clone(), stored.clone());
-                            let pw = PasswordPolicy::default().normalize(&Password::new(PASSWORD));
-                            tokio::spawn(async move { h.verify(&pw.unwrap(), &s).await.unwrap() })
-                        })
-                        .collect();
-                    for t in tasks {
-                        assert!(t.await.unwrap());
-                    }
-                });
+                b.to_async(&rt).iter(|| verify_at_once(&hasher, &stored, n));
             });
         }
     }
@@ -294,21 +297,7 @@ fn parallel_scaling(c: &mut Criterion) {
                 group.throughput(Throughput::Elements(n));
                 let id = BenchmarkId::new(name, format!("m{m}_t{t}_n{n}"));
                 group.bench_function(id, |b| {
-                    b.to_async(&rt).iter(|| async {
-                        let tasks: Vec<_> = (0..n)
-                            .map(|_| {
-                                let (h, s) = (hasher.clone(), stored.clone());
-                                let pw =
-                                    PasswordPolicy::default().normalize(&Password::new(PASSWORD));
-                                tokio::spawn(
-                                    async move { h.verify(&pw.unwrap(), &s).await.unwrap() },
-                                )
-                            })
-                            .collect();
-                        for t in tasks {
-                            assert!(t.await.unwrap());
-                        }
-                    });
+                    b.to_async(&rt).iter(|| verify_at_once(&hasher, &stored, n));
                 });
             }
         }

@@ -14,6 +14,7 @@ mod register;
 mod session;
 
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -185,6 +186,42 @@ impl Auth {
         self.inner.background.wait_idle().await;
         self.inner.outbox.drain().await;
     }
+    /// A mail request (reset, resend): checks and counts the per-IP limit,
+    /// parses the address and counts it against its own limit, then answers,
+    /// leaving the rest to `follow` in the background with the address and
+    /// whether it is over its limit (then no mail goes out; the answer is the
+    /// same). Nothing before the answer depends on whether an account exists
+    /// (S3); a failure in the background is logged as `failure`.
+    pub(super) async fn answer_mail_request<F, Fut>(
+        &self,
+        scope: AttemptScope,
+        email: &str,
+        ctx: &RequestContext,
+        failure: &'static str,
+        follow: F,
+    ) -> Result<(), AuthError>
+    where
+        F: FnOnce(Self, EmailAddress, bool, RequestContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), AuthError>> + Send + 'static,
+    {
+        let e = &self.inner;
+        e.check_ip(scope, &e.config.ip_request_limit, ctx).await?;
+        e.count_ip(scope, &e.config.ip_request_limit, ctx).await?;
+        let email = EmailAddress::parse(email)?;
+        let key = AttemptKey::Account(scope, email.normalized().to_owned());
+        let state = e
+            .attempts
+            .increment(&key, e.now(), e.config.account_request_limit.window)
+            .await?;
+        let throttled = e.config.account_request_limit.delay(state.count).is_some();
+        let work = follow(self.clone(), email, throttled, ctx.clone());
+        e.background.spawn(async move {
+            if let Err(err) = work.await {
+                tracing::error!(error = %err, "{failure}");
+            }
+        });
+        Ok(())
+    }
 }
 
 impl Engine {
@@ -264,35 +301,6 @@ impl Engine {
             }
             None => Ok(()),
         }
-    }
-
-    /// The request half of a mail request (reset, resend): checks and counts
-    /// the per-IP limit, parses the address and counts it against its own
-    /// limit. Returns the address and whether it is over that limit (then no
-    /// mail goes out, and the answer is the same). Nothing here depends on
-    /// whether an account exists (S3).
-    pub(crate) async fn count_mail_request(
-        &self,
-        scope: AttemptScope,
-        email: &str,
-        ctx: &RequestContext,
-    ) -> Result<(EmailAddress, bool), AuthError> {
-        self.check_ip(scope, &self.config.ip_request_limit, ctx)
-            .await?;
-        self.count_ip(scope, &self.config.ip_request_limit, ctx)
-            .await?;
-        let email = EmailAddress::parse(email)?;
-        let key = AttemptKey::Account(scope, email.normalized().to_owned());
-        let state = self
-            .attempts
-            .increment(&key, self.now(), self.config.account_request_limit.window)
-            .await?;
-        let throttled = self
-            .config
-            .account_request_limit
-            .delay(state.count)
-            .is_some();
-        Ok((email, throttled))
     }
 
     /// Counts one attempt from the client IP for `scope`.

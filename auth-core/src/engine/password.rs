@@ -27,17 +27,16 @@ impl Auth {
         email: &str,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let e = &self.inner;
-        let (email, throttled) = e
-            .count_mail_request(AttemptScope::ResetRequest, email, ctx)
-            .await?;
-        let (auth, ctx) = (self.clone(), ctx.clone());
-        e.background.spawn(async move {
-            if let Err(err) = auth.follow_reset_request(&email, throttled, &ctx).await {
-                tracing::error!(error = %err, "answering a password reset request failed");
-            }
-        });
-        Ok(())
+        self.answer_mail_request(
+            AttemptScope::ResetRequest,
+            email,
+            ctx,
+            "answering a password reset request failed",
+            |auth, email, throttled, ctx| async move {
+                auth.follow_reset_request(&email, throttled, &ctx).await
+            },
+        )
+        .await
     }
 
     /// The background half of [`Auth::request_password_reset`]: audit, and mail

@@ -136,17 +136,16 @@ impl Auth {
         email: &str,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let e = &self.inner;
-        let (email, throttled) = e
-            .count_mail_request(AttemptScope::VerificationResend, email, ctx)
-            .await?;
-        let (auth, ctx) = (self.clone(), ctx.clone());
-        e.background.spawn(async move {
-            if let Err(err) = auth.follow_resend(&email, throttled, &ctx).await {
-                tracing::error!(error = %err, "resending a verification email failed");
-            }
-        });
-        Ok(())
+        self.answer_mail_request(
+            AttemptScope::VerificationResend,
+            email,
+            ctx,
+            "resending a verification email failed",
+            |auth, email, throttled, ctx| async move {
+                auth.follow_resend(&email, throttled, &ctx).await
+            },
+        )
+        .await
     }
 
     /// The background half of [`Auth::resend_verification`]: a new link for a

@@ -46,7 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let secs = value("--secs")?.unwrap_or(6.0);
-    let tasks = value("--tasks")?;
+    let tasks: Option<usize> = match args.iter().position(|a| a == "--tasks") {
+        Some(i) => Some(args.get(i + 1).ok_or("--tasks needs a value")?.parse()?),
+        None => None,
+    };
     let params = HashParams::new(
         env_u32("ARGON2_M_COST", 19_456)?,
         env_u32("ARGON2_T_COST", 2)?,
@@ -78,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let workers = if round == 0 || round == 3 {
             1
         } else {
-            tasks.map_or(permits, |t| t as usize)
+            tasks.unwrap_or(permits)
         };
         let rate = rt.block_on(rate(&hasher, &stored, workers, window))?;
         if workers == 1 {
