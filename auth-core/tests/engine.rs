@@ -184,6 +184,38 @@ async fn s3_reset_requests_answer_alike_and_change_nothing() {
     );
 }
 
+/// S12: reset requests are audited although the request answers before the
+/// lookup: from the background, each one, throttled ones marked and unmailed.
+#[tokio::test]
+async fn s12_reset_requests_are_audited_from_the_background() {
+    let h = harness();
+    let id = h.verified_user(EMAIL, PW).await;
+    for _ in 0..4 {
+        h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    }
+    h.auth.shutdown().await;
+    let events = h.stores.audit.events_for_user(id, 100).await.unwrap();
+    let details: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == AuditKind::PasswordResetRequested)
+        .map(|e| e.detail.as_deref())
+        .collect();
+    assert_eq!(details.len(), 4, "{events:?}");
+    // The per-account limit mails the first two (threshold 3: the third
+    // request reaches it).
+    assert_eq!(
+        details.iter().filter(|d| **d == Some("throttled")).count(),
+        2,
+        "{details:?}"
+    );
+    assert_eq!(
+        h.mailer
+            .messages_to(EMAIL, MessageKind::PasswordReset)
+            .len(),
+        2
+    );
+}
+
 #[tokio::test]
 async fn s3_mail_failures_never_surface_and_are_retried() {
     let h = harness();

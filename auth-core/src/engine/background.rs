@@ -14,15 +14,27 @@ use tokio::sync::Notify;
 /// CPU while the response was written (`scripts/timing.py`).
 const START_DELAY: Duration = Duration::from_millis(20);
 
-#[derive(Debug, Default, Clone)]
+/// Pieces of work pending at most; beyond that new work is dropped (and
+/// logged), so a flood of reset requests against a slow store cannot pile up
+/// tasks without bound. The same for every address, so it tells nothing (S3).
+const MAX_PENDING: usize = 4096;
+
+#[derive(Debug, Clone)]
 pub(crate) struct Background {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     running: AtomicUsize,
     idle: Notify,
+    max_pending: usize,
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Self::with_limit(MAX_PENDING)
+    }
 }
 
 impl Background {
@@ -31,13 +43,35 @@ impl Background {
     /// The work starts [`START_DELAY`] later, so it never competes for the CPUs
     /// with the response of the request that started it (S3).
     pub(crate) fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
-        self.inner.running.fetch_add(1, Ordering::SeqCst);
+        let admitted = self
+            .inner
+            .running
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.inner.max_pending).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            tracing::warn!(
+                max_pending = self.inner.max_pending,
+                "background work dropped: too much pending"
+            );
+            return;
+        }
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
             let _done = Done(inner);
             tokio::time::sleep(START_DELAY).await;
             work.await;
         });
+    }
+
+    fn with_limit(max_pending: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                running: AtomicUsize::new(0),
+                idle: Notify::new(),
+                max_pending,
+            }),
+        }
     }
 
     /// Waits until no spawned work runs.
@@ -60,5 +94,37 @@ impl Drop for Done {
         if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Background;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn work_beyond_the_limit_is_dropped_and_the_rest_runs() {
+        let background = Background::with_limit(2);
+        let ran = Arc::new(AtomicUsize::new(0));
+        // Closed until the three are spawned: the first two are then pending.
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        for _ in 0..3 {
+            let (ran, gate) = (Arc::clone(&ran), Arc::clone(&gate));
+            background.spawn(async move {
+                drop(gate.acquire().await);
+                ran.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        gate.add_permits(3);
+        background.wait_idle().await;
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        // Room again once the pending work is done.
+        let ran_later = Arc::clone(&ran);
+        background.spawn(async move {
+            ran_later.fetch_add(1, Ordering::SeqCst);
+        });
+        background.wait_idle().await;
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
     }
 }

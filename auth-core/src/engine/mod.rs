@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
 pub use builder::AuthBuilder;
 pub use session::Authenticated;
@@ -214,7 +215,9 @@ impl Auth {
             .increment(&key, e.now(), e.config.account_request_limit.window)
             .await?;
         let throttled = e.config.account_request_limit.delay(state.count).is_some();
-        let work = follow(self.clone(), email, throttled, ctx.clone());
+        // The request's span (request id) stays on what the work logs.
+        let work = follow(self.clone(), email, throttled, ctx.clone())
+            .instrument(tracing::Span::current());
         e.background.spawn(async move {
             if let Err(err) = work.await {
                 tracing::error!(error = %err, "{failure}");

@@ -30,11 +30,18 @@ struct Shared {
     /// Signalled when a job is queued or permits are freed.
     wake: Condvar,
     max_waiting: usize,
+    /// All permits: no job takes more.
+    permits: usize,
 }
 
 struct State {
+    /// Jobs whose permits are taken already (they could start when they
+    /// arrived), for the next idle worker.
+    ready: VecDeque<Job>,
+    /// Jobs waiting for permits, in arrival order: the only ones counted
+    /// against `max_waiting`.
     queue: VecDeque<Job>,
-    /// Permits no running job holds.
+    /// Permits neither a running nor a ready job holds.
     free: usize,
     next_id: u64,
     /// Set when the hasher is dropped: the workers exit.
@@ -57,6 +64,7 @@ impl Workers {
     pub(crate) fn start(permits: usize, max_waiting: usize) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                ready: VecDeque::new(),
                 queue: VecDeque::new(),
                 free: permits,
                 next_id: 0,
@@ -64,6 +72,7 @@ impl Workers {
             }),
             wake: Condvar::new(),
             max_waiting,
+            permits,
         });
         let workers = Self { shared };
         for n in 0..permits {
@@ -87,8 +96,9 @@ impl Workers {
         permits: usize,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        let permits = permits.min(self.shared.permits);
         let (tx, rx) = oneshot::channel();
-        let queued = {
+        let mut queued = {
             let mut state = self.shared.lock();
             let starts_now = state.queue.is_empty() && state.free >= permits;
             if !starts_now && state.queue.len() >= self.shared.max_waiting {
@@ -96,7 +106,7 @@ impl Workers {
             }
             let id = state.next_id;
             state.next_id += 1;
-            state.queue.push_back(Job {
+            let job = Job {
                 id,
                 permits,
                 run: Box::new(move || -> Deliver {
@@ -108,15 +118,23 @@ impl Workers {
                     // The caller may stop waiting meanwhile: nobody to tell.
                     Box::new(move || drop(tx.send(result)))
                 }),
-            });
+            };
+            if starts_now {
+                // Its permits are taken now, so the next caller sees them gone.
+                state.free -= permits;
+                state.ready.push_back(job);
+            } else {
+                state.queue.push_back(job);
+            }
             Queued {
                 id,
                 shared: &self.shared,
+                done: false,
             }
         };
         self.shared.wake.notify_one();
         let result = rx.await.unwrap_or(Err(HashError::Task));
-        drop(queued);
+        queued.done = true;
         result
     }
 
@@ -133,6 +151,7 @@ impl Workers {
     }
 
     /// Takes `permits` free permits until the guard drops, as a long job would.
+    /// (Test support; the queues must be empty.)
     #[cfg(test)]
     pub(crate) fn hold(&self, permits: usize) -> Held {
         let mut state = self.shared.lock();
@@ -174,18 +193,28 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A worker's life: run the queue's head whenever its permits are free.
+    /// A worker's life: run a ready job, or the queue's head whenever its
+    /// permits are free.
     fn work(&self) {
         let mut state = self.lock();
         loop {
             if state.closed {
                 return;
             }
-            let head_fits = state.queue.front().is_some_and(|j| j.permits <= state.free);
-            let job = if head_fits {
-                state.queue.pop_front()
-            } else {
-                None
+            let job = match state.ready.pop_front() {
+                Some(job) => Some(job),
+                None => {
+                    let head_fits = state.queue.front().is_some_and(|j| j.permits <= state.free);
+                    let job = if head_fits {
+                        state.queue.pop_front()
+                    } else {
+                        None
+                    };
+                    if let Some(job) = &job {
+                        state.free -= job.permits;
+                    }
+                    job
+                }
             };
             let Some(job) = job else {
                 state = self
@@ -194,8 +223,7 @@ impl Shared {
                     .unwrap_or_else(PoisonError::into_inner);
                 continue;
             };
-            state.free -= job.permits;
-            if state.free > 0 && !state.queue.is_empty() {
+            if !state.ready.is_empty() || (state.free > 0 && !state.queue.is_empty()) {
                 self.wake.notify_one();
             }
             drop(state);
@@ -208,19 +236,36 @@ impl Shared {
 }
 
 /// A caller's job while the caller waits: dropped early (the caller gave up),
-/// it leaves the queue if it has not started.
+/// it leaves the queue if it has not started, and gives back the permits a
+/// ready job had taken.
 struct Queued<'a> {
     id: u64,
     shared: &'a Shared,
+    /// The result arrived: the job ran and left the queues.
+    done: bool,
 }
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
+        if self.done {
+            return;
+        }
         let mut state = self.shared.lock();
-        let at = state.queue.iter().position(|j| j.id == self.id);
-        let removed = at.and_then(|at| state.queue.remove(at));
+        let id = self.id;
+        let removed = if let Some(at) = state.ready.iter().position(|j| j.id == id) {
+            let job = state.ready.remove(at);
+            state.free += job.as_ref().map_or(0, |j| j.permits);
+            job
+        } else {
+            let at = state.queue.iter().position(|j| j.id == id);
+            at.and_then(|at| state.queue.remove(at))
+        };
         // The job's captures are dropped outside the lock.
         drop(state);
+        if removed.is_some() {
+            // The permits it held, or its place at the head, may let others start.
+            self.shared.wake.notify_all();
+        }
         drop(removed);
     }
 }
@@ -271,6 +316,62 @@ mod tests {
         assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
         assert_eq!(workers.free(), 1);
         assert_eq!(workers.waiting(), 0);
+    }
+
+    /// A job that can start takes its permits when it arrives, not when a
+    /// worker picks it up: a second caller in between is not refused.
+    #[tokio::test]
+    async fn callers_that_can_start_are_never_refused() {
+        let workers = Workers::start(2, 0).unwrap();
+        for _ in 0..200 {
+            let (a, b) = tokio::join!(workers.run(1, || 1), workers.run(1, || 2));
+            assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
+        }
+        // And one that cannot start, with no room to wait, is.
+        let long = || std::thread::sleep(Duration::from_millis(200));
+        assert!(matches!(
+            tokio::join!(workers.run(2, long), workers.run(1, || ())),
+            (Ok(()), Err(HashError::Unavailable))
+        ));
+    }
+
+    /// First come, first served: a one-permit job waits behind a two-permit
+    /// one, and starts as soon as that one is cancelled.
+    #[tokio::test]
+    async fn a_cancelled_head_lets_the_jobs_behind_it_start() {
+        let workers = Arc::new(Workers::start(2, 4).unwrap());
+        let held = workers.hold(1);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let submit = |permits: usize, name: &'static str| {
+            let (w, order) = (Arc::clone(&workers), Arc::clone(&order));
+            tokio::spawn(async move {
+                w.run(permits, move || order.lock().unwrap().push(name))
+                    .await
+            })
+        };
+        let big = submit(2, "big");
+        while workers.waiting() < 1 {
+            tokio::task::yield_now().await;
+        }
+        let small = submit(1, "small");
+        while workers.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            order.lock().unwrap().is_empty(),
+            "the small job overtook the big one"
+        );
+        big.abort();
+        let small = tokio::time::timeout(Duration::from_secs(5), small).await;
+        assert!(
+            small.is_ok(),
+            "the job behind the cancelled head never started"
+        );
+        assert_eq!(*order.lock().unwrap(), vec!["small"]);
+        drop(held);
+        assert_eq!(workers.waiting(), 0);
+        assert_eq!(workers.free(), 2);
     }
 
     #[tokio::test]
