@@ -187,6 +187,7 @@ impl Auth {
         self.inner.background.wait_idle().await;
         self.inner.outbox.drain().await;
     }
+
     /// A mail request (reset, resend): checks and counts the per-IP limit,
     /// parses the address and counts it against its own limit, then answers,
     /// leaving the rest to `follow` in the background with the address and
@@ -206,8 +207,7 @@ impl Auth {
         Fut: Future<Output = Result<(), AuthError>> + Send + 'static,
     {
         let e = &self.inner;
-        e.check_ip(scope, &e.config.ip_request_limit, ctx).await?;
-        e.count_ip(scope, &e.config.ip_request_limit, ctx).await?;
+        e.admit_request(scope, ctx).await?;
         let email = EmailAddress::parse(email)?;
         let key = AttemptKey::Account(scope, email.normalized().to_owned());
         let state = e
@@ -304,6 +304,19 @@ impl Engine {
             }
             None => Ok(()),
         }
+    }
+
+    /// Checks and counts a request from the client IP against the per-IP
+    /// request limit (registration, reset and resend requests).
+    pub(crate) async fn admit_request(
+        &self,
+        scope: AttemptScope,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        self.check_ip(scope, &self.config.ip_request_limit, ctx)
+            .await?;
+        self.count_ip(scope, &self.config.ip_request_limit, ctx)
+            .await
     }
 
     /// Counts one attempt from the client IP for `scope`.

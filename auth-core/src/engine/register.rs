@@ -30,10 +30,7 @@ impl Auth {
         let e = &self.inner;
         // Under a flood, refuse before any store round trip (S13).
         e.hasher.check_capacity()?;
-        e.check_ip(AttemptScope::Register, &e.config.ip_request_limit, ctx)
-            .await?;
-        e.count_ip(AttemptScope::Register, &e.config.ip_request_limit, ctx)
-            .await?;
+        e.admit_request(AttemptScope::Register, ctx).await?;
         let email = EmailAddress::parse(email)?;
         let normalized = e
             .policy

@@ -100,7 +100,7 @@ impl Workers {
         let (tx, rx) = oneshot::channel();
         let mut queued = {
             let mut state = self.shared.lock();
-            let starts_now = state.queue.is_empty() && state.free >= permits;
+            let starts_now = state.starts_now(permits);
             if !starts_now && state.queue.len() >= self.shared.max_waiting {
                 return Err(HashError::Unavailable);
             }
@@ -141,8 +141,7 @@ impl Workers {
     /// Whether a one-permit job submitted now would be refused.
     pub(crate) fn is_full(&self) -> bool {
         let state = self.shared.lock();
-        let starts_now = state.queue.is_empty() && state.free >= 1;
-        !starts_now && state.queue.len() >= self.shared.max_waiting
+        !state.starts_now(1) && state.queue.len() >= self.shared.max_waiting
     }
 
     /// Jobs waiting for permits.
@@ -188,6 +187,30 @@ impl std::fmt::Debug for Workers {
     }
 }
 
+impl State {
+    /// Whether a job needing `permits` permits could start at once: nobody
+    /// waits before it and its permits are free.
+    fn starts_now(&self, permits: usize) -> bool {
+        self.queue.is_empty() && self.free >= permits
+    }
+
+    /// The next job to run, its permits taken: a ready one, or the queue's
+    /// head if its permits are free.
+    fn next_job(&mut self) -> Option<Job> {
+        if let Some(job) = self.ready.pop_front() {
+            return Some(job);
+        }
+        let head_fits = self.queue.front().is_some_and(|j| j.permits <= self.free);
+        let job = if head_fits {
+            self.queue.pop_front()
+        } else {
+            None
+        }?;
+        self.free -= job.permits;
+        Some(job)
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -201,22 +224,7 @@ impl Shared {
             if state.closed {
                 return;
             }
-            let job = match state.ready.pop_front() {
-                Some(job) => Some(job),
-                None => {
-                    let head_fits = state.queue.front().is_some_and(|j| j.permits <= state.free);
-                    let job = if head_fits {
-                        state.queue.pop_front()
-                    } else {
-                        None
-                    };
-                    if let Some(job) = &job {
-                        state.free -= job.permits;
-                    }
-                    job
-                }
-            };
-            let Some(job) = job else {
+            let Some(job) = state.next_job() else {
                 state = self
                     .wake
                     .wait(state)

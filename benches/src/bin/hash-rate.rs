@@ -32,24 +32,26 @@ fn env_u32(name: &str, default: u32) -> Result<u32, Box<dyn std::error::Error>> 
     }
 }
 
+/// The value after `name` on the command line, if `name` is there.
+fn flag<T>(args: &[String], name: &str) -> Result<Option<T>, Box<dyn std::error::Error>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + 'static,
+{
+    match args.iter().position(|a| a == name) {
+        Some(i) => {
+            let value = args.get(i + 1).ok_or(format!("{name} needs a value"))?;
+            Ok(Some(value.parse()?))
+        }
+        None => Ok(None),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let fast = args.iter().any(|a| a == "--fast");
-    let value = |flag: &str| -> Result<Option<f64>, Box<dyn std::error::Error>> {
-        match args.iter().position(|a| a == flag) {
-            Some(i) => Ok(Some(
-                args.get(i + 1)
-                    .ok_or(format!("{flag} needs a value"))?
-                    .parse()?,
-            )),
-            None => Ok(None),
-        }
-    };
-    let secs = value("--secs")?.unwrap_or(6.0);
-    let tasks: Option<usize> = match args.iter().position(|a| a == "--tasks") {
-        Some(i) => Some(args.get(i + 1).ok_or("--tasks needs a value")?.parse()?),
-        None => None,
-    };
+    let secs: f64 = flag(&args, "--secs")?.unwrap_or(6.0);
+    let tasks: Option<usize> = flag(&args, "--tasks")?;
     let params = HashParams::new(
         env_u32("ARGON2_M_COST", 19_456)?,
         env_u32("ARGON2_T_COST", 2)?,
@@ -78,16 +80,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut single = Vec::new();
     let mut concurrent = Vec::new();
     for round in 0..4 {
-        let workers = if round == 0 || round == 3 {
-            1
+        if round == 0 || round == 3 {
+            single.push(rt.block_on(rate(&hasher, &stored, 1, window))?);
         } else {
-            tasks.unwrap_or(permits)
-        };
-        let rate = rt.block_on(rate(&hasher, &stored, workers, window))?;
-        if workers == 1 {
-            single.push(rate);
-        } else {
-            concurrent.push(rate);
+            let workers = tasks.unwrap_or(permits);
+            concurrent.push(rt.block_on(rate(&hasher, &stored, workers, window))?);
         }
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
