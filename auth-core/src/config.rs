@@ -124,6 +124,13 @@ pub struct AuthConfig {
     /// Activity is written back at most this often per session (default 60 s), so
     /// most authenticated requests cost no store write.
     pub touch_interval: Duration,
+    /// Most live sessions per user (default 100): a new sign-in beyond it ends
+    /// the oldest sessions.
+    pub max_sessions_per_user: usize,
+    /// How recent a session's sign-in must be for sensitive operations such as
+    /// revoking the other sessions without giving the password again (default
+    /// 10 min, S14).
+    pub reauthentication_window: Duration,
     /// Whether login needs a verified email (default true).
     pub require_verified_email: bool,
     /// When true (default), registering a taken email answers like a new one and
@@ -162,6 +169,8 @@ impl Default for AuthConfig {
             session_lifetime: Duration::hours(24),
             remember_me_lifetime: MAX_SESSION_LIFETIME,
             touch_interval: Duration::seconds(60),
+            max_sessions_per_user: 100,
+            reauthentication_window: Duration::minutes(10),
             require_verified_email: true,
             enumeration_protection: true,
             notify_new_session: false,
@@ -203,6 +212,7 @@ impl AuthConfig {
             self.reset_ttl,
             self.session_idle_timeout,
             self.touch_interval,
+            self.reauthentication_window,
         ];
         check(
             positive.iter().all(|d| *d > Duration::ZERO),
@@ -217,6 +227,10 @@ impl AuthConfig {
         check(
             self.touch_interval < self.session_idle_timeout,
             "touch_interval must be below session_idle_timeout",
+        )?;
+        check(
+            self.max_sessions_per_user >= 1,
+            "max_sessions_per_user must be at least 1",
         )?;
         check(
             self.reset_required_after > self.account_lockout.threshold,
@@ -246,11 +260,13 @@ mod tests {
         assert_eq!(c.session_idle_timeout, Duration::minutes(30));
         assert_eq!(c.session_lifetime, Duration::hours(24));
         assert_eq!(c.reset_required_after, 100);
+        assert_eq!(c.max_sessions_per_user, 100);
+        assert_eq!(c.reauthentication_window, Duration::minutes(10));
     }
 
     #[test]
     fn bad_settings_are_refused_at_build_time() {
-        let cases: [fn(&mut AuthConfig); 8] = [
+        let cases: [fn(&mut AuthConfig); 10] = [
             (|c| c.public_url = "auth.example.com".into()),
             (|c| c.public_url = "https://auth.example.com/".into()),
             (|c| c.reset_ttl = Duration::ZERO),
@@ -259,6 +275,8 @@ mod tests {
             (|c| c.account_lockout.threshold = 0),
             (|c| c.ip_login_limit.cap = Duration::seconds(0)),
             (|c| c.reset_required_after = 3),
+            (|c| c.max_sessions_per_user = 0),
+            (|c| c.reauthentication_window = Duration::ZERO),
         ];
         for (i, change) in cases.iter().enumerate() {
             let mut c = AuthConfig::default();

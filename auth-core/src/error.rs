@@ -76,6 +76,10 @@ pub enum AuthError {
     /// No valid session.
     #[error("authentication required")]
     Unauthenticated,
+    /// A sensitive operation needs a recent sign-in or the current password
+    /// (S14).
+    #[error("confirm your password to continue")]
+    ReauthenticationRequired,
     /// Hashing is saturated or a store is unreachable (S13).
     #[error("the service is temporarily unavailable; try again shortly")]
     Unavailable {
@@ -112,6 +116,7 @@ impl AuthError {
             Self::InvalidEmail(_) => "invalid_email",
             Self::EmailTaken => "email_taken",
             Self::Unauthenticated => "unauthenticated",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }

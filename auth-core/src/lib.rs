@@ -29,7 +29,7 @@
 //!     .mailer(Arc::new(mailer.clone()))
 //!     .secret_key(SecretKey::generate()?)
 //!     .build()?;
-//! let ctx = RequestContext::default();
+//! let ctx = RequestContext::from_ip([192, 0, 2, 1].into()); // the client's address
 //!
 //! auth.register("alice@example.com", &Password::new("correct horse battery"), &ctx).await?;
 //!
@@ -79,7 +79,8 @@ pub mod conformance;
 pub use config::{AuthConfig, BackoffPolicy, MAX_SESSION_LIFETIME};
 pub use email::{EmailAddress, InvalidEmail, MAX_EMAIL_BYTES, MAX_LOCAL_BYTES};
 pub use engine::{
-    Auth, AuthBuilder, Authenticated, LoginSuccess, NewSession, Purged, RequestContext,
+    Auth, AuthBuilder, Authenticated, LoginSuccess, MissingClientAddress, NewSession, Purged,
+    RequestContext,
 };
 pub use error::{AuthError, BoxError, ConfigError, StoreError, UNAVAILABLE_RETRY_AFTER};
 pub use secret::{Password, PasswordHashString};

@@ -230,6 +230,27 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_password_if(
+        &self,
+        id: UserId,
+        expected: &PasswordHashString,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        let Some(user) = state.users.get_mut(&id) else {
+            return Ok(false);
+        };
+        if user.password_hash != *expected {
+            return Ok(false);
+        }
+        user.password_hash = hash.clone();
+        user.password_changed_at = at;
+        user.reset_required_at = None;
+        user.updated_at = at;
+        Ok(true)
+    }
+
     async fn replace_password_hash(
         &self,
         id: UserId,
@@ -425,6 +446,20 @@ impl SessionStore for MemoryStore {
         Ok(revoked)
     }
 
+    async fn revoke_all_sessions(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = self.write(at);
+        let mut revoked = 0;
+        for s in state
+            .sessions
+            .values_mut()
+            .filter(|s| s.revoked_at.is_none())
+        {
+            s.revoked_at = Some(at);
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+
     async fn list_user_sessions(
         &self,
         user_id: UserId,
@@ -474,6 +509,37 @@ impl AttemptStore for MemoryStore {
         counter.state.last_at = Some(now);
         counter.expires_at = now + ttl;
         Ok(counter.state)
+    }
+
+    async fn increment_if_unchanged(
+        &self,
+        key: &AttemptKey,
+        expected: AttemptState,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<AttemptState>, StoreError> {
+        let mut state = self.write(now);
+        let current = state
+            .attempts
+            .get(key)
+            .filter(|c| c.expires_at > now)
+            .map(|c| c.state)
+            .unwrap_or_default();
+        if current != expected {
+            return Ok(None);
+        }
+        let counted = AttemptState {
+            count: current.count.saturating_add(1),
+            last_at: Some(now),
+        };
+        state.attempts.insert(
+            key.clone(),
+            Counter {
+                state: counted,
+                expires_at: now + ttl,
+            },
+        );
+        Ok(Some(counted))
     }
 
     async fn attempts(

@@ -21,6 +21,26 @@ ON CONFLICT (counter_key) DO UPDATE SET
     expires_at = EXCLUDED.expires_at
 RETURNING count, last_at";
 
+/// Compare-and-swap from no live counter: creates it at 1, or restarts an
+/// expired one at 1; a live row (another caller counted first) is left alone and
+/// no row comes back. Concurrent callers serialise on the key's row.
+const INCREMENT_IF_ABSENT: &str = "\
+INSERT INTO attempt_counters AS c (counter_key, count, last_at, expires_at)
+VALUES ($1, 1, $2, $3)
+ON CONFLICT (counter_key) DO UPDATE SET
+    count = 1, last_at = EXCLUDED.last_at, expires_at = EXCLUDED.expires_at
+    WHERE c.expires_at <= EXCLUDED.last_at
+RETURNING count, last_at";
+
+/// Compare-and-swap from a live counter at (`$4`, `$5`): under READ COMMITTED a
+/// concurrent caller waits on the row lock, then re-checks the condition against
+/// the new row and updates nothing.
+const INCREMENT_IF_EQUAL: &str = "\
+UPDATE attempt_counters
+SET count = LEAST(count, 2147483646) + 1, last_at = $2, expires_at = $3
+WHERE counter_key = $1 AND count = $4 AND last_at = $5 AND expires_at > $2
+RETURNING count, last_at";
+
 const ATTEMPTS: &str = "\
 SELECT count, last_at FROM attempt_counters WHERE counter_key = $1 AND expires_at > $2";
 
@@ -57,6 +77,33 @@ impl AttemptStore for PgStore {
             )
             .await?;
         state(count, last_at)
+    }
+
+    async fn increment_if_unchanged(
+        &self,
+        key: &AttemptKey,
+        expected: AttemptState,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<AttemptState>, StoreError> {
+        let expires_at = now
+            .checked_add(ttl)
+            .ok_or_else(|| InvalidRow::error("expires_at", &format_args!("{now} + {ttl}")))?;
+        let query = match (expected.count, expected.last_at) {
+            (0, _) | (_, None) => sqlx::query_as(INCREMENT_IF_ABSENT)
+                .bind(key.storage_key())
+                .bind(now)
+                .bind(expires_at),
+            (count, Some(last_at)) => sqlx::query_as(INCREMENT_IF_EQUAL)
+                .bind(key.storage_key())
+                .bind(now)
+                .bind(expires_at)
+                .bind(i32::try_from(count).unwrap_or(i32::MAX))
+                .bind(last_at),
+        };
+        let row: Option<(i32, OffsetDateTime)> = self.run(query.fetch_optional(&self.pool)).await?;
+        row.map(|(count, last_at)| state(count, last_at))
+            .transpose()
     }
 
     async fn attempts(

@@ -47,8 +47,9 @@ const SEED: &[&str] = &[
      SELECT gen_random_uuid(), 'u' || g || '@example.com', 'u' || g || '@example.com',
             '$argon2id$seed', now(), now(), now()
      FROM generate_series(1, 5000) AS g",
-    "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at)
-     SELECT gen_random_uuid(), sha256(('s' || id)::text::bytea), id, now(), now(),
+    "INSERT INTO sessions (id, token_hash, user_id, created_at, authenticated_at, last_seen_at,
+                           idle_expires_at, absolute_expires_at)
+     SELECT gen_random_uuid(), sha256(('s' || id)::text::bytea), id, now(), now(), now(),
             now() + interval '30 minutes', now() + interval '1 day'
      FROM users",
     "INSERT INTO one_time_tokens (token_hash, purpose, user_id, created_at, expires_at)

@@ -14,14 +14,14 @@ use crate::PgStore;
 macro_rules! session_columns {
     () => {
         "id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, \
-         absolute_expires_at, revoked_at, ip, user_agent"
+         absolute_expires_at, revoked_at, ip, user_agent, authenticated_at"
     };
 }
 
 const CREATE_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 );
 
 /// The authenticate hot path: one unique-index lookup.
@@ -37,6 +37,9 @@ pub(crate) const SESSION_BY_TOKEN: &str = concat!(
 pub(crate) const TOUCH_SESSION: &str = "\
 UPDATE sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at)
 WHERE id = $1 AND revoked_at IS NULL";
+
+/// Every live session of every user (incident response), in one statement.
+const REVOKE_ALL_SESSIONS: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL";
 
 const REVOKE_SESSION: &str = "\
 UPDATE sessions SET revoked_at = $3
@@ -75,6 +78,7 @@ struct SessionRow {
     revoked_at: Option<OffsetDateTime>,
     ip: Option<IpAddr>,
     user_agent: Option<String>,
+    authenticated_at: OffsetDateTime,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -84,6 +88,7 @@ impl From<SessionRow> for SessionRecord {
             token_hash: TokenHash(row.token_hash),
             user_id: UserId(row.user_id),
             created_at: row.created_at,
+            authenticated_at: row.authenticated_at,
             last_seen_at: row.last_seen_at,
             idle_expires_at: row.idle_expires_at,
             absolute_expires_at: row.absolute_expires_at,
@@ -109,6 +114,7 @@ impl SessionStore for PgStore {
                 .bind(session.revoked_at)
                 .bind(session.ip)
                 .bind(session.user_agent.as_deref())
+                .bind(session.authenticated_at)
                 .execute(&self.pool),
         )
         .await?;
@@ -175,6 +181,17 @@ impl SessionStore for PgStore {
                 sqlx::query(REVOKE_USER_SESSIONS)
                     .bind(user_id.0)
                     .bind(except.map(|id| id.0))
+                    .bind(at)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_all_sessions(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(REVOKE_ALL_SESSIONS)
                     .bind(at)
                     .execute(&self.pool),
             )

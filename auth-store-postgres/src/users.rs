@@ -37,6 +37,11 @@ UPDATE users SET password_hash = $2, password_changed_at = $3, reset_required_at
                  updated_at = $3
 WHERE id = $1";
 
+const SET_PASSWORD_IF: &str = "\
+UPDATE users SET password_hash = $3, password_changed_at = $4, reset_required_at = NULL,
+                 updated_at = $4
+WHERE id = $1 AND password_hash = $2";
+
 const REPLACE_PASSWORD_HASH: &str = "\
 UPDATE users SET password_hash = $3, updated_at = $4
 WHERE id = $1 AND password_hash = $2";
@@ -168,6 +173,26 @@ impl UserStore for PgStore {
             )
             .await?;
         found(done.rows_affected())
+    }
+
+    async fn set_password_if(
+        &self,
+        id: UserId,
+        expected: &PasswordHashString,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(SET_PASSWORD_IF)
+                    .bind(id.0)
+                    .bind(expected.as_str())
+                    .bind(hash.as_str())
+                    .bind(at)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn replace_password_hash(

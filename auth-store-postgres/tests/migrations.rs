@@ -88,6 +88,7 @@ const EXPECTED: &[&str] = &[
     "constraint public.one_time_tokens_user_id_fkey",
     "constraint public.one_time_tokens_expiry_after_creation",
     "constraint public.sessions_idle_within_absolute",
+    "constraint public.sessions_authenticated_after_creation",
 ];
 
 /// S-rule: every migration has a down migration, and up, down, up works on a
@@ -199,6 +200,7 @@ fn session(n: u8, user: UserId) -> SessionRecord {
         token_hash: TokenHash([n; 32]),
         user_id: user,
         created_at: t0(),
+        authenticated_at: t0(),
         last_seen_at: t0(),
         idle_expires_at: t0() + Duration::minutes(30),
         absolute_expires_at: t0() + Duration::hours(24),
@@ -330,4 +332,51 @@ async fn user_deletion_cascades_and_hashes_are_unique() {
     .await
     .unwrap();
     assert_eq!(left, 0);
+}
+
+/// The session sign-in time (S14) arrives by a migration of its own: the
+/// sessions that existed before it are taken as signed in when they were
+/// created, and stay usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_sessions_get_their_creation_as_sign_in_time() {
+    let Some(url) = support::database_url() else {
+        return;
+    };
+    let (_, options) = support::fresh_schema(&url).await;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let first = MIGRATOR.iter().map(|m| m.version).min().unwrap();
+    MIGRATOR.run_to(first, &pool).await.unwrap();
+    let store = PgStore::from_pool(pool.clone());
+    let user = store
+        .create_user(new_user("early@example.com"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at,
+                               idle_expires_at, absolute_expires_at)
+         VALUES ($1, $2, $3, $4, $4, $5, $6)",
+    )
+    .bind(SessionId::new_random().0)
+    .bind([3_u8; 32])
+    .bind(user.id.0)
+    .bind(t0())
+    .bind(t0() + Duration::minutes(30))
+    .bind(t0() + Duration::hours(24))
+    .execute(&pool)
+    .await
+    .unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    store.check_schema().await.unwrap();
+    let carried = store
+        .session_by_token(&TokenHash([3; 32]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(carried.authenticated_at, carried.created_at);
+    assert!(carried.is_active(t0()));
+    pool.close().await;
 }

@@ -41,6 +41,7 @@ fn session(n: u8, user: UserId) -> SessionRecord {
         token_hash: TokenHash([n; 32]),
         user_id: user,
         created_at: t0(),
+        authenticated_at: t0(),
         last_seen_at: t0(),
         idle_expires_at: t0() + Duration::minutes(30),
         absolute_expires_at: t0() + Duration::hours(24),

@@ -48,6 +48,33 @@ return count
     )
 });
 
+/// The compare-and-swap: adds one only if the live counter (zero when absent or
+/// expired at `now`) still has count `ARGV[7]` and last time `ARGV[8]` (exact
+/// nanoseconds, empty for none); answers -1 otherwise.
+static INCREMENT_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local key = KEYS[1]
+local now_s, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local f = redis.call('HMGET', key, 'c', 'la', 'es', 'en')
+local count, last = 0, ''
+if f[1] then
+  local es, en = tonumber(f[3]), tonumber(f[4])
+  if es > now_s or (es == now_s and en > now_n) then
+    count, last = tonumber(f[1]), f[2]
+  end
+end
+if count ~= tonumber(ARGV[7]) or last ~= ARGV[8] then
+  return -1
+end
+redis.call('DEL', key)
+redis.call('HSET', key, 'c', count + 1, 'la', ARGV[3], 'es', ARGV[4], 'en', ARGV[5])
+redis.call('PEXPIRE', key, ARGV[6])
+return count + 1
+",
+    )
+});
+
 /// Failure counters for lockout and rate limits (S6) on Redis.
 ///
 /// Each counter is one hash, `<prefix>:att:<scope>:a:<email>` or
@@ -85,11 +112,12 @@ impl RedisAttemptStore {
         self.policy
     }
 
-    /// Applies the policy to a failed call.
-    fn answer<T: Default>(
+    /// Applies the policy to a failed call: failing open answers `open`.
+    fn answer<T>(
         &self,
         operation: &'static str,
         result: Result<T, StoreError>,
+        open: T,
     ) -> Result<T, StoreError> {
         match (self.policy, result) {
             (UnavailablePolicy::FailOpen, Err(StoreError::Unavailable(error))) => {
@@ -98,7 +126,7 @@ impl RedisAttemptStore {
                     error = %error,
                     "Redis unavailable: attempt counters fail open (lockout and rate limits are off)"
                 );
-                Ok(T::default())
+                Ok(open)
             }
             (_, result) => result,
         }
@@ -126,6 +154,33 @@ impl RedisAttemptStore {
             count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
             last_at: Some(now),
         })
+    }
+
+    async fn try_increment_if_unchanged(
+        &self,
+        key: &AttemptKey,
+        expected: AttemptState,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<AttemptState>, StoreError> {
+        let expires = now
+            .checked_add(ttl)
+            .ok_or_else(|| StoreError::Other(Box::new(OutOfRange("attempt window"))))?;
+        let mut invocation = INCREMENT_IF_UNCHANGED.key(self.conn.keys().attempt(key));
+        invocation
+            .arg(now.unix_timestamp())
+            .arg(now.nanosecond())
+            .arg(nanos(now))
+            .arg(expires.unix_timestamp())
+            .arg(expires.nanosecond())
+            .arg(ttl_ms(ttl))
+            .arg(expected.count)
+            .arg(expected.last_at.map(nanos).unwrap_or_default());
+        let count: i64 = self.conn.script(&invocation, Retry::Never).await?;
+        Ok((count >= 0).then(|| AttemptState {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            last_at: Some(now),
+        }))
     }
 
     async fn try_attempts(
@@ -169,7 +224,26 @@ impl AttemptStore for RedisAttemptStore {
         ttl: Duration,
     ) -> Result<AttemptState, StoreError> {
         let result = self.try_increment(key, now, ttl).await;
-        self.answer("increment", result)
+        self.answer("increment", result, AttemptState::default())
+    }
+
+    async fn increment_if_unchanged(
+        &self,
+        key: &AttemptKey,
+        expected: AttemptState,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<AttemptState>, StoreError> {
+        let result = self
+            .try_increment_if_unchanged(key, expected, now, ttl)
+            .await;
+        // Failing open answers "counted", as if from zero: `None` would make the
+        // engine read and try again until it gives up.
+        let counted = AttemptState {
+            count: 1,
+            last_at: Some(now),
+        };
+        self.answer("increment_if_unchanged", result, Some(counted))
     }
 
     async fn attempts(
@@ -178,7 +252,7 @@ impl AttemptStore for RedisAttemptStore {
         now: OffsetDateTime,
     ) -> Result<AttemptState, StoreError> {
         let result = self.try_attempts(key, now).await;
-        self.answer("attempts", result)
+        self.answer("attempts", result, AttemptState::default())
     }
 
     async fn clear(&self, key: &AttemptKey) -> Result<(), StoreError> {
@@ -189,7 +263,7 @@ impl AttemptStore for RedisAttemptStore {
             .query::<i64>(&cmd, Retry::OnceOnIo)
             .await
             .map(drop);
-        self.answer("clear", result)
+        self.answer("clear", result, ())
     }
 
     /// Redis removes counters itself (each carries a TTL of its window), and

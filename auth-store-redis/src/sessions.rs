@@ -212,6 +212,7 @@ fn encode(s: &SessionRecord) -> Vec<(&'static str, String)> {
         ("th", hex(&s.token_hash.0)),
         ("uid", s.user_id.0.simple().to_string()),
         ("ca", nanos(s.created_at)),
+        ("au", nanos(s.authenticated_at)),
         ("ls", nanos(s.last_seen_at)),
         ("ie", nanos(s.idle_expires_at)),
         ("ae", nanos(s.absolute_expires_at)),
@@ -234,6 +235,11 @@ fn decode(mut f: HashMap<String, String>) -> Result<SessionRecord, StoreError> {
     let bad = || malformed("session record");
     let time = |name: &str| f.get(name).and_then(|v| parse_nanos(v));
     let created_at = time("ca").ok_or_else(bad)?;
+    // Sessions written before the field existed were signed in at creation.
+    let authenticated_at = match f.get("au") {
+        Some(v) => parse_nanos(v).ok_or_else(bad)?,
+        None => created_at,
+    };
     let last_seen_at = time("ls").ok_or_else(bad)?;
     let idle_expires_at = time("ie").ok_or_else(bad)?;
     let absolute_expires_at = time("ae").ok_or_else(bad)?;
@@ -254,6 +260,7 @@ fn decode(mut f: HashMap<String, String>) -> Result<SessionRecord, StoreError> {
             .ok_or_else(bad)?,
         user_id: UserId(uuid("uid").ok_or_else(bad)?),
         created_at,
+        authenticated_at,
         last_seen_at,
         idle_expires_at,
         absolute_expires_at,
@@ -428,6 +435,22 @@ impl SessionStore for RedisSessionStore {
         Ok(u64::try_from(revoked).unwrap_or(0))
     }
 
+    /// Scans for every user index under the prefix (on a cluster, on every
+    /// primary) and revokes each user's sessions with the revoke-all script.
+    async fn revoke_all_sessions(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let keys = self.conn.keys();
+        let mut scan = self.conn.scan(keys.index_pattern(), "zset");
+        let mut revoked = 0_u64;
+        while let Some(batch) = scan.next_batch().await? {
+            for index in batch {
+                if let Some(user) = keys.index_user(&index) {
+                    revoked += self.revoke_user_sessions(user, None, at).await?;
+                }
+            }
+        }
+        Ok(revoked)
+    }
+
     async fn list_user_sessions(
         &self,
         user_id: UserId,
@@ -496,6 +519,7 @@ mod tests {
             token_hash: TokenHash([9; 32]),
             user_id: UserId::new_random(),
             created_at: t,
+            authenticated_at: t,
             last_seen_at: t + Duration::nanoseconds(1),
             idle_expires_at: t + Duration::minutes(30),
             absolute_expires_at: t + Duration::hours(24),

@@ -55,6 +55,7 @@ fn session() -> SessionRecord {
         token_hash: TokenHash([3; 32]),
         user_id: UserId::new_random(),
         created_at: t0(),
+        authenticated_at: t0(),
         last_seen_at: t0(),
         idle_expires_at: t0() + Duration::minutes(30),
         absolute_expires_at: t0() + Duration::hours(24),

@@ -87,6 +87,108 @@ pub async fn counters_expire_ttl_after_the_last_increment(store: Arc<dyn Attempt
     assert_eq!(store.increment(&key, expired, TTL).await.unwrap().count, 1);
 }
 
+/// S6: the compare-and-swap counts only from the state it was given: from
+/// nothing (absent or expired) and from the live state, never from a stale one.
+pub async fn increment_if_unchanged_counts_only_from_the_expected_state(
+    store: Arc<dyn AttemptStore>,
+) {
+    let key = account("cas@example.com");
+    let none = AttemptState::default();
+    let first = store
+        .increment_if_unchanged(&key, none, t0(), TTL)
+        .await
+        .unwrap();
+    let one = AttemptState {
+        count: 1,
+        last_at: Some(t0()),
+    };
+    assert_eq!(first, Some(one));
+    let at = t0() + Duration::seconds(1);
+    assert_eq!(
+        store
+            .increment_if_unchanged(&key, none, at, TTL)
+            .await
+            .unwrap(),
+        None,
+        "a live counter is not the empty state"
+    );
+    let stale_time = AttemptState {
+        count: 1,
+        last_at: Some(at),
+    };
+    assert_eq!(
+        store
+            .increment_if_unchanged(&key, stale_time, at, TTL)
+            .await
+            .unwrap(),
+        None,
+        "the last time is compared too"
+    );
+    let second = store
+        .increment_if_unchanged(&key, one, at, TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        Some(AttemptState {
+            count: 2,
+            last_at: Some(at)
+        })
+    );
+    assert_eq!(store.attempts(&key, at).await.unwrap().count, 2);
+    // Expired: it reads as nothing, and counts from nothing again.
+    let expired = at + TTL;
+    assert_eq!(store.attempts(&key, expired).await.unwrap(), none);
+    assert_eq!(
+        store
+            .increment_if_unchanged(&key, second.unwrap(), expired, TTL)
+            .await
+            .unwrap(),
+        None,
+        "an expired counter is not its old state"
+    );
+    assert_eq!(
+        store
+            .increment_if_unchanged(&key, none, expired, TTL)
+            .await
+            .unwrap()
+            .map(|s| s.count),
+        Some(1)
+    );
+}
+
+/// S6: of 50 concurrent compare-and-swaps from one state exactly one counts,
+/// from nothing and from a live counter alike (the engine's lockout relies on
+/// it: Devise CVE-2019-5421).
+pub async fn fifty_concurrent_increments_if_unchanged_have_one_winner(
+    store: Arc<dyn AttemptStore>,
+) {
+    let key = account("cas-race@example.com");
+    let mut expected = AttemptState::default();
+    for round in 0..2_i64 {
+        let at = t0() + Duration::seconds(round);
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (store, key) = (Arc::clone(&store), key.clone());
+                tokio::spawn(async move {
+                    store
+                        .increment_if_unchanged(&key, expected, at, TTL)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for t in tasks {
+            won.extend(t.await.unwrap());
+        }
+        assert_eq!(won.len(), 1, "round {round}: {won:?}");
+        expected = won[0];
+        assert_eq!(store.attempts(&key, at).await.unwrap(), expected);
+    }
+    assert_eq!(expected.count, 2);
+}
+
 /// Clearing resets to zero.
 pub async fn clear_resets_to_zero(store: Arc<dyn AttemptStore>) {
     let key = account("clear@example.com");

@@ -130,6 +130,34 @@ impl Harness {
             .unwrap_or_else(|_| panic!("no {kind:?} mail to {to}"))
     }
 
+    /// Requests a password reset for `email` and returns the token of the new
+    /// reset mail it sends (not of an earlier one).
+    ///
+    /// # Panics
+    /// If the request fails or no new mail arrives within 5 seconds.
+    pub async fn reset_token(&self, email: &str) -> OpaqueToken {
+        let kind = MessageKind::PasswordReset;
+        let before = self.mailer.messages_to(email, kind).len();
+        self.auth
+            .request_password_reset(email, &Self::ctx(9))
+            .await
+            .unwrap_or_else(|e| panic!("reset request: {e}"));
+        let wait = async {
+            loop {
+                let n = self.mailer.messages().len();
+                if self.mailer.messages_to(email, kind).len() > before
+                    && let Some(token) = self.mailer.token_for(email, kind)
+                {
+                    return OpaqueToken::new(token);
+                }
+                self.mailer.wait_for(n + 1).await;
+            }
+        };
+        tokio::time::timeout(StdDuration::from_secs(5), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no new reset mail to {email}"))
+    }
+
     /// Registers and verifies an account; returns its id.
     ///
     /// # Panics
@@ -198,22 +226,17 @@ pub async fn full_journey(stores: Stores) {
     }
 }
 
-/// S6: 50 concurrent wrong logins against a threshold of 5: every answer that
-/// checked the password was counted (no lost update, Devise CVE-2019-5421), at
-/// least the threshold were, and the account is locked afterwards.
-///
-/// Attempts that arrive once the lock holds answer `Locked` without being
-/// counted (counting them would let an attacker reach the reset-required limit
-/// in seconds), so how many of the 50 were counted depends on the interleaving;
-/// the exact count of 50 concurrent increments is checked on the store itself
-/// by `attempts::fifty_concurrent_increments_count_fifty`.
-pub async fn fifty_concurrent_failed_logins_are_all_counted_and_lock(stores: Stores) {
+/// S6: 50 concurrent wrong logins against a threshold of 5: the check and the
+/// count are one atomic step, so exactly 5 passwords are verified and counted
+/// (no lost update, Devise CVE-2019-5421; no guess past the lock), the other 45
+/// answer `Locked` without being counted, and the account is locked afterwards.
+pub async fn fifty_concurrent_failed_logins_verify_exactly_the_threshold(stores: Stores) {
     let h = Harness::new(stores);
     h.verified_user("victim@example.com", PW).await;
     concurrent_failed_logins_lock_every_engine(&[&h], "victim@example.com", PW).await;
 }
 
-/// The check of [`fifty_concurrent_failed_logins_are_all_counted_and_lock`], with
+/// The check of [`fifty_concurrent_failed_logins_verify_exactly_the_threshold`], with
 /// the 50 wrong logins spread over several engines on the same stores (as over
 /// several application instances), for an existing verified account `email`
 /// whose password is `password`. Every engine refuses the right password
@@ -261,9 +284,12 @@ pub async fn concurrent_failed_logins_lock_every_engine(
         .await
         .unwrap()
         .count;
-    assert_eq!(counted, invalid, "every checked password is counted once");
     let threshold = first.auth.config().account_lockout.threshold;
-    assert!(counted >= threshold, "the threshold was reached: {counted}");
+    assert_eq!(
+        (invalid, counted),
+        (threshold, threshold),
+        "exactly the threshold of passwords is checked and counted"
+    );
     for h in engines {
         let locked = h
             .auth
@@ -279,6 +305,303 @@ pub async fn concurrent_failed_logins_lock_every_engine(
             "{locked:?}"
         );
     }
+}
+
+/// S6: bursts of concurrent guesses, one after each lock window, cannot push
+/// the account to the hard (reset-required) limit: each window lets through
+/// one verified guess, so after two bursts of 60 the owner's right password
+/// still signs in once the lock has passed.
+pub async fn bursts_after_each_lock_cannot_reach_the_hard_limit(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "burst@example.com";
+    h.verified_user(email, PW).await;
+    let mut wait = Duration::ZERO;
+    for burst in 0..2_u8 {
+        h.clock.advance(wait);
+        let tasks: Vec<_> = (0..60_u8)
+            .map(|i| {
+                let auth = h.auth.clone();
+                let ctx = Harness::ctx(burst * 60 + i);
+                tokio::spawn(async move {
+                    auth.login(email, &Password::new("wrong password!"), false, &ctx)
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            match t.await.unwrap() {
+                Err(AuthError::InvalidCredentials) => {}
+                Err(AuthError::Locked {
+                    retry_after: Some(after),
+                }) => wait = wait.max(after),
+                other => panic!("burst {burst}: unexpected answer {other:?}"),
+            }
+        }
+    }
+    let key = AttemptKey::Account(AttemptScope::Login, email.to_owned());
+    let counted = h
+        .stores
+        .attempts
+        .attempts(&key, h.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        counted.count, 6,
+        "5 before the first lock, then 1 per window"
+    );
+    h.clock.advance(Duration::minutes(16));
+    let signed_in = h
+        .auth
+        .login(email, &Password::new(PW), false, &Harness::ctx(200))
+        .await;
+    assert!(signed_in.is_ok(), "{signed_in:?}");
+}
+
+/// A configuration whose per-account mail limit lets every trial of a race
+/// have its own reset mail.
+fn many_reset_mails() -> AuthConfig {
+    let mut config = Harness::config();
+    config.account_request_limit.threshold = 100;
+    config
+}
+
+/// S5: an attacker who knows the old password and logs in back to back while
+/// the owner resets it keeps no session: every session their logins got is
+/// dead once the reset has completed and their logins have stopped, whichever
+/// way each login interleaved with the reset.
+pub async fn logins_racing_a_reset_leave_no_session(stores: Stores) {
+    let h = Harness::with_config(stores, many_reset_mails());
+    let email = "raced@example.com";
+    let id = h.verified_user(email, PW).await;
+    for trial in 0..5_u8 {
+        let old = if trial == 0 {
+            PW.to_owned()
+        } else {
+            format!("reset passphrase {}", trial - 1)
+        };
+        let token = h.reset_token(email).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let attackers: Vec<_> = (0..4_u8)
+            .map(|a| {
+                let (auth, stop, old) = (h.auth.clone(), Arc::clone(&stop), old.clone());
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    // Bounded: a few logins after the reset is done.
+                    let mut after = 0;
+                    while after < 5 {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            after += 1;
+                        }
+                        let ctx = Harness::ctx(100 + a);
+                        if let Ok(ok) = auth.login(email, &Password::new(&old), false, &ctx).await {
+                            got.push(ok.session.token);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    got
+                })
+            })
+            .collect();
+        let new = format!("reset passphrase {trial}");
+        h.auth
+            .reset_password(&token, &Password::new(&new), &Harness::ctx(trial))
+            .await
+            .unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for a in attackers {
+            for token in a.await.unwrap() {
+                assert!(
+                    matches!(
+                        h.auth.authenticate(&token).await,
+                        Err(AuthError::Unauthenticated)
+                    ),
+                    "trial {trial}: a session from the old password survived the reset"
+                );
+            }
+        }
+        assert!(
+            h.auth.list_sessions(id).await.unwrap().is_empty(),
+            "trial {trial}: the owner's list shows a session"
+        );
+    }
+}
+
+/// S5: a password change that started before a reset cannot overwrite it: when
+/// the reset succeeds, its password is the one that works, the changer's does
+/// not, and the changer keeps no session, whichever order the two land in. (A
+/// change that completes first kills the reset link instead, S4.)
+pub async fn a_change_racing_a_reset_leaves_the_resets_password(stores: Stores) {
+    let h = Harness::with_config(stores, many_reset_mails());
+    let email = "contested@example.com";
+    h.verified_user(email, PW).await;
+    let mut current = PW.to_owned();
+    for trial in 0..6_u8 {
+        let session = h.login(email, &current).await;
+        let token = h.reset_token(email).await;
+        let reset_pw = format!("owner reset passphrase {trial}");
+        let change_pw = format!("attacker new passphrase {trial}");
+        let change = {
+            let (auth, old, new) = (h.auth.clone(), current.clone(), change_pw.clone());
+            tokio::spawn(async move {
+                auth.change_password(
+                    &session,
+                    &Password::new(old),
+                    &Password::new(new),
+                    &Harness::ctx(150),
+                )
+                .await
+            })
+        };
+        let reset = {
+            let (auth, new) = (h.auth.clone(), reset_pw.clone());
+            tokio::spawn(async move {
+                auth.reset_password(&token, &Password::new(new), &Harness::ctx(151))
+                    .await
+            })
+        };
+        let (reset, change) = (reset.await.unwrap(), change.await.unwrap());
+        let login = |pw: String| {
+            let auth = h.auth.clone();
+            async move {
+                auth.login(email, &Password::new(pw), false, &Harness::ctx(152))
+                    .await
+            }
+        };
+        match reset {
+            Ok(()) => {
+                if let Ok(changed) = change {
+                    assert!(
+                        h.auth.authenticate(&changed.session.token).await.is_err(),
+                        "trial {trial}: the change's session survived the reset"
+                    );
+                }
+                assert!(
+                    login(change_pw).await.is_err(),
+                    "trial {trial}: the change overwrote the reset"
+                );
+                assert!(
+                    login(reset_pw.clone()).await.is_ok(),
+                    "trial {trial}: the reset's password does not work"
+                );
+                current = reset_pw;
+            }
+            // The change landed first and killed the older reset link (S4).
+            Err(AuthError::TokenInvalid) => {
+                assert!(change.is_ok(), "trial {trial}: neither won: {change:?}");
+                current = change_pw;
+            }
+            Err(other) => panic!("trial {trial}: unexpected {other:?}"),
+        }
+    }
+}
+
+/// S5: disabling an account kills its outstanding reset links, and a reset
+/// link of a disabled account is refused, leaving the password as it was.
+pub async fn a_disabled_accounts_reset_link_is_refused(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "disabled@example.com";
+    let id = h.verified_user(email, PW).await;
+    h.auth
+        .request_password_reset(email, &Harness::ctx(1))
+        .await
+        .unwrap();
+    let token = h.token(email, MessageKind::PasswordReset).await;
+    h.auth.disable_user(id, &Harness::ctx(1)).await.unwrap();
+    let used = h
+        .auth
+        .reset_password(
+            &token,
+            &Password::new("takeover passphrase"),
+            &Harness::ctx(2),
+        )
+        .await;
+    assert!(matches!(used, Err(AuthError::TokenInvalid)), "{used:?}");
+    h.auth.enable_user(id, &Harness::ctx(1)).await.unwrap();
+    // Enabling again does not revive the link, and the password is unchanged.
+    let used = h
+        .auth
+        .reset_password(
+            &token,
+            &Password::new("takeover passphrase"),
+            &Harness::ctx(2),
+        )
+        .await;
+    assert!(matches!(used, Err(AuthError::TokenInvalid)), "{used:?}");
+    h.login(email, PW).await;
+}
+
+/// S5: a user has at most `max_sessions_per_user` live sessions; a sign-in
+/// beyond it ends the oldest.
+pub async fn sign_ins_beyond_the_cap_end_the_oldest_sessions(stores: Stores) {
+    let config = AuthConfig {
+        max_sessions_per_user: 3,
+        ..Harness::config()
+    };
+    let h = Harness::with_config(stores, config);
+    let email = "many@example.com";
+    let id = h.verified_user(email, PW).await;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(h.login(email, PW).await);
+        h.clock.advance(Duration::seconds(1));
+    }
+    assert_eq!(h.auth.list_sessions(id).await.unwrap().len(), 3);
+    for (i, token) in tokens.iter().enumerate() {
+        let live = h.auth.authenticate(token).await.is_ok();
+        assert_eq!(live, i >= 2, "session {i}");
+    }
+}
+
+/// S14: revoking the other sessions needs a recent sign-in or the current
+/// password; a wrong password is refused and counted like a failed login.
+pub async fn revoking_other_sessions_needs_a_recent_sign_in(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "reauth@example.com";
+    let id = h.verified_user(email, PW).await;
+    let (current, other) = (h.login(email, PW).await, h.login(email, PW).await);
+    // Idle sessions die after 30 min: keep them alive past the 10 min window.
+    for _ in 0..11 {
+        h.clock.advance(Duration::minutes(1));
+        h.auth.authenticate(&current).await.unwrap();
+        h.auth.authenticate(&other).await.unwrap();
+    }
+    let me = h.auth.authenticate(&current).await.unwrap();
+    let ctx = Harness::ctx(3);
+    let refused = h.auth.revoke_other_sessions(&me, None, &ctx).await;
+    assert!(
+        matches!(refused, Err(AuthError::ReauthenticationRequired)),
+        "{refused:?}"
+    );
+    let wrong = Password::new("not my password");
+    let refused = h.auth.revoke_other_sessions(&me, Some(&wrong), &ctx).await;
+    assert!(
+        matches!(refused, Err(AuthError::InvalidCredentials)),
+        "{refused:?}"
+    );
+    let key = AttemptKey::Account(AttemptScope::Login, email.to_owned());
+    let counted = h
+        .stores
+        .attempts
+        .attempts(&key, h.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(counted.count, 1, "the wrong password counts toward lockout");
+    assert!(h.auth.authenticate(&other).await.is_ok());
+    let right = Password::new(PW);
+    let revoked = h.auth.revoke_other_sessions(&me, Some(&right), &ctx).await;
+    assert_eq!(revoked.unwrap(), 1);
+    assert!(h.auth.authenticate(&other).await.is_err());
+    assert_eq!(h.auth.list_sessions(id).await.unwrap().len(), 1);
+    // A fresh sign-in needs no password.
+    let fresh = h.login(email, PW).await;
+    let fresh = h.auth.authenticate(&fresh).await.unwrap();
+    assert_eq!(
+        h.auth
+            .revoke_other_sessions(&fresh, None, &ctx)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 /// S3: of 20 concurrent registrations of one email, one makes the account; every

@@ -175,6 +175,7 @@ macro_rules! user_store_tests {
                     email_is_unique_by_normalized_form,
                     concurrent_creations_of_one_email_make_one_user,
                     set_password_moves_changed_at_and_clears_reset_required,
+                    set_password_if_is_compare_and_swap,
                     replace_password_hash_is_compare_and_swap,
                     mark_email_verified_keeps_the_first_time,
                     disabled_and_reset_required_round_trip,
@@ -220,6 +221,7 @@ macro_rules! session_store_tests {
                 create_and_find_by_token, touch_records_activity, touch_never_revives_a_revoked_session,
                 revoke_one_is_scoped_to_its_owner, revoke_all_but_the_current_one, list_shows_active_sessions_newest_first,
                 delete_expired_keeps_live_sessions, revoke_all_racing_touches_leaves_no_usable_session,
+                revoke_all_sessions_ends_every_users_sessions,
             ]);
         }
     };
@@ -239,6 +241,8 @@ macro_rules! attempt_store_tests {
                 [
                     increment_counts_and_records_the_time,
                     fifty_concurrent_increments_count_fifty,
+                    increment_if_unchanged_counts_only_from_the_expected_state,
+                    fifty_concurrent_increments_if_unchanged_have_one_winner,
                     counters_expire_ttl_after_the_last_increment,
                     clear_resets_to_zero,
                     keys_are_independent,
@@ -275,7 +279,13 @@ macro_rules! engine_conformance_tests {
                 $make,
                 [
                     full_journey,
-                    fifty_concurrent_failed_logins_are_all_counted_and_lock,
+                    fifty_concurrent_failed_logins_verify_exactly_the_threshold,
+                    bursts_after_each_lock_cannot_reach_the_hard_limit,
+                    logins_racing_a_reset_leave_no_session,
+                    a_change_racing_a_reset_leaves_the_resets_password,
+                    a_disabled_accounts_reset_link_is_refused,
+                    sign_ins_beyond_the_cap_end_the_oldest_sessions,
+                    revoking_other_sessions_needs_a_recent_sign_in,
                     twenty_concurrent_registrations_make_one_user,
                     sixteen_concurrent_resets_have_one_winner,
                     revoke_all_racing_authenticate_leaves_no_usable_session,

@@ -26,6 +26,8 @@ fn session(n: u8, user: UserId, created: OffsetDateTime) -> SessionRecord {
         token_hash: TokenHash([n; 32]),
         user_id: user,
         created_at: created,
+        // Later than creation, so a backend that drops the field is caught.
+        authenticated_at: created + Duration::seconds(1),
         last_seen_at: created,
         idle_expires_at: created + Duration::minutes(30),
         absolute_expires_at: created + Duration::hours(24),
@@ -53,6 +55,44 @@ pub async fn create_and_find_by_token(f: SessionFixture) {
     f.store.create_session(s.clone()).await.unwrap();
     assert_eq!(stored(&f, 1).await, Some(s));
     assert_eq!(stored(&f, 2).await, None);
+}
+
+/// S5 (incident response): revoking every session ends every user's live
+/// sessions at once and counts only those that were live.
+pub async fn revoke_all_sessions_ends_every_users_sessions(f: SessionFixture) {
+    let (alice, bob) = (f.user().await, f.user().await);
+    for (n, user) in [(1, alice), (2, alice), (3, bob)] {
+        f.store
+            .create_session(session(n, user, t0()))
+            .await
+            .unwrap();
+    }
+    let gone = session(4, bob, t0());
+    f.store.create_session(gone.clone()).await.unwrap();
+    assert!(f.store.revoke_session(bob, gone.id, t0()).await.unwrap());
+    let at = t0() + Duration::minutes(1);
+    assert_eq!(f.store.revoke_all_sessions(at).await.unwrap(), 3);
+    for n in 1..=4 {
+        let s = stored(&f, n).await;
+        assert!(
+            s.as_ref().is_none_or(|s| s.revoked_at.is_some()),
+            "session {n} still live: {s:?}"
+        );
+    }
+    assert!(
+        f.store
+            .list_user_sessions(alice, at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.store
+            .list_user_sessions(bob, at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Touching sets the activity time and the idle deadline.

@@ -124,6 +124,54 @@ pub async fn set_password_moves_changed_at_and_clears_reset_required(store: Arc<
     assert_eq!(user.reset_required_at, None);
 }
 
+/// S5: a password change only replaces the hash its check read; of concurrent
+/// changes from one checked hash exactly one wins, and none lands after a
+/// reset replaced that hash.
+pub async fn set_password_if_is_compare_and_swap(store: Arc<dyn UserStore>) {
+    let user = store
+        .create_user(new_user("erin@example.com"))
+        .await
+        .unwrap();
+    let later = t0() + Duration::minutes(5);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, checked) = (Arc::clone(&store), user.password_hash.clone());
+            tokio::spawn(async move {
+                let new = PasswordHashString::new(format!("$argon2id$change{i}"));
+                store
+                    .set_password_if(user.id, &checked, &new, later)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one change from one checked hash");
+    let current = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(current.password_changed_at, later);
+    let reset = PasswordHashString::new("$argon2id$reset");
+    store.set_password(user.id, &reset, later).await.unwrap();
+    let stale = PasswordHashString::new("$argon2id$stale");
+    assert!(
+        !store
+            .set_password_if(user.id, &current.password_hash, &stale, later)
+            .await
+            .unwrap()
+    );
+    let after = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash, reset, "the reset's hash stays");
+    assert!(
+        !store
+            .set_password_if(UserId::new_random(), &reset, &stale, later)
+            .await
+            .unwrap(),
+        "an unknown user changes nothing"
+    );
+}
+
 /// S2: a rehash only replaces the hash it was computed from.
 pub async fn replace_password_hash_is_compare_and_swap(store: Arc<dyn UserStore>) {
     let user = store

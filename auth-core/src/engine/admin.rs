@@ -4,6 +4,7 @@ use super::{Auth, RequestContext};
 use crate::EmailAddress;
 use crate::error::AuthError;
 use crate::store::{AttemptKey, AttemptScope, AuditKind, UserId};
+use crate::token::TokenPurpose;
 
 impl Auth {
     /// Clears an account's lockout: its failure counter and, if it reached the
@@ -38,8 +39,8 @@ impl Auth {
         Ok(())
     }
 
-    /// Disables an account: it can no longer log in and every session is revoked
-    /// at once.
+    /// Disables an account: it can no longer log in, every session is revoked
+    /// at once, and its outstanding reset and verification links die (S5).
     ///
     /// # Errors
     /// [`AuthError::Internal`] for an unknown id, [`AuthError::Unavailable`].
@@ -52,6 +53,9 @@ impl Auth {
         let e = &self.inner;
         let now = e.now();
         e.users.set_disabled(user_id, Some(now), now).await?;
+        for purpose in [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification] {
+            e.tokens.revoke_tokens(user_id, purpose, now).await?;
+        }
         e.sessions.revoke_user_sessions(user_id, None, now).await?;
         e.audit(AuditKind::AccountDisabled, ctx, Some(user_id), None, None)
             .await;
@@ -76,6 +80,64 @@ impl Auth {
             Some(user_id),
             None,
             Some("enabled"),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Ends every session of every user (incident response, for example after
+    /// a leak of session tokens). Returns how many. Sessions created while it
+    /// runs may survive on backends that revoke user by user (Redis); call it
+    /// again once the cause is fixed.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "revoke_all_sessions", skip_all)]
+    pub async fn revoke_all_sessions(&self, ctx: &RequestContext) -> Result<u64, AuthError> {
+        let e = &self.inner;
+        let revoked = e.sessions.revoke_all_sessions(e.now()).await?;
+        let count = revoked.to_string();
+        e.audit(AuditKind::AllSessionsRevoked, ctx, None, None, Some(&count))
+            .await;
+        Ok(revoked)
+    }
+
+    /// Starts a password reset for a user on an administrator's behalf (ASVS
+    /// 6.4.6): mails a reset link to the address on the account, as a user's
+    /// own request would (older links die). With `require`, the current
+    /// password also stops working at once: the account must reset (as after
+    /// the hard lockout) and every session ends.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenInvalid`] for an unknown or disabled user,
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "start_password_reset", skip_all)]
+    pub async fn start_password_reset(
+        &self,
+        user_id: UserId,
+        require: bool,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        let user = e
+            .users
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or(AuthError::TokenInvalid)?;
+        if require {
+            let now = e.now();
+            e.users.set_reset_required(user_id, Some(now), now).await?;
+            e.sessions.revoke_user_sessions(user_id, None, now).await?;
+        }
+        self.send_reset(&user).await?;
+        let detail = if require { "required" } else { "offered" };
+        e.audit(
+            AuditKind::PasswordResetStartedByAdmin,
+            ctx,
+            Some(user_id),
+            None,
+            Some(detail),
         )
         .await;
         Ok(())

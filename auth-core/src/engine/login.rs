@@ -1,9 +1,10 @@
 //! Login, and the password check it shares with password change (S2, S3, S5, S6).
 
+use super::limits::Reservation;
 use super::{Auth, Engine, LoginSuccess, RequestContext};
 use crate::error::AuthError;
 use crate::password::NormalizedPassword;
-use crate::store::{AttemptKey, AttemptScope, AuditKind, User};
+use crate::store::{AttemptKey, AttemptScope, AttemptState, AuditKind, User};
 use crate::{EmailAddress, Password};
 
 /// The outcome of checking a password under the account's lockout.
@@ -103,8 +104,11 @@ impl Auth {
             .await;
             return Err(AuthError::EmailNotVerified);
         }
+        let session = e
+            .start_session(user.id, &user.password_hash, remember_me, ctx)
+            .await?;
+        // After the session, whose check compares the hash it was proved with.
         e.rehash_if_needed(&user, &password, ctx).await;
-        let session = e.create_session(user.id, remember_me, ctx).await?;
         e.audit(AuditKind::LoginSucceeded, ctx, Some(user.id), None, None)
             .await;
         if e.config.notify_new_session {
@@ -133,27 +137,36 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, AuthError> {
         let key = AttemptKey::Account(AttemptScope::Login, email_normalized.to_owned());
-        let state = self.attempts.attempts(&key, self.now()).await?;
-        if let Some(retry_after) = self.config.account_lockout.retry_after(&state, self.now()) {
-            self.hasher.verify_dummy().await?;
-            // Not counted against the account (that would extend the lock), but
-            // against the client's IP: otherwise one address could send unlimited
-            // logins, each costing an argon2 run, at a locked account (S6).
-            self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
-                .await?;
-            let id = user.as_ref().map(|u| u.id);
-            self.audit(
-                AuditKind::LoginLocked,
-                ctx,
-                id,
-                Some(email_normalized),
-                None,
-            )
-            .await;
-            return Err(AuthError::Locked {
-                retry_after: Some(retry_after),
-            });
-        }
+        // The attempt is counted before the password is checked, in one atomic
+        // step with the lockout's verdict, so concurrent guesses cannot all be
+        // checked against one unlocked state (S6).
+        let counted = match self
+            .reserve_attempt(&key, &self.config.account_lockout)
+            .await?
+        {
+            Reservation::Counted(counted) => counted,
+            Reservation::Locked(retry_after) => {
+                self.hasher.verify_dummy().await?;
+                // Not counted against the account (that would extend the lock),
+                // but against the client's IP: otherwise one address could send
+                // unlimited logins, each costing an argon2 run, at a locked
+                // account (S6).
+                self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
+                    .await?;
+                let id = user.as_ref().map(|u| u.id);
+                self.audit(
+                    AuditKind::LoginLocked,
+                    ctx,
+                    id,
+                    Some(email_normalized),
+                    None,
+                )
+                .await;
+                return Err(AuthError::Locked {
+                    retry_after: Some(retry_after),
+                });
+            }
+        };
         let normalized = self.policy.normalize(password).ok();
         let verified = match (&user, normalized) {
             (Some(user), Some(password)) => self
@@ -168,6 +181,9 @@ impl Engine {
         };
         match (user, verified) {
             (Some(user), Some(_)) if user.reset_required_at.is_some() => {
+                // The right password is no failed guess; the reset requirement
+                // is the lock now.
+                self.attempts.clear(&key).await?;
                 self.audit(
                     AuditKind::LoginLocked,
                     ctx,
@@ -183,34 +199,31 @@ impl Engine {
                 Ok(PasswordCheck::Valid(user, password))
             }
             (user, _) => {
-                self.count_failure(&key, user.as_ref(), ctx).await?;
+                self.count_failure(counted, user.as_ref(), ctx).await?;
                 Ok(PasswordCheck::Invalid(user))
             }
         }
     }
 
-    /// Counts a failed password check for the account and the client IP; mails
-    /// the owner when the account locks, and requires a reset at the hard limit.
+    /// Follows up a failed password check, already counted for the account as
+    /// `counted`: counts it for the client IP, mails the owner when the account
+    /// locks, and requires a reset at the hard limit.
     async fn count_failure(
         &self,
-        key: &AttemptKey,
+        counted: AttemptState,
         user: Option<&User>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let now = self.now();
-        let state = self
-            .attempts
-            .increment(key, now, self.config.account_lockout.window)
-            .await?;
         self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
             .await?;
         let Some(user) = user else { return Ok(()) };
-        if state.count == self.config.account_lockout.threshold {
+        if counted.count == self.config.account_lockout.threshold {
             self.send(self.templates.lockout(user.email.as_str()));
             self.audit(AuditKind::AccountLocked, ctx, Some(user.id), None, None)
                 .await;
         }
-        if state.count >= self.config.reset_required_after && user.reset_required_at.is_none() {
+        if counted.count >= self.config.reset_required_after && user.reset_required_at.is_none() {
             self.users
                 .set_reset_required(user.id, Some(now), now)
                 .await?;

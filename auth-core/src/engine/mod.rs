@@ -8,6 +8,7 @@
 mod admin;
 mod background;
 mod builder;
+mod limits;
 mod login;
 mod password;
 mod register;
@@ -34,20 +35,45 @@ use crate::store::{
     SessionRecord, SessionStore, TokenStore, User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
-use crate::{AuthConfig, BackoffPolicy};
+use crate::{AuthConfig, BackoffPolicy, PasswordHashString};
 use background::Background;
 
 /// Who is asking: used for rate limits and the audit trail. Build it from the
 /// request (the web adapter decides which IP to trust, S8).
+///
+/// Flows that apply per-IP limits (login, registration, reset and resend
+/// requests, password confirmation) refuse a context without `ip` with
+/// [`AuthError::Internal`] rather than run without their limits (S8); a
+/// caller outside the web, such as a command-line tool, names its own
+/// address ([`RequestContext::from_ip`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
-    /// Client IP.
+    /// Client IP; required by flows with per-IP limits.
     pub ip: Option<IpAddr>,
     /// Client user agent.
     pub user_agent: Option<String>,
     /// Request id, joined with the logs.
     pub request_id: Option<String>,
 }
+
+impl RequestContext {
+    /// A context for a request from `ip`, with no user agent or request id.
+    #[must_use]
+    pub fn from_ip(ip: IpAddr) -> Self {
+        Self {
+            ip: Some(ip),
+            ..Self::default()
+        }
+    }
+}
+
+/// A request reached a flow with per-IP limits without a client address (S8).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no client address in the request context: per-IP limits cannot apply \
+     (behind axum, serve with into_make_service_with_connect_info::<SocketAddr>())"
+)]
+pub struct MissingClientAddress;
 
 /// A new session: the token to hand to the client once, and its record.
 #[derive(Debug, Clone)]
@@ -227,6 +253,15 @@ impl Auth {
     }
 }
 
+/// The client address of a request that per-IP limits apply to: a request
+/// without one is refused and logged, never served without its limits (S8).
+fn client_address(ctx: &RequestContext) -> Result<IpAddr, AuthError> {
+    ctx.ip.ok_or_else(|| {
+        tracing::error!(request_id = ctx.request_id, "{MissingClientAddress}");
+        AuthError::internal(MissingClientAddress)
+    })
+}
+
 impl Engine {
     pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
@@ -285,7 +320,7 @@ impl Engine {
         policy: &BackoffPolicy,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let Some(ip) = ctx.ip else { return Ok(()) };
+        let ip = client_address(ctx)?;
         let state = self
             .attempts
             .attempts(&AttemptKey::client(scope, ip), self.now())
@@ -326,19 +361,30 @@ impl Engine {
         policy: &BackoffPolicy,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        if let Some(ip) = ctx.ip {
-            self.attempts
-                .increment(&AttemptKey::client(scope, ip), self.now(), policy.window)
-                .await?;
-        }
+        let ip = client_address(ctx)?;
+        self.attempts
+            .increment(&AttemptKey::client(scope, ip), self.now(), policy.window)
+            .await?;
         Ok(())
     }
 
-    /// Creates a session with a fresh token (S5: a new id at every login and
-    /// password change).
-    pub(crate) async fn create_session(
+    /// Creates a session for a user whose credential was just checked, with a
+    /// fresh token (S5: a new id at every login and password change) and the
+    /// sign-in time as now.
+    ///
+    /// The session is bound to the credential it was proved with: `credential`
+    /// is the password hash the check used (or wrote). After the session is
+    /// stored, the user is read again; if the hash changed, or the account was
+    /// disabled or must reset meanwhile, the new session is revoked and the
+    /// sign-in fails. A reset, change or disable writes the user first and then
+    /// revokes every session, so whichever order the two interleave in, no
+    /// session created from a stale check survives (S5).
+    ///
+    /// Beyond `max_sessions_per_user` live sessions, the oldest are ended.
+    pub(crate) async fn start_session(
         &self,
         user_id: UserId,
+        credential: &PasswordHashString,
         remember_me: bool,
         ctx: &RequestContext,
     ) -> Result<NewSession, AuthError> {
@@ -355,6 +401,7 @@ impl Engine {
             token_hash: self.key.hash(TokenPurpose::Session, &bytes),
             user_id,
             created_at: now,
+            authenticated_at: now,
             last_seen_at: now,
             idle_expires_at: (now + self.config.session_idle_timeout).min(absolute),
             absolute_expires_at: absolute,
@@ -363,11 +410,41 @@ impl Engine {
             user_agent: ctx.user_agent.clone(),
         };
         self.sessions.create_session(session.clone()).await?;
+        let still_valid = self.users.user_by_id(user_id).await?.is_some_and(|u| {
+            u.password_hash == *credential
+                && u.disabled_at.is_none()
+                && u.reset_required_at.is_none()
+        });
+        if !still_valid {
+            self.sessions
+                .revoke_session(user_id, session.id, self.now())
+                .await?;
+            self.audit(
+                AuditKind::LoginFailed,
+                ctx,
+                Some(user_id),
+                None,
+                Some("credential_changed"),
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.end_sessions_over_the_cap(user_id).await?;
         Ok(NewSession {
             token,
             session,
             remember_me,
         })
+    }
+
+    /// Ends the user's oldest live sessions beyond `max_sessions_per_user`.
+    async fn end_sessions_over_the_cap(&self, user_id: UserId) -> Result<(), AuthError> {
+        let now = self.now();
+        let live = self.sessions.list_user_sessions(user_id, now).await?;
+        for old in live.iter().skip(self.config.max_sessions_per_user) {
+            self.sessions.revoke_session(user_id, old.id, now).await?;
+        }
+        Ok(())
     }
 
     pub(crate) fn send(&self, message: EmailMessage) {

@@ -72,7 +72,7 @@ impl Auth {
         }
     }
 
-    async fn send_reset(&self, user: &User) -> Result<(), AuthError> {
+    pub(super) async fn send_reset(&self, user: &User) -> Result<(), AuthError> {
         let e = &self.inner;
         e.tokens
             .revoke_tokens(user.id, TokenPurpose::PasswordReset, e.now())
@@ -93,10 +93,11 @@ impl Auth {
     /// uses, exactly one succeeds). Every session of the user is revoked, no
     /// session is created (no automatic login), the lockout is cleared, the email
     /// counts as verified (the link proved control of it), and the owner is told
-    /// by email.
+    /// by email. A disabled account's links are refused.
     ///
     /// # Errors
-    /// [`AuthError::TokenInvalid`], [`AuthError::TokenExpired`],
+    /// [`AuthError::TokenInvalid`] (also for a disabled account),
+    /// [`AuthError::TokenExpired`],
     /// [`AuthError::WeakPassword`], [`AuthError::Unavailable`].
     #[tracing::instrument(name = "reset_password", skip_all)]
     pub async fn reset_password(
@@ -119,10 +120,12 @@ impl Auth {
             TokenCheck::Expired => return Err(AuthError::TokenExpired),
             TokenCheck::Invalid => return Err(AuthError::TokenInvalid),
         };
+        // A disabled account cannot be taken back through an old link (S5).
         let user = e
             .users
             .user_by_id(user_id)
             .await?
+            .filter(|u| u.disabled_at.is_none())
             .ok_or(AuthError::TokenInvalid)?;
         let normalized = e.policy.validate_new(
             new_password,
@@ -168,7 +171,8 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::Unauthenticated`], [`AuthError::InvalidCredentials`] (wrong
-    /// current password), [`AuthError::Locked`], [`AuthError::WeakPassword`],
+    /// current password, or the password was reset or changed after it was
+    /// checked), [`AuthError::Locked`], [`AuthError::WeakPassword`],
     /// [`AuthError::Unavailable`].
     #[tracing::instrument(name = "change_password", skip_all)]
     pub async fn change_password(
@@ -218,14 +222,32 @@ impl Auth {
         };
         let new_hash = e.hasher.hash(&normalized).await?;
         let now = e.now();
-        e.users.set_password(user.id, &new_hash, now).await?;
+        // Only over the hash the current password was checked against: a reset
+        // or another change that landed since wins (S5).
+        if !e
+            .users
+            .set_password_if(user.id, &user.password_hash, &new_hash, now)
+            .await?
+        {
+            e.audit(
+                AuditKind::PasswordChangeFailed,
+                ctx,
+                Some(user.id),
+                None,
+                Some("credential_changed"),
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        }
         e.tokens
             .revoke_tokens(user.id, TokenPurpose::PasswordReset, now)
             .await?;
         e.sessions.revoke_user_sessions(user.id, None, now).await?;
         let old = &current.session;
         let remember_me = old.absolute_expires_at - old.created_at > e.config.session_lifetime;
-        let session = e.create_session(user.id, remember_me, ctx).await?;
+        let session = e
+            .start_session(user.id, &new_hash, remember_me, ctx)
+            .await?;
         e.send(e.templates.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordChanged, ctx, Some(user.id), None, None)
             .await;

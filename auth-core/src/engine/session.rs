@@ -1,6 +1,8 @@
 //! Authenticating requests and managing sessions (S5).
 
+use super::login::PasswordCheck;
 use super::{Auth, RequestContext};
+use crate::Password;
 use crate::error::AuthError;
 use crate::store::{AuditKind, SessionId, SessionRecord, User, UserId};
 use crate::token::{OpaqueToken, TokenPurpose};
@@ -98,18 +100,25 @@ impl Auth {
         Ok(revoked)
     }
 
-    /// Ends every session of a user but `keep` (the current one). Returns how many.
+    /// Ends every session of the current user but the current one. Returns how
+    /// many. A sensitive operation (S14): the current session's sign-in must be
+    /// within `reauthentication_window`, or `password` must be the current
+    /// password, checked under the account's lockout like a login.
     ///
     /// # Errors
-    /// [`AuthError::Unavailable`].
+    /// [`AuthError::ReauthenticationRequired`] (an old sign-in and no password),
+    /// [`AuthError::InvalidCredentials`] (a wrong password),
+    /// [`AuthError::Locked`], [`AuthError::Unavailable`].
     #[tracing::instrument(name = "revoke_other_sessions", skip_all)]
     pub async fn revoke_other_sessions(
         &self,
-        user_id: UserId,
-        keep: SessionId,
+        current: &Authenticated,
+        password: Option<&Password>,
         ctx: &RequestContext,
     ) -> Result<u64, AuthError> {
         let e = &self.inner;
+        self.require_recent_sign_in(current, password, ctx).await?;
+        let (user_id, keep) = (current.user.id, current.session.id);
         let revoked = e
             .sessions
             .revoke_user_sessions(user_id, Some(keep), e.now())
@@ -123,6 +132,42 @@ impl Auth {
         )
         .await;
         Ok(revoked)
+    }
+
+    /// Passes when the session's sign-in is recent (S14), or else when
+    /// `password` is the user's current password (checked, counted and locked
+    /// out like a login; a failure is audited).
+    async fn require_recent_sign_in(
+        &self,
+        current: &Authenticated,
+        password: Option<&Password>,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        if e.now() - current.session.authenticated_at <= e.config.reauthentication_window {
+            return Ok(());
+        }
+        let Some(password) = password else {
+            return Err(AuthError::ReauthenticationRequired);
+        };
+        // Under a flood, refuse before any store round trip (S13).
+        e.hasher.check_capacity()?;
+        let user = current.user.clone();
+        let email = user.email.normalized().to_owned();
+        match e.check_password(&email, Some(user), password, ctx).await? {
+            PasswordCheck::Valid(..) => Ok(()),
+            PasswordCheck::Invalid(_) => {
+                e.audit(
+                    AuditKind::ReauthenticationFailed,
+                    ctx,
+                    Some(current.user.id),
+                    None,
+                    Some("wrong_password"),
+                )
+                .await;
+                Err(AuthError::InvalidCredentials)
+            }
+        }
     }
 
     /// The user's active sessions, newest first.

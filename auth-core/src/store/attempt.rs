@@ -99,6 +99,25 @@ pub trait AttemptStore: Send + Sync {
         ttl: Duration,
     ) -> Result<AttemptState, StoreError>;
 
+    /// Adds one only if the counter is still `expected`, its state as
+    /// [`AttemptStore::attempts`] read it at `now` (count and last time; an
+    /// absent or expired counter reads as the default state), and returns the
+    /// new state; `None` when it changed meanwhile. A compare-and-swap: of many
+    /// concurrent calls with one `expected`, exactly one counts. The engine
+    /// builds its atomic check-and-count on it (S6): it judges the state it
+    /// read, then counts only if nothing was counted since, so a lock cannot be
+    /// raced past.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn increment_if_unchanged(
+        &self,
+        key: &AttemptKey,
+        expected: AttemptState,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<AttemptState>, StoreError>;
+
     /// The current state; zero once expired.
     ///
     /// # Errors

@@ -49,9 +49,48 @@ pub enum AuditKind {
     AccountUnlocked,
     /// An administrator disabled an account.
     AccountDisabled,
+    /// A sensitive operation's password confirmation failed (S14).
+    ReauthenticationFailed,
+    /// An administrator ended every session of every user.
+    AllSessionsRevoked,
+    /// An administrator started a password reset for a user.
+    PasswordResetStartedByAdmin,
 }
 
 impl AuditKind {
+    /// Every kind, for backends that read names back ([`AuditKind::from_name`]).
+    pub const ALL: [Self; 23] = [
+        Self::Registered,
+        Self::RegistrationDuplicate,
+        Self::EmailVerified,
+        Self::VerificationResent,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::LoginLocked,
+        Self::RateLimited,
+        Self::AccountLocked,
+        Self::ResetRequired,
+        Self::PasswordRehashed,
+        Self::Logout,
+        Self::LogoutAll,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::PasswordChanged,
+        Self::PasswordChangeFailed,
+        Self::SessionRevoked,
+        Self::AccountUnlocked,
+        Self::AccountDisabled,
+        Self::ReauthenticationFailed,
+        Self::AllSessionsRevoked,
+        Self::PasswordResetStartedByAdmin,
+    ];
+
+    /// The kind whose [`AuditKind::as_str`] is `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// A stable name for storage and log queries.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -76,6 +115,9 @@ impl AuditKind {
             Self::SessionRevoked => "session_revoked",
             Self::AccountUnlocked => "account_unlocked",
             Self::AccountDisabled => "account_disabled",
+            Self::ReauthenticationFailed => "reauthentication_failed",
+            Self::AllSessionsRevoked => "all_sessions_revoked",
+            Self::PasswordResetStartedByAdmin => "password_reset_started_by_admin",
         }
     }
 }
@@ -121,4 +163,49 @@ pub trait AuditSink: Send + Sync {
         user_id: UserId,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditKind;
+
+    /// A new kind must join [`AuditKind::ALL`], or backends that store names
+    /// cannot read its events back: this match stops compiling until the kind
+    /// is named here, next to the list.
+    #[test]
+    fn every_kind_is_listed_once_and_reads_back() {
+        for kind in AuditKind::ALL {
+            match kind {
+                AuditKind::Registered
+                | AuditKind::RegistrationDuplicate
+                | AuditKind::EmailVerified
+                | AuditKind::VerificationResent
+                | AuditKind::LoginSucceeded
+                | AuditKind::LoginFailed
+                | AuditKind::LoginLocked
+                | AuditKind::RateLimited
+                | AuditKind::AccountLocked
+                | AuditKind::ResetRequired
+                | AuditKind::PasswordRehashed
+                | AuditKind::Logout
+                | AuditKind::LogoutAll
+                | AuditKind::PasswordResetRequested
+                | AuditKind::PasswordReset
+                | AuditKind::PasswordChanged
+                | AuditKind::PasswordChangeFailed
+                | AuditKind::SessionRevoked
+                | AuditKind::AccountUnlocked
+                | AuditKind::AccountDisabled
+                | AuditKind::ReauthenticationFailed
+                | AuditKind::AllSessionsRevoked
+                | AuditKind::PasswordResetStartedByAdmin => {}
+            }
+            assert_eq!(AuditKind::from_name(kind.as_str()), Some(kind));
+        }
+        let mut names: Vec<_> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditKind::ALL.len());
+        assert_eq!(AuditKind::from_name("no_such_event"), None);
+    }
 }

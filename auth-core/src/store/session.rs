@@ -42,8 +42,12 @@ pub struct SessionRecord {
     pub token_hash: TokenHash,
     /// Whose session it is.
     pub user_id: UserId,
-    /// Login time.
+    /// When the session was created.
     pub created_at: OffsetDateTime,
+    /// When the user last proved who they are for this session (a sign-in; a
+    /// password change counts as one). Sensitive operations need it recent
+    /// (S14).
+    pub authenticated_at: OffsetDateTime,
     /// Last time the engine recorded activity (at most once per touch interval).
     pub last_seen_at: OffsetDateTime,
     /// Idle deadline: the session dies if unused until then.
@@ -119,6 +123,14 @@ pub trait SessionStore: Send + Sync {
         except: Option<SessionId>,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError>;
+
+    /// Revokes every session of every user, for incident response. Returns how
+    /// many. A backend that cannot do it in one operation revokes user by user;
+    /// a session created while it runs may survive.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn revoke_all_sessions(&self, at: OffsetDateTime) -> Result<u64, StoreError>;
 
     /// The user's sessions that are active at `now`, newest first.
     ///

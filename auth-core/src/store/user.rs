@@ -102,6 +102,21 @@ pub trait UserStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// [`UserStore::set_password`], only if the hash is still `expected` (the one
+    /// the user's current password was checked against): returns whether it was
+    /// set. A change whose check went stale (a reset or another change landed
+    /// since) must not overwrite the newer password (S5).
+    ///
+    /// # Errors
+    /// Backend failures only; an unknown id is `Ok(false)`.
+    async fn set_password_if(
+        &self,
+        id: UserId,
+        expected: &PasswordHashString,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
     /// Replaces the hash with a rehash of the same password (S2) only if it is
     /// still `old`, so a rehash never undoes a concurrent password change. Returns
     /// whether it replaced it. `password_changed_at` does not move.

@@ -146,6 +146,17 @@ impl AttemptStore for Cleaned<RedisAttemptStore> {
     ) -> Result<AttemptState, StoreError> {
         self.inner.increment(key, now, ttl).await
     }
+    async fn increment_if_unchanged(
+        &self,
+        key: &AttemptKey,
+        expected: AttemptState,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<Option<AttemptState>, StoreError> {
+        self.inner
+            .increment_if_unchanged(key, expected, now, ttl)
+            .await
+    }
     async fn attempts(
         &self,
         key: &AttemptKey,
@@ -197,6 +208,9 @@ impl SessionStore for Cleaned<RedisSessionStore> {
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.inner.revoke_user_sessions(user_id, except, at).await
+    }
+    async fn revoke_all_sessions(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.revoke_all_sessions(at).await
     }
     async fn list_user_sessions(
         &self,
