@@ -66,6 +66,23 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
+/// `DELETE /users/me/sessions`: the current password, needed when the
+/// session's sign-in is not recent (S14).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPasswordRequest {
+    /// The current password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for ConfirmPasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmPasswordRequest")
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
 /// A request was accepted; what follows happens by email.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
@@ -117,6 +134,9 @@ pub struct SessionView {
     /// Login time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When the user last proved who they are for this session.
+    #[serde(with = "time::serde::rfc3339")]
+    pub authenticated_at: OffsetDateTime,
     /// Last recorded activity.
     #[serde(with = "time::serde::rfc3339")]
     pub last_seen_at: OffsetDateTime,
@@ -139,6 +159,7 @@ impl SessionView {
         Self {
             id: s.id.0,
             created_at: s.created_at,
+            authenticated_at: s.authenticated_at,
             last_seen_at: s.last_seen_at,
             idle_expires_at: s.idle_expires_at,
             expires_at: s.absolute_expires_at,

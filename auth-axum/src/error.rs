@@ -177,7 +177,9 @@ impl From<AuthError> for ApiError {
         let status = match &err {
             AuthError::TokenInvalid | AuthError::TokenExpired => StatusCode::BAD_REQUEST,
             AuthError::InvalidCredentials | AuthError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            AuthError::EmailNotVerified => StatusCode::FORBIDDEN,
+            AuthError::EmailNotVerified | AuthError::ReauthenticationRequired => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::EmailTaken => StatusCode::CONFLICT,
             AuthError::WeakPassword(_) | AuthError::InvalidEmail(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -264,6 +266,7 @@ mod tests {
             (AuthError::TokenExpired, 400),
             (AuthError::EmailTaken, 409),
             (AuthError::Unauthenticated, 401),
+            (AuthError::ReauthenticationRequired, 403),
             (
                 AuthError::Unavailable {
                     retry_after: time::Duration::seconds(1),

@@ -3,7 +3,7 @@
 
 use auth_core::store::{SessionRecord, User};
 use auth_core::{AuthError, OpaqueToken};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
@@ -108,11 +108,27 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
+/// An optional JSON body: none when the request has no `Content-Type`, else
+/// parsed as [`ApiJson`].
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, ApiError> {
+        if request.headers().contains_key(header::CONTENT_TYPE) {
+            <Self as FromRequest<S>>::from_request(request, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
+        match <axum::Json<T> as FromRequest<S>>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(ApiError::from_json(&rejection)),
         }

@@ -62,8 +62,9 @@ use utoipa_axum::routes;
 
 pub use config::{SameSite, TrustedProxy, WebConfig};
 pub use dto::{
-    Accepted, ChangePasswordRequest, EmailRequest, Health, LoginRequest, RegisterRequest,
-    ResetPasswordRequest, SessionResponse, SessionView, UserView, Verified, VerifyEmailRequest,
+    Accepted, ChangePasswordRequest, ConfirmPasswordRequest, EmailRequest, Health, LoginRequest,
+    RegisterRequest, ResetPasswordRequest, SessionResponse, SessionView, UserView, Verified,
+    VerifyEmailRequest,
 };
 pub use error::{ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{ApiJson, AuthSession, CurrentUser};

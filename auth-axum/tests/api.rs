@@ -160,6 +160,105 @@ async fn s5_each_login_gets_a_new_session_id() {
     );
 }
 
+/// S5 (shared browser): a login that presents a session cookie revokes that
+/// session, so the previous user's session does not outlive the next sign-in.
+#[tokio::test]
+async fn s5_a_login_presenting_a_session_cookie_revokes_that_session() {
+    let api = Api::new();
+    api.verified(EMAIL).await;
+    api.verified("bob@example.com").await;
+    let alice = api.login(EMAIL, PW).await;
+    let bob = api
+        .post_with(
+            "/auth/login",
+            json!({"email": "bob@example.com", "password": PW}),
+            &alice,
+        )
+        .await;
+    assert_eq!(bob.status, StatusCode::OK, "{}", bob.text);
+    let bob = bob.cookie().unwrap();
+    assert_ne!(bob, alice);
+    assert_eq!(
+        api.get("/users/me", Some(&alice)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the presented session ended"
+    );
+    assert_eq!(
+        api.get("/users/me", Some(&bob)).await.status,
+        StatusCode::OK
+    );
+    // A failed login leaves the presented session alone.
+    let failed = api
+        .post_with(
+            "/auth/login",
+            json!({"email": EMAIL, "password": "wrong password!"}),
+            &bob,
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.get("/users/me", Some(&bob)).await.status,
+        StatusCode::OK
+    );
+}
+
+/// S14: `DELETE /users/me/sessions` needs a recent sign-in or the current
+/// password in the body; without either it answers 403
+/// `reauthentication_required`, with a wrong one 401, and nothing is revoked.
+#[tokio::test]
+async fn s14_revoking_other_sessions_needs_a_recent_sign_in_or_the_password() {
+    let api = Api::new();
+    api.verified(EMAIL).await;
+    let (current, other) = (api.login(EMAIL, PW).await, api.login(EMAIL, PW).await);
+    for _ in 0..11 {
+        api.h.clock.advance(Duration::minutes(1));
+        for cookie in [&current, &other] {
+            assert_eq!(
+                api.get("/users/me", Some(cookie)).await.status,
+                StatusCode::OK
+            );
+        }
+    }
+    let revoke = |body| {
+        api.call(
+            Method::DELETE,
+            "/api/v1/users/me/sessions",
+            body,
+            Some(&current),
+        )
+    };
+    let r = revoke(None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "reauthentication_required")
+    );
+    let r = revoke(Some(json!({"password": "wrong password!"}))).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
+    );
+    let r = revoke(Some(json!({"password": PW, "extra": 1}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        api.get("/users/me", Some(&other)).await.status,
+        StatusCode::OK
+    );
+    let r = revoke(Some(json!({"password": PW}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        api.get("/users/me", Some(&other)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let sessions = api.get("/users/me/sessions", Some(&current)).await;
+    let listed = sessions.body.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0]["authenticated_at"].is_string(),
+        "{}",
+        sessions.text
+    );
+}
+
 #[tokio::test]
 async fn s9_every_error_code_with_its_status_in_the_envelope() {
     let api = Api::with(|c, _| c.enumeration_protection = false);

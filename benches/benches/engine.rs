@@ -130,7 +130,7 @@ fn hot_paths(c: &mut Criterion) {
     let rt = runtime();
     let cheap = HashParams::insecure_for_tests(64, 1, 1).unwrap();
     let counter = AtomicU64::new(0);
-    let ctx = RequestContext::default();
+    let ctx = RequestContext::from_ip([192, 0, 2, 1].into());
     for (name, stores) in backends(&rt) {
         let mailer = auth_core::mail::CapturingMailer::new();
         let (auth, owasp) = rt.block_on(async {

@@ -93,7 +93,8 @@ pub(crate) async fn resend_verification(
 }
 
 /// Log in: sets the session cookie (and returns the token when bearer tokens are
-/// enabled).
+/// enabled). A session the request already carried is revoked (S5: on a shared
+/// browser, the previous user's session does not outlive the next sign-in).
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in; Set-Cookie carries the session", body = SessionResponse,
@@ -112,8 +113,10 @@ pub(crate) async fn resend_verification(
 pub(crate) async fn login(
     State(state): State<AuthState>,
     ClientContext(ctx): ClientContext,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<(HeaderMap, Json<SessionResponse>)> {
+    let previous = session_token(&headers, &state);
     let ok = state
         .auth
         .login(
@@ -123,6 +126,9 @@ pub(crate) async fn login(
             &ctx,
         )
         .await?;
+    if let Some(previous) = previous {
+        state.auth.logout(&previous, &ctx).await?;
+    }
     Ok((
         session_cookie(&state, &ok.session),
         Json(session_response(&state, &ok)),

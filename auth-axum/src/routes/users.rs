@@ -7,9 +7,11 @@ use uuid::Uuid;
 
 use auth_core::store::SessionId;
 
-use crate::dto::{SessionView, UserView};
+use auth_core::{Authenticated, Password};
+
+use crate::dto::{ConfirmPasswordRequest, SessionView, UserView};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::AuthSession;
+use crate::extract::{ApiJson, AuthSession};
 use crate::meta::ClientContext;
 use crate::state::AuthState;
 
@@ -85,11 +87,20 @@ pub(crate) async fn revoke_session(
 }
 
 /// Revoke every session of the current user but the current one.
+///
+/// A sensitive operation (S14): it needs a sign-in within the last 10 minutes
+/// (by default), or the current password in the body.
 #[utoipa::path(delete, path = "/users/me/sessions", tag = "users",
+    request_body(content = Option<ConfirmPasswordRequest>,
+        description = "The current password; needed when the sign-in is not recent"),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "unauthenticated", body = ErrorEnvelope),
-        (status = 403, description = "Cross-site request refused", body = ErrorEnvelope),
+        (status = 400, description = "Malformed JSON", body = ErrorEnvelope),
+        (status = 401, description = "unauthenticated, or invalid_credentials (wrong password)", body = ErrorEnvelope),
+        (status = 403, description = "reauthentication_required, or a cross-site request", body = ErrorEnvelope),
+        (status = 415, description = "Not JSON", body = ErrorEnvelope),
+        (status = 422, description = "Unknown or missing fields", body = ErrorEnvelope),
+        (status = 429, description = "locked, with Retry-After", body = ErrorEnvelope),
         (status = 500, description = "internal", body = ErrorEnvelope),
         (status = 503, description = "unavailable, with Retry-After", body = ErrorEnvelope),
     ),
@@ -98,10 +109,16 @@ pub(crate) async fn revoke_other_sessions(
     State(state): State<AuthState>,
     ClientContext(ctx): ClientContext,
     session: AuthSession,
+    body: Option<ApiJson<ConfirmPasswordRequest>>,
 ) -> Result<StatusCode, ApiError> {
+    let password = body.map(|ApiJson(b)| Password::new(b.password));
+    let current = Authenticated {
+        user: session.user,
+        session: session.session,
+    };
     state
         .auth
-        .revoke_other_sessions(session.user.id, session.session.id, &ctx)
+        .revoke_other_sessions(&current, password.as_ref(), &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -73,6 +73,16 @@ impl UserStore for Faulty {
         self.check()?;
         self.inner.set_password(id, h, at).await
     }
+    async fn set_password_if(
+        &self,
+        id: UserId,
+        expected: &PasswordHashString,
+        h: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.set_password_if(id, expected, h, at).await
+    }
     async fn replace_password_hash(
         &self,
         id: UserId,
