@@ -159,3 +159,32 @@ async fn s8_without_a_client_address_requests_fail_closed_and_say_why() {
         .await;
     assert_eq!(health.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn request_ids_only_from_trusted_proxies() {
+    let ask = || {
+        Request::get("/api/v1/users/me")
+            .header("x-request-id", "abc-123")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // From any other peer the client's id is ignored: a fresh one is generated.
+    let direct = Api::new().send(ask()).await;
+    assert_ne!(direct.headers["x-request-id"], "abc-123");
+    assert_eq!(direct.headers["x-request-id"].len(), 32);
+    assert_eq!(
+        direct.body["error"]["request_id"],
+        direct.headers["x-request-id"].to_str().unwrap()
+    );
+    // From a trusted proxy it is kept, so one id follows the request.
+    let proxied = trusting(&["203.0.113.0/24"]).send(ask()).await;
+    assert_eq!(proxied.headers["x-request-id"], "abc-123");
+    assert_eq!(proxied.body["error"]["request_id"], "abc-123");
+    // Even a trusted proxy's id must be a plain token.
+    let bad = Request::get("/api/v1/users/me")
+        .header("x-request-id", "has spaces and <html>")
+        .body(Body::empty())
+        .unwrap();
+    let reply = trusting(&["203.0.113.0/24"]).send(bad).await;
+    assert_eq!(reply.headers["x-request-id"].len(), 32);
+}
