@@ -42,7 +42,7 @@
 
 mod config;
 mod cookie;
-mod csrf;
+pub mod csrf;
 mod dto;
 mod error;
 mod extract;
@@ -61,6 +61,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use config::{SameSite, TrustedProxy, WebConfig};
+pub use csrf::refuse_cross_site;
 pub use dto::{
     Accepted, ChangePasswordRequest, EmailRequest, Health, LoginRequest, RegisterRequest,
     ResetPasswordRequest, SessionResponse, SessionView, UserView, Verified, VerifyEmailRequest,
@@ -91,7 +92,7 @@ impl AuthState {
             .route(pages::SCRIPT_PATH, get(pages::script));
         api.merge(pages)
             .layer(DefaultBodyLimit::max(self.web.body_limit))
-            .layer(axum::middleware::from_fn(csrf::refuse_cross_site))
+            .layer(axum::middleware::from_fn(refuse_cross_site))
             .layer(axum::middleware::from_fn(routes::no_store))
             .layer(Extension(self.clone()))
             .with_state(self.clone())

@@ -1,5 +1,6 @@
 //! Hardening of the web layer (issue 14): the client IP behind proxies and
-//! without a socket address (S8).
+//! without a socket address (S8), CSRF on the application's own routes (S7),
+//! and request ids only from trusted proxies (S9, S12).
 
 #![allow(
     clippy::unwrap_used,
@@ -13,12 +14,14 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use auth_axum::TrustedProxy;
+use auth_axum::{CurrentUser, TrustedProxy, refuse_cross_site};
+use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
+use axum::routing::post;
 use serde_json::json;
-use support::{Api, PW};
+use support::{Api, PEER, PW};
 
 const EMAIL: &str = "alice@example.com";
 
@@ -158,6 +161,100 @@ async fn s8_without_a_client_address_requests_fail_closed_and_say_why() {
         .call(axum::http::Method::GET, "/healthz", None, None)
         .await;
     assert_eq!(health.status, StatusCode::OK);
+}
+
+async fn transfer(CurrentUser(user): CurrentUser) -> String {
+    format!("{} moved the money", user.email)
+}
+
+#[tokio::test]
+async fn s7_the_application_s_own_routes_refuse_cross_site_posts() {
+    let mut api = Api::new();
+    let mine = Router::new()
+        .route("/transfer", post(transfer))
+        .layer(axum::middleware::from_fn(refuse_cross_site));
+    api.app = api
+        .state
+        .wrap(mine.merge(api.state.routes()))
+        .layer(MockConnectInfo(SocketAddr::from((PEER, 40000))));
+    api.verified(EMAIL).await;
+    let cookie = api.login(EMAIL, PW).await;
+    let transfer = |origin: &str| {
+        Request::post("/transfer")
+            .header(header::COOKIE, cookie.clone())
+            .header(header::ORIGIN, origin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let refused = api.send(transfer("https://evil.example")).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (403, "forbidden_origin"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.body["error"]["request_id"].is_string());
+    let done = api.send(transfer("http://localhost:8080")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(done.text, format!("{EMAIL} moved the money"));
+}
+
+#[tokio::test]
+async fn s7_sec_fetch_site_from_a_configured_origin_is_accepted_and_from_others_refused() {
+    let api = Api::with(|_, w| {
+        w.allowed_origins = vec![
+            "http://localhost:8080".to_owned(),
+            "https://app.example.com".to_owned(),
+        ];
+    });
+    api.verified(EMAIL).await;
+    let post = |cookie: &str, origin: Option<&str>, site: &str| {
+        let mut r = Request::post("/api/v1/auth/logout")
+            .header(header::COOKIE, cookie)
+            .header("sec-fetch-site", site);
+        if let Some(o) = origin {
+            r = r.header(header::ORIGIN, o);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let cookie = api.login(EMAIL, PW).await;
+    for (origin, site) in [
+        (None, "cross-site"),
+        (None, "same-site"),
+        (Some("https://evil.example"), "cross-site"),
+        (Some("https://other.example.com"), "same-site"),
+        (Some("null"), "cross-site"),
+    ] {
+        let reply = api.send(post(&cookie, origin, site)).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (403, "forbidden_origin"),
+            "{origin:?} {site}"
+        );
+    }
+    assert_eq!(
+        api.get("/users/me", Some(&cookie)).await.status,
+        StatusCode::OK,
+        "nothing happened"
+    );
+    // A configured origin is trusted even when the browser says cross-site.
+    for site in ["cross-site", "same-site"] {
+        let cookie = api.login(EMAIL, PW).await;
+        let reply = api
+            .send(post(&cookie, Some("https://app.example.com"), site))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NO_CONTENT,
+            "{site}: {}",
+            reply.text
+        );
+        assert_eq!(
+            api.get("/users/me", Some(&cookie)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "logged out"
+        );
+    }
 }
 
 #[tokio::test]
