@@ -196,3 +196,25 @@ fn shutdown_finishes_within_the_grace_period_despite_stalled_clients() {
     assert!(closed_by_server(&mut head, Duration::from_secs(5)));
     assert!(closed_by_server(&mut body, Duration::from_secs(5)));
 }
+
+#[test]
+fn s13_a_stalled_body_is_refused_after_the_body_timeout() {
+    let server = Server::start(&[("BODY_READ_TIMEOUT_SECS", "1")]);
+    let mut s = connect(server.addr);
+    s.write_all(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let ended = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(ended.is_ok(), "answered and closed: {ended:?}");
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(
+        text.contains("\"invalid_request\""),
+        "in the envelope: {text}"
+    );
+    assert_eq!(healthz(server.addr), 200);
+}
