@@ -38,7 +38,17 @@
 //!
 //! Serve with `into_make_service_with_connect_info::<SocketAddr>()`: the client
 //! IP (rate limits, audit) comes from the socket, or from `X-Forwarded-For` only
-//! when the peer is a configured trusted proxy (S8).
+//! when the peer is a configured trusted proxy (S8). Without it, requests that
+//! need the client IP answer 500 and the log names this fix: no request runs
+//! without its per-IP limits.
+//!
+//! State-changing routes of your own that a session cookie authenticates need
+//! [`refuse_cross_site`] (S7), as the library's routes have.
+//!
+//! `axum::serve` has no header, body or idle timeout and no connection cap:
+//! behind no proxy that has them, slow clients can starve the server (S13).
+//! docs/CONFIGURATION.md, "Slow clients and connection limits (embedding)",
+//! has a recipe with hyper's HTTP/1 builder; the example server uses it.
 
 mod config;
 mod cookie;
