@@ -134,9 +134,19 @@ fn s13_idle_keep_alive_connections_are_closed() {
 fn s13_connections_beyond_the_cap_are_closed_and_slots_come_back() {
     let server = Server::start(&[("MAX_CONNECTIONS", "20")]);
     let addr = server.addr;
-    let mut held: Vec<TcpStream> = (0..20).map(|_| connect(addr)).collect();
-    // Let the server accept them all.
-    std::thread::sleep(Duration::from_millis(300));
+    // 20 kept-alive connections, each answered once, so each holds a slot.
+    let mut held: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut first = [0_u8; 12];
+            s.read_exact(&mut first).unwrap();
+            assert_eq!(&first, b"HTTP/1.1 200");
+            s
+        })
+        .collect();
     let mut extra = connect(addr);
     let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     assert!(
