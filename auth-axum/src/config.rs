@@ -38,13 +38,25 @@ impl TrustedProxy {
         if prefix > max {
             return Err(bad());
         }
+        // `::ffff:10.0.0.0/104` is the IPv4 network 10.0.0.0/8 (S8).
+        if let IpAddr::V6(v6) = network
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Ok(Self {
+                network: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Ok(Self { network, prefix })
     }
 
-    /// Whether `ip` is in this network.
+    /// Whether `ip` is in this network. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.0.0.5`, how a dual-stack listener sees an IPv4 peer) is
+    /// matched as the IPv4 address it is (S8).
     #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, ip) {
+        match (self.network, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 prefix_match(&net.octets(), &ip.octets(), self.prefix)
             }
@@ -158,6 +170,12 @@ mod tests {
                 .unwrap()
                 .contains("8.8.8.8".parse().unwrap())
         );
+        // S8: IPv4-mapped IPv6 peers match IPv4 ranges, and mapped networks are IPv4.
+        assert!(net.contains("::ffff:10.0.0.5".parse().unwrap()));
+        assert!(!net.contains("::ffff:11.0.0.5".parse().unwrap()));
+        let mapped = TrustedProxy::parse("::ffff:10.0.0.0/104").unwrap();
+        assert_eq!(mapped, net);
+        assert!(mapped.contains("10.200.0.1".parse().unwrap()));
         for bad in ["", "10.0.0.0/33", "nope", "10.0.0.0/x"] {
             assert!(TrustedProxy::parse(bad).is_err(), "{bad}");
         }

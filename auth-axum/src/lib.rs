@@ -38,11 +38,21 @@
 //!
 //! Serve with `into_make_service_with_connect_info::<SocketAddr>()`: the client
 //! IP (rate limits, audit) comes from the socket, or from `X-Forwarded-For` only
-//! when the peer is a configured trusted proxy (S8).
+//! when the peer is a configured trusted proxy (S8). Without it, requests that
+//! need the client IP answer 500 and the log names this fix: no request runs
+//! without its per-IP limits.
+//!
+//! State-changing routes of your own that a session cookie authenticates need
+//! [`refuse_cross_site`] (S7), as the library's routes have.
+//!
+//! `axum::serve` has no header, body or idle timeout and no connection cap:
+//! behind no proxy that has them, slow clients can starve the server (S13).
+//! docs/CONFIGURATION.md, "Slow clients and connection limits (embedding)",
+//! has a recipe with hyper's HTTP/1 builder; the example server uses it.
 
 mod config;
 mod cookie;
-mod csrf;
+pub mod csrf;
 mod dto;
 mod error;
 mod extract;
@@ -61,6 +71,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use config::{SameSite, TrustedProxy, WebConfig};
+pub use csrf::refuse_cross_site;
 pub use dto::{
     Accepted, ChangePasswordRequest, ConfirmPasswordRequest, EmailRequest, Health, LoginRequest,
     RegisterRequest, ResetPasswordRequest, SessionResponse, SessionView, UserView, Verified,
@@ -92,7 +103,7 @@ impl AuthState {
             .route(pages::SCRIPT_PATH, get(pages::script));
         api.merge(pages)
             .layer(DefaultBodyLimit::max(self.web.body_limit))
-            .layer(axum::middleware::from_fn(csrf::refuse_cross_site))
+            .layer(axum::middleware::from_fn(refuse_cross_site))
             .layer(axum::middleware::from_fn(routes::no_store))
             .layer(Extension(self.clone()))
             .with_state(self.clone())

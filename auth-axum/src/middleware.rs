@@ -11,12 +11,17 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorBody, ErrorCause, ErrorEnvelope};
+use crate::meta;
+use crate::state::AuthState;
 
 /// The `X-Request-Id` header.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The id of the current request: the client's `X-Request-Id` when it is a
-/// plain token of at most 64 characters, else a fresh UUID.
+/// The id of the current request: a fresh UUID, or the `X-Request-Id` a
+/// trusted proxy sent (a plain token of at most 64 characters), so one id
+/// follows a request through the proxy's logs and ours. From any other peer the
+/// header is ignored: a client could otherwise give two requests one id in the
+/// audit trail, or choose the id of someone else's request.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
@@ -29,11 +34,24 @@ fn accept_client_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// Whether the request came straight from a trusted proxy (S8's list).
+fn from_trusted_proxy(request: &Request) -> bool {
+    let Some(state) = request.extensions().get::<AuthState>() else {
+        return false;
+    };
+    meta::peer_of(request.extensions())
+        .is_some_and(|peer| meta::is_trusted(peer, &state.web.trusted_proxies))
+}
+
 pub(crate) async fn request_context(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(accept_client_id)
+    let id = from_trusted_proxy(&request)
+        .then(|| {
+            request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(accept_client_id)
+        })
+        .flatten()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
     // The path only: query strings may carry tokens (S10).

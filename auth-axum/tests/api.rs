@@ -599,7 +599,10 @@ async fn s8_forwarded_for_is_ignored_from_untrusted_peers_and_used_from_trusted_
 
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
-    let api = Api::new();
+    // Echoed only from a trusted proxy (tests/hardening.rs has the other peers).
+    let api = Api::with(|_, w| {
+        w.trusted_proxies = vec![TrustedProxy::parse("203.0.113.0/24").unwrap()];
+    });
     let request = Request::get("/api/v1/users/me")
         .header("x-request-id", "abc-123")
         .body(Body::empty())

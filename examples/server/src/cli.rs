@@ -29,7 +29,15 @@ Environment (each option above also reads its variable):
   ARGON2_M_COST, ARGON2_T_COST, ARGON2_P_COST
                          hashing cost (default 19456 KiB, 2, 1; below OWASP is refused)
   HASH_CONCURRENCY       hashes at once (default: CPUs)
-  CLEANUP_INTERVAL_SECS  how often expired records are purged (default 300)";
+  CLEANUP_INTERVAL_SECS  how often expired records are purged (default 300)
+  HEADER_READ_TIMEOUT_SECS  time to send a whole request head, also the idle
+                         keep-alive timeout (default 10)
+  BODY_READ_TIMEOUT_SECS time to send a request body after its head (default 30)
+  MAX_HEADER_BYTES       largest request head; larger gets 431 (default 16384)
+  MAX_CONNECTIONS        connections open at once; new ones beyond are closed
+                         (default 1024)
+  SHUTDOWN_GRACE_SECS    after SIGTERM, time for requests in progress before the
+                         connections are closed and the outbox flushed (default 10)";
 
 /// An authentication server: the REST API of auth-axum over auth-core.
 #[derive(Debug, Parser)]
@@ -156,4 +164,20 @@ pub(crate) struct ServeArgs {
     /// Seconds between purges of expired records.
     #[arg(long, env = "CLEANUP_INTERVAL_SECS", default_value_t = 300)]
     pub(crate) cleanup_interval_secs: u64,
+    /// Seconds to receive a whole request head (also the idle keep-alive
+    /// timeout: the clock starts when a connection waits for its next request).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) header_read_timeout_secs: u64,
+    /// Seconds to receive a request body, from the end of its head.
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) body_read_timeout_secs: u64,
+    /// Largest request head (request line and headers) in bytes.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1024..=1_048_576))]
+    pub(crate) max_header_bytes: u64,
+    /// Connections open at once; new ones beyond are closed at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) max_connections: u64,
+    /// Seconds that requests in progress get after a shutdown signal.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub(crate) shutdown_grace_secs: u64,
 }

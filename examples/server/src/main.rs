@@ -6,6 +6,7 @@
 //! `example-server --help` lists every option and environment variable.
 
 mod cli;
+mod http;
 mod mailer;
 mod stores;
 
@@ -100,14 +101,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
     ));
 
     announce(bound, &public_url);
-    axum::serve(
-        listener,
-        state
-            .app()
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    http::serve(listener, state.app(), limits(&args), shutdown_signal()).await;
     tracing::info!("draining the mail outbox");
     cleanup.abort();
     auth.shutdown().await;
@@ -125,6 +119,18 @@ fn announce(bound: SocketAddr, public_url: &str) {
         env!("CARGO_PKG_VERSION")
     );
     println!("links in emails point at {public_url}");
+}
+
+/// The connection limits of the arguments (S13).
+fn limits(args: &ServeArgs) -> http::Limits {
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    http::Limits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout_secs),
+        max_header_bytes: size(args.max_header_bytes),
+        max_connections: size(args.max_connections),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+    }
 }
 
 async fn build_engine(args: &ServeArgs, public_url: &str) -> Result<Auth, Error> {
@@ -199,5 +205,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }

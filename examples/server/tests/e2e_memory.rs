@@ -41,6 +41,11 @@ fn help_lists_every_environment_variable() {
         "LOG_FORMAT",
         "ARGON2_M_COST",
         "HASH_CONCURRENCY",
+        "HEADER_READ_TIMEOUT_SECS",
+        "BODY_READ_TIMEOUT_SECS",
+        "MAX_HEADER_BYTES",
+        "MAX_CONNECTIONS",
+        "SHUTDOWN_GRACE_SECS",
     ] {
         assert!(out.contains(var), "{var} missing from --help");
     }
