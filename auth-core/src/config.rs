@@ -131,6 +131,9 @@ pub struct AuthConfig {
     /// revoking the other sessions without giving the password again (default
     /// 10 min, S14).
     pub reauthentication_window: Duration,
+    /// How long a second-factor challenge can be redeemed after the first
+    /// factor passed (default 5 min).
+    pub second_factor_ttl: Duration,
     /// Whether login needs a verified email (default true).
     pub require_verified_email: bool,
     /// When true (default), registering a taken email answers like a new one and
@@ -171,6 +174,7 @@ impl Default for AuthConfig {
             touch_interval: Duration::seconds(60),
             max_sessions_per_user: 100,
             reauthentication_window: Duration::minutes(10),
+            second_factor_ttl: Duration::minutes(5),
             require_verified_email: true,
             enumeration_protection: true,
             notify_new_session: false,
@@ -213,6 +217,7 @@ impl AuthConfig {
             self.session_idle_timeout,
             self.touch_interval,
             self.reauthentication_window,
+            self.second_factor_ttl,
         ];
         check(
             positive.iter().all(|d| *d > Duration::ZERO),

@@ -76,6 +76,16 @@ pub enum AuthError {
     /// No valid session.
     #[error("authentication required")]
     Unauthenticated,
+    /// A second-factor code (TOTP or recovery code) was wrong, already used,
+    /// or there was nothing to confirm (S15).
+    #[error("the code is invalid or has already been used")]
+    InvalidCode,
+    /// Two-step sign-in is already on; turn it off first to enrol again.
+    #[error("two-step sign-in is already on")]
+    SecondFactorAlreadyEnabled,
+    /// Two-step sign-in is not on.
+    #[error("two-step sign-in is not on")]
+    SecondFactorNotEnabled,
     /// A sensitive operation needs a recent sign-in or the current password
     /// (S14).
     #[error("confirm your password to continue")]
@@ -117,6 +127,9 @@ impl AuthError {
             Self::EmailTaken => "email_taken",
             Self::Unauthenticated => "unauthenticated",
             Self::ReauthenticationRequired => "reauthentication_required",
+            Self::InvalidCode => "invalid_code",
+            Self::SecondFactorAlreadyEnabled => "second_factor_already_enabled",
+            Self::SecondFactorNotEnabled => "second_factor_not_enabled",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }

@@ -18,7 +18,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use auth_core::mail::{CapturingMailer, MessageKind};
-//! use auth_core::{Auth, OpaqueToken, Password, RequestContext, SecretKey};
+//! use auth_core::{Auth, LoginOutcome, OpaqueToken, Password, RequestContext, SecretKey};
 //! use auth_store_memory::MemoryStore;
 //!
 //! # #[tokio::main]
@@ -38,7 +38,11 @@
 //! let token = mailer.token_for("alice@example.com", MessageKind::Verification).unwrap();
 //! auth.verify_email(&OpaqueToken::new(token), &ctx).await?;
 //!
-//! let login = auth.login("alice@example.com", &Password::new("correct horse battery"), false, &ctx).await?;
+//! let login = match auth.login("alice@example.com", &Password::new("correct horse battery"), false, &ctx).await? {
+//!     LoginOutcome::SignedIn(login) => login,
+//!     // With TOTP on, redeem the challenge with a code: auth.complete_second_factor(...).
+//!     LoginOutcome::SecondFactorRequired(_) => unreachable!("no second factor enrolled"),
+//! };
 //! let me = auth.authenticate(&login.session.token).await?;
 //! assert_eq!(me.user.email.as_str(), "alice@example.com");
 //!
@@ -69,6 +73,7 @@ mod engine;
 mod error;
 pub mod mail;
 pub mod password;
+mod seal;
 mod secret;
 pub mod store;
 mod token;
@@ -79,8 +84,9 @@ pub mod conformance;
 pub use config::{AuthConfig, BackoffPolicy, MAX_SESSION_LIFETIME};
 pub use email::{EmailAddress, InvalidEmail, MAX_EMAIL_BYTES, MAX_LOCAL_BYTES};
 pub use engine::{
-    Auth, AuthBuilder, Authenticated, LoginSuccess, MissingClientAddress, NewSession, Purged,
-    RequestContext,
+    Auth, AuthBuilder, Authenticated, LoginOutcome, LoginSuccess, MissingClientAddress, NewSession,
+    Purged, RecoveryCodes, RequestContext, SecondFactorChallenge, SecondFactorCode,
+    SecondFactorStatus, SignIn, TotpEnrolment,
 };
 pub use error::{AuthError, BoxError, ConfigError, StoreError, UNAVAILABLE_RETRY_AFTER};
 pub use secret::{Password, PasswordHashString};

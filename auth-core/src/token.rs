@@ -81,11 +81,24 @@ impl SecretKey {
 
     /// The keyed hash of a token for a purpose.
     pub(crate) fn hash(&self, purpose: TokenPurpose, token: &[u8; TOKEN_BYTES]) -> TokenHash {
+        self.hash_tagged(purpose.as_str(), token)
+    }
+
+    /// The keyed hash of any secret under a domain tag (challenge tokens of a
+    /// purpose, recovery codes): `HMAC(key, tag || 0 || data)`. Tags never
+    /// contain a zero byte, so no two (tag, data) pairs share an input.
+    pub(crate) fn hash_tagged(&self, tag: &str, data: &[u8]) -> TokenHash {
         let mut mac = self.0.clone();
-        mac.update(purpose.as_str().as_bytes());
+        mac.update(tag.as_bytes());
         mac.update(&[0]);
-        mac.update(token);
+        mac.update(data);
         TokenHash(mac.finalize().into_bytes().into())
+    }
+
+    /// A 256-bit key for another use (sealing TOTP secrets), derived under a
+    /// label that no token purpose uses.
+    pub(crate) fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.hash_tagged(&format!("derive:{label}"), &[]).0)
     }
 }
 

@@ -40,11 +40,16 @@ fn anon() -> RequestContext {
     RequestContext::from_ip(std::net::Ipv4Addr::from(0x0a00_0000 | n).into())
 }
 
+/// The session of a login that needed no second factor.
+fn signed_in(outcome: auth_core::LoginOutcome) -> auth_core::LoginSuccess {
+    outcome.signed_in().expect("no second factor expected")
+}
+
 async fn login(h: &Harness, email: &str, password: &str) -> Result<OpaqueToken, AuthError> {
     h.auth
         .login(email, &pw(password), false, &anon())
         .await
-        .map(|ok| ok.session.token)
+        .map(|ok| signed_in(ok).session.token)
 }
 
 async fn audit_kinds(h: &Harness, user: auth_core::store::UserId) -> Vec<AuditKind> {
@@ -723,20 +728,13 @@ async fn s2_login_upgrades_weaker_and_bcrypt_hashes() {
     let bcrypt = PasswordHashString::new(bcrypt::hash(PW, 4).unwrap());
     for old in [weak.hash(&normalized).await.unwrap(), bcrypt] {
         h.stores
-            .users
+            .passwords
             .set_password(id, &old, h.auth_now())
             .await
             .unwrap();
         assert!(h.auth.hasher().needs_rehash(&old));
         login(&h, EMAIL, PW).await.unwrap();
-        let stored = h
-            .stores
-            .users
-            .user_by_id(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash;
+        let stored = h.stores.passwords.password(id).await.unwrap().unwrap().hash;
         assert!(
             stored.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
             "{stored:?}"
@@ -835,7 +833,7 @@ async fn s5_disabling_an_account_revokes_every_session_and_blocks_login() {
 async fn s5_remember_me_lives_up_to_its_own_lifetime() {
     let h = harness();
     h.verified_user(EMAIL, PW).await;
-    let ok = h.auth.login(EMAIL, &pw(PW), true, &anon()).await.unwrap();
+    let ok = signed_in(h.auth.login(EMAIL, &pw(PW), true, &anon()).await.unwrap());
     let s = ok.session.session;
     assert_eq!(s.absolute_expires_at - s.created_at, Duration::days(30));
     assert_eq!(s.idle_expires_at - s.created_at, Duration::minutes(30));
@@ -883,6 +881,7 @@ async fn s12_every_outcome_writes_an_audit_event_with_context() {
         .auth
         .login(EMAIL, &pw(PW), false, &ctx)
         .await
+        .map(signed_in)
         .unwrap()
         .session
         .token;
@@ -908,6 +907,7 @@ async fn s12_every_outcome_writes_an_audit_event_with_context() {
         .auth
         .login(EMAIL, &pw("third passphrase"), false, &ctx)
         .await
+        .map(signed_in)
         .unwrap()
         .session
         .token;
@@ -949,14 +949,15 @@ async fn s12_every_outcome_writes_an_audit_event_with_context() {
 async fn s10_no_secret_appears_in_debug_output_or_audit_records() {
     let h = harness();
     let id = h.verified_user(EMAIL, PW).await;
-    let ok = h.auth.login(EMAIL, &pw(PW), false, &anon()).await.unwrap();
+    let ok = signed_in(h.auth.login(EMAIL, &pw(PW), false, &anon()).await.unwrap());
     let token = ok.session.token.expose_secret().to_owned();
+    let hash = h.stores.passwords.password(id).await.unwrap().unwrap().hash;
     let printed = format!(
         "{ok:?} {:?} {:?}",
         h.auth,
         h.stores.audit.events_for_user(id, 50).await.unwrap()
     );
-    for secret in [token.as_str(), PW, ok.user.password_hash.as_str()] {
+    for secret in [token.as_str(), PW, hash.as_str()] {
         assert!(!printed.contains(secret), "{secret} leaked");
     }
 }

@@ -31,8 +31,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use auth_core::store::{
-    AttemptKey, AttemptState, AttemptStore, AuditEvent, AuditSink, NewToken, NewUser, SessionId,
-    SessionRecord, SessionStore, StoreError, TokenCheck, TokenStore, User, UserId, UserStore,
+    AttemptKey, AttemptState, AttemptStore, AuditEvent, AuditSink, Challenge, ChallengePurpose,
+    ChallengeStore, NewChallenge, NewToken, NewUser, PasswordCredential, PasswordStore,
+    RecoveryCodeStore, SealedSecret, SessionId, SessionRecord, SessionStore, StoreError,
+    TokenCheck, TokenStore, TotpCredential, TotpStore, User, UserId, UserStore,
 };
 use auth_core::{PasswordHashString, TokenHash, TokenPurpose};
 use time::{Duration, OffsetDateTime};
@@ -53,6 +55,10 @@ pub struct MemoryStore {
 struct State {
     users: HashMap<UserId, User>,
     user_by_email: HashMap<String, UserId>,
+    passwords: HashMap<UserId, PasswordCredential>,
+    totp: HashMap<UserId, TotpCredential>,
+    recovery_codes: HashMap<UserId, HashMap<TokenHash, Option<OffsetDateTime>>>,
+    challenges: HashMap<TokenHash, (ChallengePurpose, Challenge)>,
     tokens: HashMap<TokenHash, TokenRow>,
     sessions: HashMap<TokenHash, SessionRecord>,
     session_hash: HashMap<SessionId, TokenHash>,
@@ -110,6 +116,7 @@ impl MemoryStore {
             state.sweep_tokens(now);
             state.sweep_sessions(now);
             state.sweep_attempts(now);
+            state.sweep_challenges(now);
         }
         state
     }
@@ -146,6 +153,21 @@ impl State {
             }
         }
         dead.len() as u64
+    }
+
+    /// Deadlines are inclusive: a challenge goes one instant after its own.
+    fn sweep_challenges(&mut self, now: OffsetDateTime) -> u64 {
+        let before = self.challenges.len();
+        self.challenges.retain(|_, (_, c)| c.expires_at >= now);
+        (before - self.challenges.len()) as u64
+    }
+
+    fn known(&self, user: UserId) -> Result<(), StoreError> {
+        if self.users.contains_key(&user) {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
 
     fn sweep_attempts(&mut self, now: OffsetDateTime) -> u64 {
@@ -189,9 +211,7 @@ impl UserStore for MemoryStore {
         let user = User {
             id: new.id,
             email: new.email,
-            password_hash: new.password_hash,
             email_verified_at: None,
-            password_changed_at: new.created_at,
             created_at: new.created_at,
             updated_at: new.created_at,
             disabled_at: None,
@@ -199,6 +219,13 @@ impl UserStore for MemoryStore {
         };
         state.user_by_email.insert(email, user.id);
         state.users.insert(user.id, user.clone());
+        if let Some(hash) = new.password_hash {
+            let password = PasswordCredential {
+                hash,
+                changed_at: new.created_at,
+            };
+            state.passwords.insert(user.id, password);
+        }
         Ok(user)
     }
 
@@ -213,60 +240,6 @@ impl UserStore for MemoryStore {
             .get(email_normalized)
             .and_then(|id| state.users.get(id))
             .cloned())
-    }
-
-    async fn set_password(
-        &self,
-        id: UserId,
-        hash: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut state = self.write(at);
-        let user = state.user_mut(id)?;
-        user.password_hash = hash.clone();
-        user.password_changed_at = at;
-        user.reset_required_at = None;
-        user.updated_at = at;
-        Ok(())
-    }
-
-    async fn set_password_if(
-        &self,
-        id: UserId,
-        expected: &PasswordHashString,
-        hash: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.write(at);
-        let Some(user) = state.users.get_mut(&id) else {
-            return Ok(false);
-        };
-        if user.password_hash != *expected {
-            return Ok(false);
-        }
-        user.password_hash = hash.clone();
-        user.password_changed_at = at;
-        user.reset_required_at = None;
-        user.updated_at = at;
-        Ok(true)
-    }
-
-    async fn replace_password_hash(
-        &self,
-        id: UserId,
-        old: &PasswordHashString,
-        new: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.write(at);
-        match state.users.get_mut(&id) {
-            Some(user) if user.password_hash == *old => {
-                user.password_hash = new.clone();
-                user.updated_at = at;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
     }
 
     async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -594,5 +567,207 @@ impl AuditSink for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl PasswordStore for MemoryStore {
+    async fn password(&self, user: UserId) -> Result<Option<PasswordCredential>, StoreError> {
+        Ok(self.lock().passwords.get(&user).cloned())
+    }
+
+    async fn set_password(
+        &self,
+        user: UserId,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write(at);
+        state.known(user)?;
+        let password = PasswordCredential {
+            hash: hash.clone(),
+            changed_at: at,
+        };
+        state.passwords.insert(user, password);
+        Ok(())
+    }
+
+    async fn set_password_if(
+        &self,
+        user: UserId,
+        expected: &PasswordHashString,
+        hash: &PasswordHashString,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        match state.passwords.get_mut(&user) {
+            Some(password) if password.hash == *expected => {
+                password.hash = hash.clone();
+                password.changed_at = at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn replace_password_hash(
+        &self,
+        user: UserId,
+        old: &PasswordHashString,
+        new: &PasswordHashString,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.passwords.get_mut(&user) {
+            Some(password) if password.hash == *old => {
+                password.hash = new.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl TotpStore for MemoryStore {
+    async fn totp(&self, user: UserId) -> Result<Option<TotpCredential>, StoreError> {
+        Ok(self.lock().totp.get(&user).cloned())
+    }
+
+    async fn put_pending_totp(
+        &self,
+        user: UserId,
+        secret: &SealedSecret,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        state.known(user)?;
+        if state
+            .totp
+            .get(&user)
+            .is_some_and(|t| t.confirmed_at.is_some())
+        {
+            return Ok(false);
+        }
+        let pending = TotpCredential {
+            secret: secret.clone(),
+            created_at: at,
+            confirmed_at: None,
+            last_step: None,
+        };
+        state.totp.insert(user, pending);
+        Ok(true)
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        secret: &SealedSecret,
+        step: i64,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        match state.totp.get_mut(&user) {
+            Some(t) if t.confirmed_at.is_none() && t.secret == *secret => {
+                t.confirmed_at = Some(at);
+                t.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.totp.get_mut(&user) {
+            Some(t) if t.confirmed_at.is_some() && t.last_step.is_none_or(|last| step > last) => {
+                t.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.lock().totp.remove(&user).is_some())
+    }
+}
+
+#[async_trait]
+impl RecoveryCodeStore for MemoryStore {
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write(at);
+        state.known(user)?;
+        let fresh = codes.iter().map(|c| (*c, None)).collect();
+        state.recovery_codes.insert(user, fresh);
+        Ok(())
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        let used = state
+            .recovery_codes
+            .get_mut(&user)
+            .and_then(|codes| codes.get_mut(code))
+            .filter(|used| used.is_none());
+        Ok(used.map(|used| *used = Some(at)).is_some())
+    }
+
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError> {
+        let state = self.lock();
+        let left = state
+            .recovery_codes
+            .get(&user)
+            .map_or(0, |codes| codes.values().filter(|u| u.is_none()).count());
+        Ok(u32::try_from(left).unwrap_or(u32::MAX))
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for MemoryStore {
+    async fn insert_challenge(&self, new: NewChallenge) -> Result<(), StoreError> {
+        let mut state = self.write(new.created_at);
+        if state.challenges.contains_key(&new.hash) {
+            return Err(StoreError::Conflict);
+        }
+        let challenge = Challenge {
+            user_id: new.user_id,
+            payload: new.payload,
+            created_at: new.created_at,
+            expires_at: new.expires_at,
+        };
+        state.challenges.insert(new.hash, (new.purpose, challenge));
+        Ok(())
+    }
+
+    async fn take_challenge(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Challenge>, StoreError> {
+        let mut state = self.lock();
+        match state.challenges.get(hash) {
+            Some((stored, _)) if *stored != purpose => Ok(None),
+            Some(_) => Ok(state
+                .challenges
+                .remove(hash)
+                .map(|(_, c)| c)
+                .filter(|c| now <= c.expires_at)),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_expired_challenges(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self.lock().sweep_challenges(now))
     }
 }

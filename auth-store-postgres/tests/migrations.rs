@@ -201,6 +201,7 @@ fn session(n: u8, user: UserId) -> SessionRecord {
         user_id: user,
         created_at: t0(),
         authenticated_at: t0(),
+        methods: vec![AuthMethod::Password],
         last_seen_at: t0(),
         idle_expires_at: t0() + Duration::minutes(30),
         absolute_expires_at: t0() + Duration::hours(24),

@@ -172,6 +172,7 @@ async fn the_purge_reaches_every_node_of_a_cluster() {
             user_id: UserId::new_random(),
             created_at: t0(),
             authenticated_at: t0(),
+            methods: vec![AuthMethod::Password],
             last_seen_at: t0(),
             idle_expires_at: t0() + Duration::minutes(30),
             absolute_expires_at: t0() + Duration::hours(24),

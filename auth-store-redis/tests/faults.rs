@@ -56,6 +56,7 @@ fn session() -> SessionRecord {
         user_id: UserId::new_random(),
         created_at: t0(),
         authenticated_at: t0(),
+        methods: vec![AuthMethod::Password],
         last_seen_at: t0(),
         idle_expires_at: t0() + Duration::minutes(30),
         absolute_expires_at: t0() + Duration::hours(24),

@@ -11,7 +11,7 @@ use super::Stores;
 use crate::clock::{Clock, MockClock};
 use crate::mail::{CapturingMailer, MessageKind, OutboxConfig};
 use crate::password::{HashParams, PasswordHasher};
-use crate::store::{AttemptKey, AttemptScope, AuditKind, UserId};
+use crate::store::{AttemptKey, AttemptScope, AuditKind, AuthMethod, UserId};
 use crate::{Auth, AuthConfig, AuthError, OpaqueToken, Password, RequestContext, SecretKey};
 
 /// The engine checks take the bundle as is.
@@ -80,6 +80,10 @@ impl Harness {
         let auth = Auth::builder()
             .config(config)
             .users(Arc::clone(&stores.users))
+            .passwords(Arc::clone(&stores.passwords))
+            .totp(Arc::clone(&stores.totp))
+            .recovery_codes(Arc::clone(&stores.recovery_codes))
+            .challenges(Arc::clone(&stores.challenges))
             .tokens(Arc::clone(&stores.tokens))
             .sessions(Arc::clone(&stores.sessions))
             .attempts(Arc::clone(&stores.attempts))
@@ -184,7 +188,11 @@ impl Harness {
             .auth
             .login(email, &Password::new(password), false, &Self::ctx(1))
             .await;
-        ok.unwrap_or_else(|e| panic!("login: {e}")).session.token
+        let outcome = ok.unwrap_or_else(|e| panic!("login: {e}"));
+        let Some(ok) = outcome.signed_in() else {
+            panic!("login: a second factor is due");
+        };
+        ok.session.token
     }
 }
 
@@ -394,7 +402,7 @@ pub async fn logins_racing_a_reset_leave_no_session(stores: Stores) {
                         }
                         let ctx = Harness::ctx(100 + a);
                         if let Ok(ok) = auth.login(email, &Password::new(&old), false, &ctx).await {
-                            got.push(ok.session.token);
+                            got.extend(ok.signed_in().map(|ok| ok.session.token));
                         }
                         tokio::task::yield_now().await;
                     }
@@ -823,6 +831,8 @@ pub async fn email_case_variants_share_account_and_counter(stores: Stores) {
             &Harness::ctx(1),
         )
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert_eq!(ok.user.id, id);
     assert_eq!(
@@ -892,5 +902,385 @@ pub async fn verification_token_expiry(stores: Stores) {
             Err(AuthError::TokenInvalid)
         ),
         "single use"
+    );
+}
+
+/// The code an authenticator app holding `secret` (base32) shows at `at`.
+///
+/// # Panics
+/// On a secret the enrolment could not have produced.
+#[must_use]
+pub fn totp_code(secret: &str, at: time::OffsetDateTime) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret)
+        .unwrap_or_else(|e| panic!("secret: {e:?}"))
+        .as_ref()
+        .to_vec();
+    let totp = totp_rs::Builder::new()
+        .with_secret(bytes)
+        .build()
+        .unwrap_or_else(|e| panic!("totp: {e:?}"));
+    let at = u64::try_from(at.unix_timestamp()).unwrap_or_else(|e| panic!("{e}"));
+    totp.generate(at).to_string()
+}
+
+/// Signs `email` in with its password and returns the session, for a user
+/// with TOTP (redeeming the challenge with the code at the clock's time).
+async fn sign_in_with_totp(h: &Harness, email: &str, secret: &str) -> crate::LoginSuccess {
+    let challenge = match h
+        .auth
+        .login(email, &Password::new(PW), false, &Harness::ctx(7))
+        .await
+        .unwrap()
+    {
+        crate::LoginOutcome::SecondFactorRequired(c) => c,
+        crate::LoginOutcome::SignedIn(_) => panic!("TOTP is on: a challenge was due"),
+    };
+    let code = crate::SecondFactorCode::totp(totp_code(secret, h.clock.now()));
+    h.auth
+        .complete_second_factor(&challenge.token, &code, &Harness::ctx(7))
+        .await
+        .unwrap()
+}
+
+/// Enrols TOTP for a verified, signed-in user; returns the secret and the
+/// recovery codes. The clock moves one step on, so the confirming code's
+/// step is in the past.
+async fn enrol_totp(h: &Harness, email: &str) -> (String, Vec<String>) {
+    let token = h.login(email, PW).await;
+    let me = h.auth.authenticate(&token).await.unwrap();
+    let enrolment = h.auth.start_totp(&me, &Harness::ctx(7)).await.unwrap();
+    assert!(enrolment.otpauth_uri.starts_with("otpauth://totp/"));
+    assert!(enrolment.qr_svg.contains("<svg"));
+    let secret = enrolment.secret.to_string();
+    let code = totp_code(&secret, h.clock.now());
+    let codes = h
+        .auth
+        .confirm_totp(&me, &code, &Harness::ctx(7))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(30));
+    let codes = codes
+        .expose_secret()
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    (secret, codes)
+}
+
+/// S15: enrol TOTP, then sign in with password + TOTP (both recorded on the
+/// session), then with password + a recovery code; a code and a recovery code
+/// are each accepted once; the owner is mailed at each step.
+pub async fn totp_sign_in_journey(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "twofactor@example.com";
+    let id = h.verified_user(email, PW).await;
+    let (secret, codes) = enrol_totp(&h, email).await;
+    assert_eq!(codes.len(), 10);
+    let status = h.auth.second_factor_status(id).await.unwrap();
+    assert!(status.totp_enabled && !status.totp_pending);
+    assert_eq!(status.recovery_codes_left, 10);
+    let stored = h.stores.totp.totp(id).await.unwrap().unwrap();
+    let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
+    assert!(
+        !stored
+            .secret
+            .sealed
+            .windows(raw.as_ref().len())
+            .any(|w| w == raw.as_ref()),
+        "the secret is sealed at rest"
+    );
+
+    let ok = sign_in_with_totp(&h, email, &secret).await;
+    assert_eq!(
+        ok.session.session.methods,
+        [AuthMethod::Password, AuthMethod::Totp]
+    );
+    let session = h.auth.authenticate(&ok.session.token).await.unwrap();
+    assert_eq!(session.session.methods, ok.session.session.methods);
+
+    // The same code again (same step): refused, however it is presented.
+    let again = match h
+        .auth
+        .login(email, &Password::new(PW), false, &Harness::ctx(7))
+        .await
+        .unwrap()
+    {
+        crate::LoginOutcome::SecondFactorRequired(c) => c,
+        crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
+    };
+    let replay = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    let refused = h
+        .auth
+        .complete_second_factor(&again.token, &replay, &Harness::ctx(7))
+        .await;
+    assert!(
+        matches!(refused, Err(AuthError::InvalidCode)),
+        "{refused:?}"
+    );
+
+    // A recovery code redeems the same (still live) challenge, once.
+    let recovery = crate::SecondFactorCode::recovery_code(codes[3].to_uppercase());
+    let ok = h
+        .auth
+        .complete_second_factor(&again.token, &recovery, &Harness::ctx(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.session.session.methods,
+        [AuthMethod::Password, AuthMethod::RecoveryCode]
+    );
+    let used = h
+        .auth
+        .complete_second_factor(&again.token, &recovery, &Harness::ctx(7))
+        .await;
+    assert!(matches!(used, Err(AuthError::TokenInvalid)), "{used:?}");
+    assert_eq!(
+        h.auth
+            .second_factor_status(id)
+            .await
+            .unwrap()
+            .recovery_codes_left,
+        9
+    );
+    let mails = |kind| h.mailer.messages_to(email, kind).len();
+    h.auth.shutdown().await;
+    assert_eq!(mails(MessageKind::SecondFactorChanged), 1);
+    assert_eq!(mails(MessageKind::RecoveryCodeUsed), 1);
+}
+
+/// S15: two concurrent uses of one TOTP code (two pending sign-ins): exactly
+/// one signs in.
+pub async fn concurrent_uses_of_one_totp_code_have_one_winner(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "race-totp@example.com";
+    h.verified_user(email, PW).await;
+    let (secret, _) = enrol_totp(&h, email).await;
+    let mut challenges = Vec::new();
+    for _ in 0..2 {
+        match h
+            .auth
+            .login(email, &Password::new(PW), false, &Harness::ctx(8))
+            .await
+            .unwrap()
+        {
+            crate::LoginOutcome::SecondFactorRequired(c) => challenges.push(c),
+            crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
+        }
+    }
+    let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    let tasks: Vec<_> = challenges
+        .into_iter()
+        .map(|c| {
+            let (auth, code) = (h.auth.clone(), code.clone());
+            tokio::spawn(async move {
+                auth.complete_second_factor(&c.token, &code, &Harness::ctx(8))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(AuthError::InvalidCode) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+/// S15: codes one step off either way are accepted, two steps off refused;
+/// wrong codes lock the second factor like passwords (the lock answers
+/// without checking the code).
+pub async fn totp_skew_and_lockout(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "skew@example.com";
+    h.verified_user(email, PW).await;
+    let (secret, _) = enrol_totp(&h, email).await;
+    let challenge = |h: &Harness| {
+        let auth = h.auth.clone();
+        async move {
+            match auth
+                .login(email, &Password::new(PW), false, &Harness::ctx(9))
+                .await
+                .unwrap()
+            {
+                crate::LoginOutcome::SecondFactorRequired(c) => c,
+                crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
+            }
+        }
+    };
+    let redeem = |c: crate::SecondFactorChallenge, at: time::OffsetDateTime| {
+        let auth = h.auth.clone();
+        let code = crate::SecondFactorCode::totp(totp_code(&secret, at));
+        async move {
+            auth.complete_second_factor(&c.token, &code, &Harness::ctx(9))
+                .await
+        }
+    };
+    // Two steps ahead: refused. One step behind (a later step than any
+    // accepted): accepted.
+    let now = h.clock.now();
+    let c = challenge(&h).await;
+    assert!(matches!(
+        redeem(c.clone(), now + Duration::seconds(60)).await,
+        Err(AuthError::InvalidCode)
+    ));
+    h.clock.advance(Duration::seconds(30));
+    assert!(
+        redeem(c, h.clock.now() - Duration::seconds(30))
+            .await
+            .is_ok()
+    );
+    h.clock.advance(Duration::seconds(30));
+    let c = challenge(&h).await;
+    assert!(
+        redeem(c, h.clock.now() + Duration::seconds(30))
+            .await
+            .is_ok()
+    );
+    h.clock.advance(Duration::minutes(2));
+    let c = challenge(&h).await;
+    assert!(matches!(
+        redeem(c.clone(), h.clock.now() - Duration::seconds(60)).await,
+        Err(AuthError::InvalidCode)
+    ));
+    // Four more wrong codes reach the threshold of 5; the next is locked.
+    let wrong = crate::SecondFactorCode::totp("000000");
+    for _ in 0..4 {
+        let r = h
+            .auth
+            .complete_second_factor(&c.token, &wrong, &Harness::ctx(9))
+            .await;
+        assert!(matches!(r, Err(AuthError::InvalidCode)), "{r:?}");
+    }
+    let locked = redeem(c, h.clock.now()).await;
+    assert!(
+        matches!(
+            locked,
+            Err(AuthError::Locked {
+                retry_after: Some(_)
+            })
+        ),
+        "{locked:?}"
+    );
+}
+
+/// S5, S15: a second-factor challenge is single use, expires, and dies with
+/// a password change between the two steps.
+pub async fn second_factor_challenges_expire_and_bind_the_password(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "bound@example.com";
+    h.verified_user(email, PW).await;
+    let (secret, _) = enrol_totp(&h, email).await;
+    let login = || {
+        let auth = h.auth.clone();
+        async move {
+            match auth
+                .login(email, &Password::new(PW), false, &Harness::ctx(10))
+                .await
+                .unwrap()
+            {
+                crate::LoginOutcome::SecondFactorRequired(c) => c,
+                crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
+            }
+        }
+    };
+    let expired = login().await;
+    h.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    let r = h
+        .auth
+        .complete_second_factor(&expired.token, &code, &Harness::ctx(10))
+        .await;
+    assert!(matches!(r, Err(AuthError::TokenInvalid)), "{r:?}");
+
+    let pending = login().await;
+    let ok = sign_in_with_totp(&h, email, &secret).await;
+    h.auth
+        .change_password(
+            &ok.session.token,
+            &Password::new(PW),
+            &Password::new("an entirely new passphrase"),
+            &Harness::ctx(10),
+        )
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(30));
+    let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    let r = h
+        .auth
+        .complete_second_factor(&pending.token, &code, &Harness::ctx(10))
+        .await;
+    assert!(
+        matches!(r, Err(AuthError::InvalidCredentials)),
+        "a challenge from the old password: {r:?}"
+    );
+    let bogus = OpaqueToken::new("not a challenge");
+    let r = h
+        .auth
+        .complete_second_factor(&bogus, &code, &Harness::ctx(10))
+        .await;
+    assert!(matches!(r, Err(AuthError::TokenInvalid)), "{r:?}");
+}
+
+/// S14, S15: enrolment needs a recent sign-in; turning TOTP off needs the
+/// password and a code, or a recovery code; both mail the owner.
+pub async fn totp_enrolment_needs_a_recent_sign_in_and_off_needs_proof(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "offon@example.com";
+    let id = h.verified_user(email, PW).await;
+    let token = h.login(email, PW).await;
+    for _ in 0..11 {
+        h.clock.advance(Duration::minutes(1));
+        h.auth.authenticate(&token).await.unwrap();
+    }
+    let old = h.auth.authenticate(&token).await.unwrap();
+    let r = h.auth.start_totp(&old, &Harness::ctx(11)).await;
+    assert!(
+        matches!(r, Err(AuthError::ReauthenticationRequired)),
+        "{r:?}"
+    );
+    let (secret, codes) = enrol_totp(&h, email).await;
+    let me = sign_in_with_totp(&h, email, &secret).await;
+    let me = h.auth.authenticate(&me.session.token).await.unwrap();
+    let r = h.auth.start_totp(&me, &Harness::ctx(11)).await;
+    assert!(
+        matches!(r, Err(AuthError::SecondFactorAlreadyEnabled)),
+        "{r:?}"
+    );
+    h.clock.advance(Duration::seconds(30));
+    let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    let r = h
+        .auth
+        .disable_totp(&me, None, &code, &Harness::ctx(11))
+        .await;
+    assert!(matches!(r, Err(AuthError::InvalidCredentials)), "{r:?}");
+    let wrong = Password::new("not the password");
+    let r = h
+        .auth
+        .disable_totp(&me, Some(&wrong), &code, &Harness::ctx(11))
+        .await;
+    assert!(matches!(r, Err(AuthError::InvalidCredentials)), "{r:?}");
+    let recovery = crate::SecondFactorCode::recovery_code(codes[0].clone());
+    h.auth
+        .disable_totp(&me, None, &recovery, &Harness::ctx(11))
+        .await
+        .unwrap();
+    let status = h.auth.second_factor_status(id).await.unwrap();
+    assert!(!status.totp_enabled);
+    assert_eq!(status.recovery_codes_left, 0);
+    let r = h
+        .auth
+        .disable_totp(&me, Some(&Password::new(PW)), &code, &Harness::ctx(11))
+        .await;
+    assert!(matches!(r, Err(AuthError::SecondFactorNotEnabled)), "{r:?}");
+    h.login(email, PW).await; // no challenge any more
+    h.auth.shutdown().await;
+    assert_eq!(
+        h.mailer
+            .messages_to(email, MessageKind::SecondFactorChanged)
+            .len(),
+        2
     );
 }

@@ -29,9 +29,13 @@
 
 pub mod attempts;
 pub mod audit;
+pub mod challenges;
 pub mod engine;
+pub mod passwords;
+pub mod recovery_codes;
 pub mod sessions;
 pub mod tokens;
+pub mod totp;
 pub mod users;
 
 use std::sync::Arc;
@@ -41,7 +45,8 @@ use time::OffsetDateTime;
 pub use engine::Harness;
 
 use crate::store::{
-    AllStores, AttemptStore, AuditSink, NewUser, SessionStore, TokenStore, UserId, UserStore,
+    AllStores, AttemptStore, AuditSink, ChallengeStore, NewUser, PasswordStore, RecoveryCodeStore,
+    SessionStore, TokenStore, TotpStore, UserId, UserStore,
 };
 use crate::{EmailAddress, PasswordHashString};
 
@@ -50,6 +55,14 @@ use crate::{EmailAddress, PasswordHashString};
 pub struct Stores {
     /// Users.
     pub users: Arc<dyn UserStore>,
+    /// Passwords.
+    pub passwords: Arc<dyn PasswordStore>,
+    /// TOTP secrets.
+    pub totp: Arc<dyn TotpStore>,
+    /// Recovery codes.
+    pub recovery_codes: Arc<dyn RecoveryCodeStore>,
+    /// Challenges.
+    pub challenges: Arc<dyn ChallengeStore>,
     /// Tokens.
     pub tokens: Arc<dyn TokenStore>,
     /// Sessions.
@@ -71,6 +84,10 @@ impl Stores {
     pub fn all<S: AllStores + 'static>(store: Arc<S>) -> Self {
         Self {
             users: store.clone(),
+            passwords: store.clone(),
+            totp: store.clone(),
+            recovery_codes: store.clone(),
+            challenges: store.clone(),
             tokens: store.clone(),
             sessions: store.clone(),
             attempts: store.clone(),
@@ -121,7 +138,7 @@ impl<T: ?Sized> Fixture<T> {
         let new = NewUser {
             id,
             email,
-            password_hash: hash,
+            password_hash: Some(hash),
             created_at: t0(),
         };
         users
@@ -174,14 +191,80 @@ macro_rules! user_store_tests {
                     create_and_find,
                     email_is_unique_by_normalized_form,
                     concurrent_creations_of_one_email_make_one_user,
-                    set_password_moves_changed_at_and_clears_reset_required,
-                    set_password_if_is_compare_and_swap,
-                    replace_password_hash_is_compare_and_swap,
                     mark_email_verified_keeps_the_first_time,
                     disabled_and_reset_required_round_trip,
                     updates_of_unknown_users_are_not_found,
                 ]
             );
+        }
+    };
+}
+
+/// Runs every [`PasswordStore`], [`TotpStore`] and [`RecoveryCodeStore`]
+/// check; `$make` evaluates to a fresh store that also implements
+/// [`UserStore`] (credentials belong to existing users).
+#[macro_export]
+macro_rules! credential_store_tests {
+    ($make:expr) => {
+        mod password_store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(
+                passwords,
+                $make,
+                same,
+                [
+                    created_password_is_found_and_set_moves_changed_at,
+                    set_password_if_is_compare_and_swap,
+                    replace_password_hash_is_compare_and_swap,
+                    set_password_of_an_unknown_user_is_not_found,
+                ]
+            );
+        }
+        mod totp_store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(
+                totp,
+                $make,
+                same,
+                [
+                    pending_then_confirmed,
+                    steps_are_accepted_once_and_in_order,
+                    concurrent_uses_of_one_step_have_one_winner,
+                ]
+            );
+        }
+        mod recovery_code_store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(
+                recovery_codes,
+                $make,
+                same,
+                [
+                    codes_are_single_use_per_user_and_replaced_whole,
+                    concurrent_uses_of_one_code_have_one_winner,
+                ]
+            );
+        }
+    };
+}
+
+/// Runs every [`ChallengeStore`] check; `$make` evaluates to a fresh store.
+/// Add `, users_in_same_store` as for [`token_store_tests!`].
+#[macro_export]
+macro_rules! challenge_store_tests {
+    ($make:expr) => { $crate::challenge_store_tests!(@ $make, none); };
+    ($make:expr, users_in_same_store) => { $crate::challenge_store_tests!(@ $make, same); };
+    (@ $make:expr, $users:tt) => {
+        mod challenge_store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(challenges, $make, $users, [
+                take_once_with_payload, challenges_are_purpose_bound,
+                valid_at_the_deadline_and_not_after, fifty_concurrent_takes_have_one_winner,
+            ]);
         }
     };
 }
@@ -286,6 +369,11 @@ macro_rules! engine_conformance_tests {
                     a_disabled_accounts_reset_link_is_refused,
                     sign_ins_beyond_the_cap_end_the_oldest_sessions,
                     revoking_other_sessions_needs_a_recent_sign_in,
+                    totp_sign_in_journey,
+                    concurrent_uses_of_one_totp_code_have_one_winner,
+                    totp_skew_and_lockout,
+                    second_factor_challenges_expire_and_bind_the_password,
+                    totp_enrolment_needs_a_recent_sign_in_and_off_needs_proof,
                     twenty_concurrent_registrations_make_one_user,
                     sixteen_concurrent_resets_have_one_winner,
                     revoke_all_racing_authenticate_leaves_no_usable_session,
@@ -320,6 +408,8 @@ macro_rules! __engine_cases {
 macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::user_store_tests!($make);
+        $crate::credential_store_tests!($make);
+        $crate::challenge_store_tests!($make, users_in_same_store);
         $crate::token_store_tests!($make, users_in_same_store);
         $crate::session_store_tests!($make, users_in_same_store);
         $crate::attempt_store_tests!($make);

@@ -6,7 +6,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{Fixture, t0};
 use crate::TokenHash;
-use crate::store::{SessionId, SessionRecord, SessionStore, UserId, UserStore};
+use crate::store::{AuthMethod, SessionId, SessionRecord, SessionStore, UserId, UserStore};
 
 /// What the session checks take.
 pub type SessionFixture = Fixture<dyn SessionStore>;
@@ -28,6 +28,13 @@ fn session(n: u8, user: UserId, created: OffsetDateTime) -> SessionRecord {
         created_at: created,
         // Later than creation, so a backend that drops the field is caught.
         authenticated_at: created + Duration::seconds(1),
+        methods: vec![
+            AuthMethod::Password,
+            AuthMethod::Totp,
+            AuthMethod::Oidc {
+                issuer: "https://id.example.com".into(),
+            },
+        ],
         last_seen_at: created,
         idle_expires_at: created + Duration::minutes(30),
         absolute_expires_at: created + Duration::hours(24),

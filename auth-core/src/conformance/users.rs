@@ -20,9 +20,9 @@ fn new_user(email: &str) -> NewUser {
     NewUser {
         id: UserId::new_random(),
         email: EmailAddress::parse(email).unwrap_or_else(|e| panic!("{email}: {e}")),
-        password_hash: PasswordHashString::new(
+        password_hash: Some(PasswordHashString::new(
             "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaA",
-        ),
+        )),
         created_at: t0(),
     }
 }
@@ -35,10 +35,7 @@ pub async fn create_and_find(store: Arc<dyn UserStore>) {
         .unwrap();
     assert_eq!(created.email.as_str(), "Alice@Example.com");
     assert_eq!(created.email.normalized(), "alice@example.com");
-    assert_eq!(
-        (created.created_at, created.password_changed_at),
-        (t0(), t0())
-    );
+    assert_eq!(created.created_at, t0());
     assert_eq!(
         (
             created.email_verified_at,
@@ -105,121 +102,6 @@ pub async fn concurrent_creations_of_one_email_make_one_user(store: Arc<dyn User
     assert_eq!(created, 1);
 }
 
-/// A user-chosen password moves `password_changed_at` and clears the hard lock.
-pub async fn set_password_moves_changed_at_and_clears_reset_required(store: Arc<dyn UserStore>) {
-    let user = store
-        .create_user(new_user("carol@example.com"))
-        .await
-        .unwrap();
-    store
-        .set_reset_required(user.id, Some(t0()), t0())
-        .await
-        .unwrap();
-    let later = t0() + Duration::hours(1);
-    let hash = PasswordHashString::new("$argon2id$new");
-    store.set_password(user.id, &hash, later).await.unwrap();
-    let user = store.user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(user.password_hash, hash);
-    assert_eq!(user.password_changed_at, later);
-    assert_eq!(user.reset_required_at, None);
-}
-
-/// S5: a password change only replaces the hash its check read; of concurrent
-/// changes from one checked hash exactly one wins, and none lands after a
-/// reset replaced that hash.
-pub async fn set_password_if_is_compare_and_swap(store: Arc<dyn UserStore>) {
-    let user = store
-        .create_user(new_user("erin@example.com"))
-        .await
-        .unwrap();
-    let later = t0() + Duration::minutes(5);
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let (store, checked) = (Arc::clone(&store), user.password_hash.clone());
-            tokio::spawn(async move {
-                let new = PasswordHashString::new(format!("$argon2id$change{i}"));
-                store
-                    .set_password_if(user.id, &checked, &new, later)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap());
-    }
-    assert_eq!(won, 1, "exactly one change from one checked hash");
-    let current = store.user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(current.password_changed_at, later);
-    let reset = PasswordHashString::new("$argon2id$reset");
-    store.set_password(user.id, &reset, later).await.unwrap();
-    let stale = PasswordHashString::new("$argon2id$stale");
-    assert!(
-        !store
-            .set_password_if(user.id, &current.password_hash, &stale, later)
-            .await
-            .unwrap()
-    );
-    let after = store.user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(after.password_hash, reset, "the reset's hash stays");
-    assert!(
-        !store
-            .set_password_if(UserId::new_random(), &reset, &stale, later)
-            .await
-            .unwrap(),
-        "an unknown user changes nothing"
-    );
-}
-
-/// S2: a rehash only replaces the hash it was computed from.
-pub async fn replace_password_hash_is_compare_and_swap(store: Arc<dyn UserStore>) {
-    let user = store
-        .create_user(new_user("dave@example.com"))
-        .await
-        .unwrap();
-    let (rehash, changed) = (
-        PasswordHashString::new("$argon2id$rehash"),
-        PasswordHashString::new("$argon2id$changed"),
-    );
-    let later = t0() + Duration::minutes(5);
-    store.set_password(user.id, &changed, later).await.unwrap();
-    // The password changed after the login read the old hash: no replacement.
-    assert!(
-        !store
-            .replace_password_hash(user.id, &user.password_hash, &rehash, later)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store
-            .user_by_id(user.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
-        changed
-    );
-    assert!(
-        store
-            .replace_password_hash(user.id, &changed, &rehash, later)
-            .await
-            .unwrap()
-    );
-    let now = store.user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(now.password_hash, rehash);
-    assert_eq!(
-        now.password_changed_at, later,
-        "a rehash is not a password change"
-    );
-    assert!(
-        !store
-            .replace_password_hash(UserId::new_random(), &changed, &rehash, later)
-            .await
-            .unwrap()
-    );
-}
-
 /// Verification keeps its first time.
 pub async fn mark_email_verified_keeps_the_first_time(store: Arc<dyn UserStore>) {
     let user = store
@@ -264,11 +146,6 @@ pub async fn disabled_and_reset_required_round_trip(store: Arc<dyn UserStore>) {
 /// Updates of a missing user say so.
 pub async fn updates_of_unknown_users_are_not_found(store: Arc<dyn UserStore>) {
     let id = UserId::new_random();
-    let hash = PasswordHashString::new("$argon2id$x");
-    assert!(matches!(
-        store.set_password(id, &hash, t0()).await,
-        Err(StoreError::NotFound)
-    ));
     assert!(matches!(
         store.mark_email_verified(id, t0()).await,
         Err(StoreError::NotFound)

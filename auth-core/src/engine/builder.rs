@@ -4,7 +4,10 @@ use super::{Auth, Engine, background::Background};
 use crate::clock::{Clock, SystemClock};
 use crate::mail::{Mailer, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
-use crate::store::{AllStores, AttemptStore, AuditSink, SessionStore, TokenStore, UserStore};
+use crate::store::{
+    AllStores, AttemptStore, AuditSink, ChallengeStore, PasswordStore, RecoveryCodeStore,
+    SessionStore, TokenStore, TotpStore, UserStore,
+};
 use crate::token::SecretKey;
 use crate::{AuthConfig, ConfigError};
 
@@ -35,6 +38,10 @@ use crate::{AuthConfig, ConfigError};
 pub struct AuthBuilder {
     config: AuthConfig,
     users: Option<Arc<dyn UserStore>>,
+    passwords: Option<Arc<dyn PasswordStore>>,
+    totp: Option<Arc<dyn TotpStore>>,
+    recovery_codes: Option<Arc<dyn RecoveryCodeStore>>,
+    challenges: Option<Arc<dyn ChallengeStore>>,
     tokens: Option<Arc<dyn TokenStore>>,
     sessions: Option<Arc<dyn SessionStore>>,
     attempts: Option<Arc<dyn AttemptStore>>,
@@ -64,6 +71,10 @@ impl AuthBuilder {
     /// Every store from one backend that implements them all.
     pub fn stores<S: AllStores + 'static>(mut self, store: Arc<S>) -> Self {
         self.users = Some(store.clone());
+        self.passwords = Some(store.clone());
+        self.totp = Some(store.clone());
+        self.recovery_codes = Some(store.clone());
+        self.challenges = Some(store.clone());
         self.tokens = Some(store.clone());
         self.sessions = Some(store.clone());
         self.attempts = Some(store.clone());
@@ -74,6 +85,31 @@ impl AuthBuilder {
     /// The user store.
     pub fn users(mut self, store: Arc<dyn UserStore>) -> Self {
         self.users = Some(store);
+        self
+    }
+
+    /// The password store.
+    pub fn passwords(mut self, store: Arc<dyn PasswordStore>) -> Self {
+        self.passwords = Some(store);
+        self
+    }
+
+    /// The TOTP secret store.
+    pub fn totp(mut self, store: Arc<dyn TotpStore>) -> Self {
+        self.totp = Some(store);
+        self
+    }
+
+    /// The recovery-code store.
+    pub fn recovery_codes(mut self, store: Arc<dyn RecoveryCodeStore>) -> Self {
+        self.recovery_codes = Some(store);
+        self
+    }
+
+    /// The challenge store (second-factor steps, and the next methods'
+    /// challenges).
+    pub fn challenges(mut self, store: Arc<dyn ChallengeStore>) -> Self {
+        self.challenges = Some(store);
         self
     }
 
@@ -162,6 +198,16 @@ impl AuthBuilder {
         Ok(Auth {
             inner: Arc::new(Engine {
                 users: self.users.ok_or(ConfigError::Missing("user store"))?,
+                passwords: self
+                    .passwords
+                    .ok_or(ConfigError::Missing("password store"))?,
+                totp: self.totp.ok_or(ConfigError::Missing("TOTP store"))?,
+                recovery_codes: self
+                    .recovery_codes
+                    .ok_or(ConfigError::Missing("recovery-code store"))?,
+                challenges: self
+                    .challenges
+                    .ok_or(ConfigError::Missing("challenge store"))?,
                 tokens: self.tokens.ok_or(ConfigError::Missing("token store"))?,
                 sessions: self.sessions.ok_or(ConfigError::Missing("session store"))?,
                 attempts: self.attempts.ok_or(ConfigError::Missing("attempt store"))?,

@@ -1,30 +1,36 @@
-//! Login, and the password check it shares with password change (S2, S3, S5, S6).
+//! The password method: login, and the password check it shares with
+//! password change and re-authentication (S2, S3, S5, S6).
 
 use super::limits::Reservation;
-use super::{Auth, Engine, LoginSuccess, RequestContext};
+use super::sign_in::{LoginOutcome, PendingSignIn, SignIn};
+use super::{Auth, Engine, RequestContext};
 use crate::error::AuthError;
 use crate::password::NormalizedPassword;
-use crate::store::{AttemptKey, AttemptScope, AttemptState, AuditKind, User};
-use crate::{EmailAddress, Password};
+use crate::store::{AttemptKey, AttemptScope, AttemptState, AuditKind, AuthMethod, User};
+use crate::{EmailAddress, Password, PasswordHashString};
 
 /// The outcome of checking a password under the account's lockout.
 pub(super) enum PasswordCheck {
-    /// Right password for this user.
-    Valid(User, NormalizedPassword),
-    /// Wrong password, unknown account, or a password over the caps.
+    /// Right password for this user, with the hash it matched.
+    Valid(User, PasswordHashString, NormalizedPassword),
+    /// Wrong password, unknown account, no password, or one over the caps.
     Invalid(Option<User>),
 }
 
 impl Auth {
-    /// Logs in with email and password and creates a session.
+    /// Logs in with email and password: the password method's first factor.
+    /// A user without a second factor is signed in ([`Auth::sign_in`]); one
+    /// with TOTP gets a [`super::SecondFactorChallenge`] to redeem with
+    /// [`Auth::complete_second_factor`].
     ///
     /// Unknown email, wrong password and a password over the caps take the same
     /// path: one argon2 computation (a dummy one when there is no hash to check),
     /// one failure counted for the normalised email (known or not) and the client
     /// IP, and [`AuthError::InvalidCredentials`] (S3). While the account is locked,
     /// attempts are refused with the same hashing work and are not counted, so they
-    /// do not extend the lock (S6). A success clears the account's counter,
-    /// upgrades an outdated hash (S2) and creates a session with a fresh token (S5).
+    /// do not extend the lock (S6). A success clears the account's counter and
+    /// upgrades an outdated hash (S2); the session (or challenge) is bound to
+    /// the hash that was checked (S5).
     ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`], [`AuthError::Locked`],
@@ -37,7 +43,7 @@ impl Auth {
         password: &Password,
         remember_me: bool,
         ctx: &RequestContext,
-    ) -> Result<LoginSuccess, AuthError> {
+    ) -> Result<LoginOutcome, AuthError> {
         let e = &self.inner;
         // Under a flood, refuse before any store round trip (S13).
         e.hasher.check_capacity()?;
@@ -59,11 +65,11 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         };
         let user = e.users.user_by_email(email.normalized()).await?;
-        let (user, password) = match e
+        let (user, hash, password) = match e
             .check_password(email.normalized(), user, password, ctx)
             .await?
         {
-            PasswordCheck::Valid(user, password) => (user, password),
+            PasswordCheck::Valid(user, hash, password) => (user, hash, password),
             PasswordCheck::Invalid(user) => {
                 let id = user.as_ref().map(|u| u.id);
                 let reason = if id.is_some() {
@@ -104,20 +110,39 @@ impl Auth {
             .await;
             return Err(AuthError::EmailNotVerified);
         }
-        let session = e
-            .start_session(user.id, &user.password_hash, remember_me, ctx)
-            .await?;
-        // After the session, whose check compares the hash it was proved with.
-        e.rehash_if_needed(&user, &password, ctx).await;
-        e.audit(AuditKind::LoginSucceeded, ctx, Some(user.id), None, None)
+        // Bound to the hash now stored, which a rehash may just have replaced.
+        let hash = e.rehash_if_needed(&user, hash, &password, ctx).await;
+        let has_totp = e
+            .totp
+            .totp(user.id)
+            .await?
+            .is_some_and(|t| t.confirmed_at.is_some());
+        if has_totp {
+            let pending = PendingSignIn {
+                first: AuthMethod::Password,
+                remember_me,
+                password: Some(hash),
+            };
+            let methods = vec![AuthMethod::Totp, AuthMethod::RecoveryCode];
+            let challenge = e
+                .second_factor_challenge(user.id, &pending, methods)
+                .await?;
+            e.audit(
+                AuditKind::SecondFactorRequired,
+                ctx,
+                Some(user.id),
+                None,
+                Some("password"),
+            )
             .await;
-        if e.config.notify_new_session {
-            e.send(
-                e.templates
-                    .new_session(user.email.as_str(), ctx.ip, ctx.user_agent.as_deref()),
-            );
+            return Ok(LoginOutcome::SecondFactorRequired(challenge));
         }
-        Ok(LoginSuccess { user, session })
+        let proof = SignIn::new(vec![AuthMethod::Password])
+            .remember_me(remember_me)
+            .bound_to(hash);
+        Ok(LoginOutcome::SignedIn(
+            self.sign_in(user.id, proof, ctx).await?,
+        ))
     }
 }
 
@@ -167,19 +192,24 @@ impl Engine {
                 });
             }
         };
+        let stored = match &user {
+            Some(user) => self.passwords.password(user.id).await?.map(|p| p.hash),
+            None => None,
+        };
         let normalized = self.policy.normalize(password).ok();
-        let verified = match (&user, normalized) {
-            (Some(user), Some(password)) => self
+        let verified = match (&stored, normalized) {
+            (Some(hash), Some(password)) => self
                 .hasher
-                .verify(&password, &user.password_hash)
+                .verify(&password, hash)
                 .await?
                 .then_some(password),
+            // Unknown account, no password, or over the caps: the same work.
             _ => {
                 self.hasher.verify_dummy().await?;
                 None
             }
         };
-        match (user, verified) {
+        match (user, stored.zip(verified)) {
             (Some(user), Some(_)) if user.reset_required_at.is_some() => {
                 // The right password is no failed guess; the reset requirement
                 // is the lock now.
@@ -194,9 +224,9 @@ impl Engine {
                 .await;
                 Err(AuthError::Locked { retry_after: None })
             }
-            (Some(user), Some(password)) => {
+            (Some(user), Some((hash, password))) => {
                 self.attempts.clear(&key).await?;
-                Ok(PasswordCheck::Valid(user, password))
+                Ok(PasswordCheck::Valid(user, hash, password))
             }
             (user, _) => {
                 self.count_failure(counted, user.as_ref(), ctx).await?;
@@ -233,33 +263,40 @@ impl Engine {
         Ok(())
     }
 
-    /// Replaces an outdated hash after a successful check (S2). A failure here is
-    /// logged and does not fail the login.
+    /// Replaces an outdated hash after a successful check (S2), and returns
+    /// the hash now stored: the new one, or `hash` when none was needed, the
+    /// upgrade failed (logged; the login goes on) or the password changed
+    /// meanwhile (then the sign-in's binding check refuses it).
     async fn rehash_if_needed(
         &self,
         user: &User,
+        hash: PasswordHashString,
         password: &NormalizedPassword,
         ctx: &RequestContext,
-    ) {
-        if !self.hasher.needs_rehash(&user.password_hash) {
-            return;
+    ) -> PasswordHashString {
+        if !self.hasher.needs_rehash(&hash) {
+            return hash;
         }
         let result = async {
             let new = self.hasher.hash(password).await?;
-            Ok::<_, AuthError>(
-                self.users
-                    .replace_password_hash(user.id, &user.password_hash, &new, self.now())
-                    .await?,
-            )
+            let replaced = self
+                .passwords
+                .replace_password_hash(user.id, &hash, &new)
+                .await?;
+            Ok::<_, AuthError>(replaced.then_some(new))
         }
         .await;
         match result {
-            Ok(true) => {
+            Ok(Some(new)) => {
                 self.audit(AuditKind::PasswordRehashed, ctx, Some(user.id), None, None)
                     .await;
+                new
             }
-            Ok(false) => {} // the password changed meanwhile; the new hash is current
-            Err(err) => tracing::warn!(error = %err, "upgrading a password hash failed"),
+            Ok(None) => hash,
+            Err(err) => {
+                tracing::warn!(error = %err, "upgrading a password hash failed");
+                hash
+            }
         }
     }
 }

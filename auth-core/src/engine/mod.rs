@@ -11,8 +11,12 @@ mod builder;
 mod limits;
 mod login;
 mod password;
+mod recovery_codes;
 mod register;
+mod second_factor;
 mod session;
+mod sign_in;
+mod totp;
 
 use std::fmt;
 use std::future::Future;
@@ -23,7 +27,11 @@ use time::OffsetDateTime;
 use tracing::Instrument as _;
 
 pub use builder::AuthBuilder;
+pub use recovery_codes::RecoveryCodes;
+pub use second_factor::SecondFactorCode;
 pub use session::Authenticated;
+pub use sign_in::{LoginOutcome, SecondFactorChallenge, SignIn};
+pub use totp::{SecondFactorStatus, TotpEnrolment};
 
 use crate::clock::Clock;
 use crate::email::EmailAddress;
@@ -31,11 +39,12 @@ use crate::error::AuthError;
 use crate::mail::{EmailMessage, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
-    AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, NewToken, SessionId,
-    SessionRecord, SessionStore, TokenStore, User, UserId, UserStore,
+    AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengeStore,
+    NewToken, PasswordStore, RecoveryCodeStore, SessionRecord, SessionStore, TokenStore, TotpStore,
+    User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
-use crate::{AuthConfig, BackoffPolicy, PasswordHashString};
+use crate::{AuthConfig, BackoffPolicy};
 use background::Background;
 
 /// Who is asking: used for rate limits and the audit trail. Build it from the
@@ -126,6 +135,10 @@ impl fmt::Debug for Auth {
 pub(crate) struct Engine {
     pub(crate) config: AuthConfig,
     pub(crate) users: Arc<dyn UserStore>,
+    pub(crate) passwords: Arc<dyn PasswordStore>,
+    pub(crate) totp: Arc<dyn TotpStore>,
+    pub(crate) recovery_codes: Arc<dyn RecoveryCodeStore>,
+    pub(crate) challenges: Arc<dyn ChallengeStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) attempts: Arc<dyn AttemptStore>,
@@ -365,85 +378,6 @@ impl Engine {
         self.attempts
             .increment(&AttemptKey::client(scope, ip), self.now(), policy.window)
             .await?;
-        Ok(())
-    }
-
-    /// Creates a session for a user whose credential was just checked, with a
-    /// fresh token (S5: a new id at every login and password change) and the
-    /// sign-in time as now.
-    ///
-    /// The session is bound to the credential it was proved with: `credential`
-    /// is the password hash the check used (or wrote). After the session is
-    /// stored, the user is read again; if the hash changed, or the account was
-    /// disabled or must reset meanwhile, the new session is revoked and the
-    /// sign-in fails. A reset, change or disable writes the user first and then
-    /// revokes every session, so whichever order the two interleave in, no
-    /// session created from a stale check survives (S5).
-    ///
-    /// Beyond `max_sessions_per_user` live sessions, the oldest are ended.
-    pub(crate) async fn start_session(
-        &self,
-        user_id: UserId,
-        credential: &PasswordHashString,
-        remember_me: bool,
-        ctx: &RequestContext,
-    ) -> Result<NewSession, AuthError> {
-        let (token, bytes) = OpaqueToken::generate().map_err(AuthError::internal)?;
-        let now = self.now();
-        let lifetime = if remember_me {
-            self.config.remember_me_lifetime
-        } else {
-            self.config.session_lifetime
-        };
-        let absolute = now + lifetime;
-        let session = SessionRecord {
-            id: SessionId::new_random(),
-            token_hash: self.key.hash(TokenPurpose::Session, &bytes),
-            user_id,
-            created_at: now,
-            authenticated_at: now,
-            last_seen_at: now,
-            idle_expires_at: (now + self.config.session_idle_timeout).min(absolute),
-            absolute_expires_at: absolute,
-            revoked_at: None,
-            ip: ctx.ip,
-            user_agent: ctx.user_agent.clone(),
-        };
-        self.sessions.create_session(session.clone()).await?;
-        let still_valid = self.users.user_by_id(user_id).await?.is_some_and(|u| {
-            u.password_hash == *credential
-                && u.disabled_at.is_none()
-                && u.reset_required_at.is_none()
-        });
-        if !still_valid {
-            self.sessions
-                .revoke_session(user_id, session.id, self.now())
-                .await?;
-            self.audit(
-                AuditKind::LoginFailed,
-                ctx,
-                Some(user_id),
-                None,
-                Some("credential_changed"),
-            )
-            .await;
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.end_sessions_over_the_cap(user_id).await?;
-        Ok(NewSession {
-            token,
-            session,
-            remember_me,
-        })
-    }
-
-    /// Ends the user's oldest live sessions beyond `max_sessions_per_user`.
-    async fn end_sessions_over_the_cap(&self, user_id: UserId) -> Result<(), AuthError> {
-        let now = self.now();
-        let live = self.sessions.list_user_sessions(user_id, now).await?;
-        for old in live.iter().skip(self.config.max_sessions_per_user) {
-            self.sessions.revoke_session(user_id, old.id, now).await?;
-        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Password reset and change (S3, S4, S5, S6).
 
 use super::login::PasswordCheck;
+use super::sign_in::SignIn;
 use super::{Auth, LoginSuccess, RequestContext};
 use crate::error::AuthError;
 use crate::password::ContextWords;
@@ -142,7 +143,10 @@ impl Auth {
             _ => return Err(AuthError::TokenInvalid),
         }
         let now = e.now();
-        e.users.set_password(user.id, &new_hash, now).await?;
+        e.passwords.set_password(user.id, &new_hash, now).await?;
+        if user.reset_required_at.is_some() {
+            e.users.set_reset_required(user.id, None, now).await?;
+        }
         if user.email_verified_at.is_none() {
             e.users.mark_email_verified(user.id, now).await?;
         }
@@ -187,11 +191,11 @@ impl Auth {
         e.hasher.check_capacity()?;
         let current = self.find_session(session_token).await?;
         let normalized_email = current.user.email.normalized().to_owned();
-        let user = match e
+        let (user, checked) = match e
             .check_password(&normalized_email, Some(current.user), current_password, ctx)
             .await?
         {
-            PasswordCheck::Valid(user, _) => user,
+            PasswordCheck::Valid(user, hash, _) => (user, hash),
             PasswordCheck::Invalid(user) => {
                 let id = user.map(|u| u.id);
                 e.audit(
@@ -225,8 +229,8 @@ impl Auth {
         // Only over the hash the current password was checked against: a reset
         // or another change that landed since wins (S5).
         if !e
-            .users
-            .set_password_if(user.id, &user.password_hash, &new_hash, now)
+            .passwords
+            .set_password_if(user.id, &checked, &new_hash, now)
             .await?
         {
             e.audit(
@@ -245,17 +249,14 @@ impl Auth {
         e.sessions.revoke_user_sessions(user.id, None, now).await?;
         let old = &current.session;
         let remember_me = old.absolute_expires_at - old.created_at > e.config.session_lifetime;
-        let session = e
-            .start_session(user.id, &new_hash, remember_me, ctx)
-            .await?;
+        // A new session (S5) proved like the current one, with the new password.
+        let proof = SignIn::new(old.methods.clone())
+            .remember_me(remember_me)
+            .bound_to(new_hash);
+        let (session, user) = e.start_session(user.id, &proof, ctx).await?;
         e.send(e.templates.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordChanged, ctx, Some(user.id), None, None)
             .await;
-        let user = e
-            .users
-            .user_by_id(user.id)
-            .await?
-            .ok_or(AuthError::Unauthenticated)?;
         Ok(LoginSuccess { user, session })
     }
 }

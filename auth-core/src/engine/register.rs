@@ -40,7 +40,7 @@ impl Auth {
         let new = NewUser {
             id: UserId::new_random(),
             email: email.clone(),
-            password_hash: hash,
+            password_hash: Some(hash),
             created_at: now,
         };
         match e.users.create_user(new).await {

@@ -137,7 +137,7 @@ impl Auth {
     /// Passes when the session's sign-in is recent (S14), or else when
     /// `password` is the user's current password (checked, counted and locked
     /// out like a login; a failure is audited).
-    async fn require_recent_sign_in(
+    pub(super) async fn require_recent_sign_in(
         &self,
         current: &Authenticated,
         password: Option<&Password>,
@@ -150,6 +150,18 @@ impl Auth {
         let Some(password) = password else {
             return Err(AuthError::ReauthenticationRequired);
         };
+        self.confirm_password(current, password, ctx).await
+    }
+
+    /// Passes when `password` is the session user's current password,
+    /// checked, counted and locked out like a login; a failure is audited.
+    pub(super) async fn confirm_password(
+        &self,
+        current: &Authenticated,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
         // Under a flood, refuse before any store round trip (S13).
         e.hasher.check_capacity()?;
         let user = current.user.clone();

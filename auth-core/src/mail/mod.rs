@@ -42,6 +42,10 @@ pub enum MessageKind {
     NewSession,
     /// Your account was locked after failed attempts.
     Lockout,
+    /// Two-step sign-in was turned on or off for your account (S15).
+    SecondFactorChanged,
+    /// One of your recovery codes was used to sign in (S15).
+    RecoveryCodeUsed,
 }
 
 /// One email. `Debug` omits the bodies, which may carry a link with a token.

@@ -159,6 +159,46 @@ impl Templates {
             Some(&link),
         )
     }
+
+    pub(crate) fn second_factor_changed(&self, to: &str, enabled: bool) -> EmailMessage {
+        let (subject, line) = if enabled {
+            (
+                "two-step sign-in turned on",
+                "Two-step sign-in with an authenticator app was turned on for your account.",
+            )
+        } else {
+            (
+                "two-step sign-in turned off",
+                "Two-step sign-in was turned off for your account; signing in now needs only your password.",
+            )
+        };
+        let lines = [line, "If this was not you, reset your password at once."];
+        let link = format!("{}{}", self.public_url, self.reset_path);
+        self.message(
+            MessageKind::SecondFactorChanged,
+            to,
+            subject,
+            &lines,
+            Some(&link),
+        )
+    }
+
+    pub(crate) fn recovery_code_used(&self, to: &str, left: u32) -> EmailMessage {
+        let left = format!("You have {left} unused recovery codes left.");
+        let lines = [
+            "A recovery code was used to sign in to your account.",
+            &left,
+            "If this was not you, reset your password and turn two-step sign-in off and on again.",
+        ];
+        let link = format!("{}{}", self.public_url, self.reset_path);
+        self.message(
+            MessageKind::RecoveryCodeUsed,
+            to,
+            "a recovery code was used",
+            &lines,
+            Some(&link),
+        )
+    }
 }
 
 fn human(d: Duration) -> String {

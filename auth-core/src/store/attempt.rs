@@ -17,6 +17,8 @@ pub enum AttemptScope {
     ResetRequest,
     /// Verification-email resends.
     VerificationResend,
+    /// Failed second-factor codes (TOTP, recovery codes), per account (S15).
+    SecondFactor,
 }
 
 impl AttemptScope {
@@ -28,6 +30,7 @@ impl AttemptScope {
             Self::Register => "register",
             Self::ResetRequest => "reset",
             Self::VerificationResend => "resend",
+            Self::SecondFactor => "second_factor",
         }
     }
 }

@@ -55,11 +55,25 @@ pub enum AuditKind {
     AllSessionsRevoked,
     /// An administrator started a password reset for a user.
     PasswordResetStartedByAdmin,
+    /// A first factor passed and a second-factor challenge was issued.
+    SecondFactorRequired,
+    /// A second-factor code was refused (S15).
+    SecondFactorFailed,
+    /// TOTP enrolment started (a pending secret).
+    TotpEnrolmentStarted,
+    /// TOTP was confirmed and turned on.
+    TotpEnabled,
+    /// TOTP was turned off.
+    TotpDisabled,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated,
 }
 
 impl AuditKind {
     /// Every kind, for backends that read names back ([`AuditKind::from_name`]).
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 30] = [
         Self::Registered,
         Self::RegistrationDuplicate,
         Self::EmailVerified,
@@ -83,6 +97,13 @@ impl AuditKind {
         Self::ReauthenticationFailed,
         Self::AllSessionsRevoked,
         Self::PasswordResetStartedByAdmin,
+        Self::SecondFactorRequired,
+        Self::SecondFactorFailed,
+        Self::TotpEnrolmentStarted,
+        Self::TotpEnabled,
+        Self::TotpDisabled,
+        Self::RecoveryCodeUsed,
+        Self::RecoveryCodesRegenerated,
     ];
 
     /// The kind whose [`AuditKind::as_str`] is `name`.
@@ -118,6 +139,13 @@ impl AuditKind {
             Self::ReauthenticationFailed => "reauthentication_failed",
             Self::AllSessionsRevoked => "all_sessions_revoked",
             Self::PasswordResetStartedByAdmin => "password_reset_started_by_admin",
+            Self::SecondFactorRequired => "second_factor_required",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::TotpEnrolmentStarted => "totp_enrolment_started",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpDisabled => "totp_disabled",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 }
@@ -198,7 +226,14 @@ mod tests {
                 | AuditKind::AccountDisabled
                 | AuditKind::ReauthenticationFailed
                 | AuditKind::AllSessionsRevoked
-                | AuditKind::PasswordResetStartedByAdmin => {}
+                | AuditKind::PasswordResetStartedByAdmin
+                | AuditKind::SecondFactorRequired
+                | AuditKind::SecondFactorFailed
+                | AuditKind::TotpEnrolmentStarted
+                | AuditKind::TotpEnabled
+                | AuditKind::TotpDisabled
+                | AuditKind::RecoveryCodeUsed
+                | AuditKind::RecoveryCodesRegenerated => {}
             }
             assert_eq!(AuditKind::from_name(kind.as_str()), Some(kind));
         }

@@ -9,19 +9,47 @@
 
 mod attempt;
 mod audit;
+mod challenge;
+mod credential;
 mod session;
 mod token;
 mod user;
 
 pub use attempt::{AttemptKey, AttemptScope, AttemptState, AttemptStore};
 pub use audit::{AuditEvent, AuditKind, AuditSink};
-pub use session::{SessionId, SessionRecord, SessionStore};
+pub use challenge::{Challenge, ChallengePurpose, ChallengeStore, NewChallenge};
+pub use credential::{
+    PasswordCredential, PasswordStore, RecoveryCodeStore, SealedSecret, TotpCredential, TotpStore,
+};
+pub use session::{AuthMethod, SessionId, SessionRecord, SessionStore};
 pub use token::{NewToken, TokenCheck, TokenStore};
 pub use user::{NewUser, User, UserId, UserStore};
 
 pub use crate::error::StoreError;
 
 /// Every store trait in one bound, for backends that implement them all.
-pub trait AllStores: UserStore + TokenStore + SessionStore + AttemptStore + AuditSink {}
+pub trait AllStores:
+    UserStore
+    + PasswordStore
+    + TotpStore
+    + RecoveryCodeStore
+    + TokenStore
+    + SessionStore
+    + ChallengeStore
+    + AttemptStore
+    + AuditSink
+{
+}
 
-impl<T: UserStore + TokenStore + SessionStore + AttemptStore + AuditSink> AllStores for T {}
+impl<T> AllStores for T where
+    T: UserStore
+        + PasswordStore
+        + TotpStore
+        + RecoveryCodeStore
+        + TokenStore
+        + SessionStore
+        + ChallengeStore
+        + AttemptStore
+        + AuditSink
+{
+}

@@ -33,6 +33,63 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// How a user proved who they are for a session (DESIGN 6).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// Their password.
+    Password,
+    /// A TOTP code from their authenticator (S15).
+    Totp,
+    /// One of their recovery codes (S15).
+    RecoveryCode,
+    /// An OpenID Connect provider (S16), by its issuer.
+    Oidc {
+        /// The provider's issuer identifier.
+        issuer: String,
+    },
+    /// A passkey (S17).
+    Passkey,
+}
+
+impl AuthMethod {
+    /// A stable text form for storage: `password`, `totp`, `recovery_code`,
+    /// `passkey`, `oidc:<issuer>`.
+    #[must_use]
+    pub fn to_storage(&self) -> String {
+        match self {
+            Self::Password => "password".to_owned(),
+            Self::Totp => "totp".to_owned(),
+            Self::RecoveryCode => "recovery_code".to_owned(),
+            Self::Passkey => "passkey".to_owned(),
+            Self::Oidc { issuer } => format!("oidc:{issuer}"),
+        }
+    }
+
+    /// The inverse of [`AuthMethod::to_storage`].
+    #[must_use]
+    pub fn from_storage(s: &str) -> Option<Self> {
+        Some(match s {
+            "password" => Self::Password,
+            "totp" => Self::Totp,
+            "recovery_code" => Self::RecoveryCode,
+            "passkey" => Self::Passkey,
+            _ => Self::Oidc {
+                issuer: s
+                    .strip_prefix("oidc:")
+                    .filter(|i| !i.is_empty())?
+                    .to_owned(),
+            },
+        })
+    }
+
+    /// Whether it is a second factor (TOTP or a recovery code).
+    #[must_use]
+    pub fn is_second_factor(&self) -> bool {
+        matches!(self, Self::Totp | Self::RecoveryCode)
+    }
+}
+
 /// A stored login session (S5). Only the token's keyed hash is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -48,6 +105,8 @@ pub struct SessionRecord {
     /// password change counts as one). Sensitive operations need it recent
     /// (S14).
     pub authenticated_at: OffsetDateTime,
+    /// How the user proved who they are at that sign-in, first factor first.
+    pub methods: Vec<AuthMethod>,
     /// Last time the engine recorded activity (at most once per touch interval).
     pub last_seen_at: OffsetDateTime,
     /// Idle deadline: the session dies if unused until then.
@@ -147,4 +206,28 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// Backend failures only.
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthMethod;
+
+    #[test]
+    fn methods_round_trip_through_their_storage_form() {
+        let all = [
+            AuthMethod::Password,
+            AuthMethod::Totp,
+            AuthMethod::RecoveryCode,
+            AuthMethod::Passkey,
+            AuthMethod::Oidc {
+                issuer: "https://id.example.com/realm".into(),
+            },
+        ];
+        for method in all {
+            assert_eq!(AuthMethod::from_storage(&method.to_storage()), Some(method));
+        }
+        for bad in ["", "oidc:", "sms", "Password"] {
+            assert_eq!(AuthMethod::from_storage(bad), None, "{bad}");
+        }
+    }
 }

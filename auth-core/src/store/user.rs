@@ -38,25 +38,23 @@ pub struct NewUser {
     pub id: UserId,
     /// Its email address; the normalised form must be unique.
     pub email: EmailAddress,
-    /// Its password hash.
-    pub password_hash: PasswordHashString,
+    /// Its password hash, stored with the user in the same step (its
+    /// `changed_at` is `created_at`); `None` for a user without a password.
+    pub password_hash: Option<PasswordHashString>,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
 
-/// A stored user. `Debug` shows no hash (see [`PasswordHashString`]).
+/// A stored user: identity and account state. Credentials live apart
+/// ([`super::PasswordStore`] and the other credential stores).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Id.
     pub id: UserId,
     /// Email address, as given and normalised.
     pub email: EmailAddress,
-    /// Current password hash.
-    pub password_hash: PasswordHashString,
     /// When the address was verified.
     pub email_verified_at: Option<OffsetDateTime>,
-    /// When the password was last set by the user (not by a transparent rehash).
-    pub password_changed_at: OffsetDateTime,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change to the record.
@@ -71,7 +69,8 @@ pub struct User {
 /// Users, keyed by id and by normalised email.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Creates a user.
+    /// Creates a user, and its password credential when `user.password_hash`
+    /// is given, in one step.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when the normalised email is taken (atomically: of
@@ -89,47 +88,6 @@ pub trait UserStore: Send + Sync {
     /// # Errors
     /// Backend failures only; a missing user is `Ok(None)`.
     async fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError>;
-
-    /// Sets a new password chosen by the user: replaces the hash, sets
-    /// `password_changed_at` and clears `reset_required_at`.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown id.
-    async fn set_password(
-        &self,
-        id: UserId,
-        hash: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
-
-    /// [`UserStore::set_password`], only if the hash is still `expected` (the one
-    /// the user's current password was checked against): returns whether it was
-    /// set. A change whose check went stale (a reset or another change landed
-    /// since) must not overwrite the newer password (S5).
-    ///
-    /// # Errors
-    /// Backend failures only; an unknown id is `Ok(false)`.
-    async fn set_password_if(
-        &self,
-        id: UserId,
-        expected: &PasswordHashString,
-        hash: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
-
-    /// Replaces the hash with a rehash of the same password (S2) only if it is
-    /// still `old`, so a rehash never undoes a concurrent password change. Returns
-    /// whether it replaced it. `password_changed_at` does not move.
-    ///
-    /// # Errors
-    /// Backend failures only.
-    async fn replace_password_hash(
-        &self,
-        id: UserId,
-        old: &PasswordHashString,
-        new: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
 
     /// Marks the email verified (keeps the first verification time).
     ///

@@ -1,0 +1,351 @@
+//! The sign-in seam (DESIGN 6): the one place a session is created, and the
+//! second step of a sign-in whose first factor passed while a second is due.
+//!
+//! A method (password, TOTP, recovery code; OpenID Connect and passkeys next)
+//! proves who the user is and calls [`Auth::sign_in`] with what it proved.
+//! A first factor whose user has a second factor gets a
+//! [`SecondFactorChallenge`] instead: an opaque single-use token (S4) bound to
+//! the user, the first factor, remember-me and the credential that was
+//! checked, which [`Auth::complete_second_factor`] redeems.
+
+use time::OffsetDateTime;
+
+use super::{Auth, Engine, LoginSuccess, NewSession, RequestContext};
+use crate::PasswordHashString;
+use crate::error::AuthError;
+use crate::store::{
+    AuditKind, AuthMethod, ChallengePurpose, NewChallenge, SessionId, SessionRecord, User, UserId,
+};
+use crate::token::{OpaqueToken, TokenHash, TokenPurpose};
+
+/// What proved the user, for [`Auth::sign_in`].
+///
+/// ```
+/// use auth_core::SignIn;
+/// use auth_core::store::AuthMethod;
+///
+/// let proof = SignIn::new(vec![AuthMethod::Oidc { issuer: "https://id.example.com".into() }])
+///     .remember_me(true);
+/// assert!(proof.is_remember_me());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignIn {
+    methods: Vec<AuthMethod>,
+    remember_me: bool,
+    /// The password hash the password method checked: the session is bound
+    /// to it (S5). Only the engine's own methods set it.
+    password: Option<PasswordHashString>,
+}
+
+impl SignIn {
+    /// A sign-in proved by `methods`, first factor first.
+    #[must_use]
+    pub fn new(methods: Vec<AuthMethod>) -> Self {
+        Self {
+            methods,
+            remember_me: false,
+            password: None,
+        }
+    }
+
+    /// Whether the session should last the remember-me lifetime.
+    #[must_use]
+    pub fn remember_me(mut self, yes: bool) -> Self {
+        self.remember_me = yes;
+        self
+    }
+
+    /// The methods.
+    #[must_use]
+    pub fn methods(&self) -> &[AuthMethod] {
+        &self.methods
+    }
+
+    /// Whether it asks for a remember-me session.
+    #[must_use]
+    pub fn is_remember_me(&self) -> bool {
+        self.remember_me
+    }
+
+    pub(super) fn bound_to(mut self, password: PasswordHashString) -> Self {
+        self.password = Some(password);
+        self
+    }
+}
+
+/// What a first factor leads to.
+#[derive(Debug)]
+#[must_use]
+pub enum LoginOutcome {
+    /// Signed in: the user has no second factor.
+    SignedIn(LoginSuccess),
+    /// The first factor passed; a second is due. Redeem the challenge with
+    /// [`Auth::complete_second_factor`].
+    SecondFactorRequired(SecondFactorChallenge),
+}
+
+impl LoginOutcome {
+    /// The session, when signed in.
+    #[must_use]
+    pub fn signed_in(self) -> Option<LoginSuccess> {
+        match self {
+            Self::SignedIn(ok) => Some(ok),
+            Self::SecondFactorRequired(_) => None,
+        }
+    }
+}
+
+/// A pending sign-in waiting for its second factor.
+#[derive(Debug, Clone)]
+pub struct SecondFactorChallenge {
+    /// The opaque single-use token to send back with the code. Never log it.
+    pub token: OpaqueToken,
+    /// The second factors the user can answer with.
+    pub methods: Vec<AuthMethod>,
+    /// Until when it can be redeemed.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What a second-factor challenge carries: the sign-in it completes.
+pub(super) struct PendingSignIn {
+    pub(super) first: AuthMethod,
+    pub(super) remember_me: bool,
+    pub(super) password: Option<PasswordHashString>,
+}
+
+const PAYLOAD_VERSION: u8 = 1;
+
+impl PendingSignIn {
+    /// `version, remember_me, len(first), first, password hash`; `None` for
+    /// a first factor whose name exceeds 255 bytes.
+    fn encode(&self) -> Option<Vec<u8>> {
+        let first = self.first.to_storage();
+        let mut out = vec![PAYLOAD_VERSION, u8::from(self.remember_me)];
+        out.push(u8::try_from(first.len()).ok()?);
+        out.extend_from_slice(first.as_bytes());
+        if let Some(hash) = &self.password {
+            out.extend_from_slice(hash.as_str().as_bytes());
+        }
+        Some(out)
+    }
+
+    pub(super) fn decode(payload: &[u8]) -> Option<Self> {
+        let (&[version, remember_me, len], rest) = payload.split_first_chunk::<3>()?;
+        if version != PAYLOAD_VERSION || remember_me > 1 {
+            return None;
+        }
+        let (first, password) = rest.split_at_checked(usize::from(len))?;
+        let first = AuthMethod::from_storage(std::str::from_utf8(first).ok()?)?;
+        let password = match password {
+            [] => None,
+            hash => Some(PasswordHashString::new(std::str::from_utf8(hash).ok()?)),
+        };
+        Some(Self {
+            first,
+            remember_me: remember_me == 1,
+            password,
+        })
+    }
+}
+
+impl Auth {
+    /// Creates a session for a user some method proved: the only place a
+    /// session is created. It checks the account (it exists, is not disabled,
+    /// needs no reset), creates the session with a fresh token (S5) recording
+    /// `methods` and the sign-in time, enforces the cap of live sessions, and
+    /// writes the `login_succeeded` audit event.
+    ///
+    /// It does not check email verification or second factors: each method
+    /// decides what it requires before calling it.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`] for an unknown, disabled or
+    /// reset-required account (or, for the engine's own methods, a credential
+    /// that changed during the sign-in), [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "sign_in", skip_all)]
+    pub async fn sign_in(
+        &self,
+        user_id: UserId,
+        sign_in: SignIn,
+        ctx: &RequestContext,
+    ) -> Result<LoginSuccess, AuthError> {
+        let e = &self.inner;
+        let (session, user) = e.start_session(user_id, &sign_in, ctx).await?;
+        let methods: Vec<String> = sign_in.methods.iter().map(AuthMethod::to_storage).collect();
+        e.audit(
+            AuditKind::LoginSucceeded,
+            ctx,
+            Some(user.id),
+            None,
+            Some(&methods.join(" ")),
+        )
+        .await;
+        if e.config.notify_new_session {
+            e.send(
+                e.templates
+                    .new_session(user.email.as_str(), ctx.ip, ctx.user_agent.as_deref()),
+            );
+        }
+        Ok(LoginSuccess { user, session })
+    }
+}
+
+impl Engine {
+    /// Stores a session for `sign_in` with a fresh token and the sign-in time
+    /// as now, bound to what was checked, and returns it with the user.
+    ///
+    /// After the session is stored, the user is read; if the account does not
+    /// exist, was disabled or must reset, or the password the sign-in was
+    /// proved with changed, the new session is revoked and the sign-in fails.
+    /// A reset, change or disable writes first and then revokes every session,
+    /// so whichever order the two interleave in, no session created from a
+    /// stale check survives (S5). Beyond `max_sessions_per_user` live
+    /// sessions, the oldest are ended.
+    pub(super) async fn start_session(
+        &self,
+        user_id: UserId,
+        sign_in: &SignIn,
+        ctx: &RequestContext,
+    ) -> Result<(NewSession, User), AuthError> {
+        let (token, bytes) = OpaqueToken::generate().map_err(AuthError::internal)?;
+        let now = self.now();
+        let lifetime = if sign_in.remember_me {
+            self.config.remember_me_lifetime
+        } else {
+            self.config.session_lifetime
+        };
+        let absolute = now + lifetime;
+        let session = SessionRecord {
+            id: SessionId::new_random(),
+            token_hash: self.key.hash(TokenPurpose::Session, &bytes),
+            user_id,
+            created_at: now,
+            authenticated_at: now,
+            methods: sign_in.methods.clone(),
+            last_seen_at: now,
+            idle_expires_at: (now + self.config.session_idle_timeout).min(absolute),
+            absolute_expires_at: absolute,
+            revoked_at: None,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.clone(),
+        };
+        self.sessions.create_session(session.clone()).await?;
+        let Some(user) = self.still_valid(user_id, sign_in.password.as_ref()).await? else {
+            self.sessions
+                .revoke_session(user_id, session.id, self.now())
+                .await?;
+            self.audit(
+                AuditKind::LoginFailed,
+                ctx,
+                Some(user_id),
+                None,
+                Some("credential_changed"),
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        };
+        self.end_sessions_over_the_cap(user_id).await?;
+        let session = NewSession {
+            token,
+            session,
+            remember_me: sign_in.remember_me,
+        };
+        Ok((session, user))
+    }
+
+    /// The user, if the account can sign in (exists, enabled, no reset
+    /// required) and `password` (when bound) is still its password.
+    async fn still_valid(
+        &self,
+        user_id: UserId,
+        password: Option<&PasswordHashString>,
+    ) -> Result<Option<User>, AuthError> {
+        let user = self
+            .users
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.disabled_at.is_none() && u.reset_required_at.is_none());
+        let (Some(user), Some(bound)) = (user.as_ref(), password) else {
+            return Ok(user);
+        };
+        let current = self.passwords.password(user.id).await?;
+        Ok(current
+            .is_some_and(|p| p.hash == *bound)
+            .then(|| user.clone()))
+    }
+
+    /// Ends the user's oldest live sessions beyond `max_sessions_per_user`.
+    async fn end_sessions_over_the_cap(&self, user_id: UserId) -> Result<(), AuthError> {
+        let now = self.now();
+        let live = self.sessions.list_user_sessions(user_id, now).await?;
+        for old in live.iter().skip(self.config.max_sessions_per_user) {
+            self.sessions.revoke_session(user_id, old.id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The keyed hash of a challenge token of `purpose` (S4).
+    pub(super) fn challenge_hash(&self, purpose: ChallengePurpose, bytes: &[u8]) -> TokenHash {
+        self.key
+            .hash_tagged(&format!("challenge:{}", purpose.as_str()), bytes)
+    }
+
+    /// Stores a second-factor challenge for a user whose first factor passed.
+    pub(super) async fn second_factor_challenge(
+        &self,
+        user_id: UserId,
+        pending: &PendingSignIn,
+        methods: Vec<AuthMethod>,
+    ) -> Result<SecondFactorChallenge, AuthError> {
+        let (token, bytes) = OpaqueToken::generate().map_err(AuthError::internal)?;
+        let now = self.now();
+        let expires_at = now + self.config.second_factor_ttl;
+        let challenge = NewChallenge {
+            hash: self.challenge_hash(ChallengePurpose::SECOND_FACTOR, &bytes),
+            purpose: ChallengePurpose::SECOND_FACTOR,
+            user_id: Some(user_id),
+            payload: pending
+                .encode()
+                .ok_or_else(|| AuthError::internal("first factor name over 255 bytes"))?,
+            created_at: now,
+            expires_at,
+        };
+        self.challenges.insert_challenge(challenge).await?;
+        Ok(SecondFactorChallenge {
+            token,
+            methods,
+            expires_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_sign_ins_round_trip_and_garbage_is_refused() {
+        let pending = PendingSignIn {
+            first: AuthMethod::Password,
+            remember_me: true,
+            password: Some(PasswordHashString::new("$argon2id$v=19$abc")),
+        };
+        let back = PendingSignIn::decode(&pending.encode().unwrap()).unwrap();
+        assert_eq!(back.first, AuthMethod::Password);
+        assert!(back.remember_me);
+        assert_eq!(back.password, pending.password);
+        let oidc = PendingSignIn {
+            first: AuthMethod::Oidc {
+                issuer: "https://id.example.com".into(),
+            },
+            remember_me: false,
+            password: None,
+        };
+        let back = PendingSignIn::decode(&oidc.encode().unwrap()).unwrap();
+        assert_eq!((back.first, back.password), (oidc.first, None));
+        for bad in [&[][..], &[1, 0], &[2, 0, 0], &[1, 2, 0], &[1, 0, 9, b'x']] {
+            assert!(PendingSignIn::decode(bad).is_none(), "{bad:?}");
+        }
+    }
+}

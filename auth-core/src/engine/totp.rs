@@ -1,0 +1,279 @@
+//! TOTP (RFC 6238 with `totp-rs`: SHA-1, 6 digits, 30 s steps, ±1 step of
+//! skew): enrolment, confirmation, the code check, turning it off (S15).
+
+use std::fmt;
+
+use qrcode::QrCode;
+use qrcode::render::svg;
+use totp_rs::{Algorithm, Builder, Totp};
+use zeroize::Zeroizing;
+
+use super::recovery_codes::RecoveryCodes;
+use super::second_factor::SecondFactorCode;
+use super::{Auth, Authenticated, Engine, RequestContext};
+use crate::Password;
+use crate::error::AuthError;
+use crate::seal::Sealer;
+use crate::store::{AuditKind, TotpCredential, User, UserId};
+
+/// Bytes of a TOTP secret (160 bits, RFC 4226's recommendation).
+const SECRET_BYTES: usize = 20;
+/// Seconds per step.
+const STEP_SECONDS: u64 = 30;
+/// What the sealed secrets are for (part of the AEAD's associated data).
+const SEAL_PURPOSE: &str = "totp_secret";
+
+/// A started enrolment: what the user's authenticator app needs. Show it
+/// once; `Debug` hides the secret.
+#[derive(Clone)]
+pub struct TotpEnrolment {
+    /// The shared secret in base32, for typing into an app.
+    pub secret: Zeroizing<String>,
+    /// The `otpauth://totp/...` URI the QR code holds.
+    pub otpauth_uri: Zeroizing<String>,
+    /// The URI as a QR code, an SVG document.
+    pub qr_svg: String,
+}
+
+impl fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpEnrolment(<redacted>)")
+    }
+}
+
+/// Which second factors a user has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecondFactorStatus {
+    /// TOTP is confirmed and asked for at sign-in.
+    pub totp_enabled: bool,
+    /// An enrolment was started and not confirmed yet.
+    pub totp_pending: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+}
+
+impl Engine {
+    fn sealer(&self) -> Sealer {
+        Sealer::new(&self.key, SEAL_PURPOSE)
+    }
+
+    /// The RFC 6238 parameters with the user's secret; the label names the
+    /// service and the account, for the authenticator's list.
+    fn totp(&self, user: &User, secret: Vec<u8>) -> Result<Totp, AuthError> {
+        Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(6)
+            .with_skew(1)
+            .with_step_duration(STEP_SECONDS)
+            .with_secret(secret)
+            .with_issuer(Some(self.config.service_name.replace(':', " ")))
+            .with_account_name(user.email.as_str().replace(':', " "))
+            .build()
+            .map_err(|e| AuthError::internal(e.to_string()))
+    }
+
+    /// Opens a stored secret and builds its generator.
+    fn open_totp(&self, user: &User, credential: &TotpCredential) -> Result<Totp, AuthError> {
+        let secret = self
+            .sealer()
+            .open(user.id, &credential.secret)
+            .map_err(AuthError::internal)?;
+        self.totp(user, secret.to_vec())
+    }
+
+    /// The time step a code matches at the engine's clock, ±1 step.
+    fn matching_step(&self, totp: &Totp, code: &str) -> Option<i64> {
+        let now = u64::try_from(self.now().unix_timestamp()).ok()?;
+        let step = totp.check(code.trim(), now)?;
+        i64::try_from(step).ok()
+    }
+
+    /// Accepts a TOTP code of a user with TOTP on: right at ±1 step, and its
+    /// step later than the last accepted one, recorded atomically, so a code
+    /// is accepted once (S15).
+    pub(super) async fn accept_totp_code(
+        &self,
+        user: &User,
+        code: &str,
+    ) -> Result<bool, AuthError> {
+        let Some(credential) = self
+            .totp
+            .totp(user.id)
+            .await?
+            .filter(|t| t.confirmed_at.is_some())
+        else {
+            return Ok(false);
+        };
+        let totp = self.open_totp(user, &credential)?;
+        let Some(step) = self.matching_step(&totp, code) else {
+            return Ok(false);
+        };
+        Ok(self.totp.accept_totp_step(user.id, step).await?)
+    }
+}
+
+impl Auth {
+    /// Starts TOTP enrolment for the session's user: a fresh secret, held
+    /// pending (sealed at rest) until [`Auth::confirm_totp`] proves the
+    /// authenticator has it. Starting again replaces a pending secret. A
+    /// sensitive operation (S14): the session's sign-in must be recent.
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`],
+    /// [`AuthError::SecondFactorAlreadyEnabled`], [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "start_totp", skip_all)]
+    pub async fn start_totp(
+        &self,
+        current: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<TotpEnrolment, AuthError> {
+        let e = &self.inner;
+        self.require_recent_sign_in(current, None, ctx).await?;
+        let user = &current.user;
+        let mut secret = Zeroizing::new(vec![0u8; SECRET_BYTES]);
+        getrandom::fill(&mut secret).map_err(AuthError::internal)?;
+        let sealed = e
+            .sealer()
+            .seal(user.id, &secret)
+            .map_err(AuthError::internal)?;
+        let totp = e.totp(user, secret.to_vec())?;
+        let uri = Zeroizing::new(
+            totp.to_url()
+                .map_err(|err| AuthError::internal(err.to_string()))?,
+        );
+        let qr_svg = QrCode::new(uri.as_bytes())
+            .map_err(AuthError::internal)?
+            .render::<svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .build();
+        if !e.totp.put_pending_totp(user.id, &sealed, e.now()).await? {
+            return Err(AuthError::SecondFactorAlreadyEnabled);
+        }
+        e.audit(
+            AuditKind::TotpEnrolmentStarted,
+            ctx,
+            Some(user.id),
+            None,
+            None,
+        )
+        .await;
+        Ok(TotpEnrolment {
+            secret: Zeroizing::new(totp.secret().to_base32()),
+            otpauth_uri: uri,
+            qr_svg,
+        })
+    }
+
+    /// Confirms the pending enrolment with a code from the authenticator:
+    /// TOTP is on from now on (that code's step is used up), ten recovery
+    /// codes replace any older ones and are returned once, and the owner is
+    /// mailed.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCode`] (wrong code, or no pending enrolment),
+    /// [`AuthError::Locked`] (the second-factor lockout counts wrong codes),
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "confirm_totp", skip_all)]
+    pub async fn confirm_totp(
+        &self,
+        current: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<RecoveryCodes, AuthError> {
+        let e = &self.inner;
+        let user = &current.user;
+        let pending = e
+            .totp
+            .totp(user.id)
+            .await?
+            .filter(|t| t.confirmed_at.is_none())
+            .ok_or(AuthError::InvalidCode)?;
+        let totp = e.open_totp(user, &pending)?;
+        let step = e.matching_step(&totp, code);
+        // Counted and locked out like any second-factor code.
+        let confirm = async {
+            match step {
+                Some(step) => Ok(e
+                    .totp
+                    .confirm_totp(user.id, &pending.secret, step, e.now())
+                    .await?),
+                None => Ok(false),
+            }
+        };
+        if !e
+            .limit_second_factor(user, ctx, "wrong_totp", confirm)
+            .await?
+        {
+            return Err(AuthError::InvalidCode);
+        }
+        let codes = e.issue_recovery_codes(user.id).await?;
+        e.send(e.templates.second_factor_changed(user.email.as_str(), true));
+        e.audit(AuditKind::TotpEnabled, ctx, Some(user.id), None, None)
+            .await;
+        Ok(codes)
+    }
+
+    /// Turns TOTP off: with the current password and a TOTP code, or with a
+    /// recovery code alone (the authenticator may be lost). Recovery codes go
+    /// too; the owner is mailed.
+    ///
+    /// # Errors
+    /// [`AuthError::SecondFactorNotEnabled`], [`AuthError::InvalidCredentials`]
+    /// (wrong or missing password with a TOTP code), [`AuthError::InvalidCode`],
+    /// [`AuthError::Locked`], [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "disable_totp", skip_all)]
+    pub async fn disable_totp(
+        &self,
+        current: &Authenticated,
+        password: Option<&Password>,
+        code: &SecondFactorCode,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        let user = &current.user;
+        let enabled = e
+            .totp
+            .totp(user.id)
+            .await?
+            .is_some_and(|t| t.confirmed_at.is_some());
+        if !enabled {
+            return Err(AuthError::SecondFactorNotEnabled);
+        }
+        if let SecondFactorCode::Totp(_) = code {
+            let password = password.ok_or(AuthError::InvalidCredentials)?;
+            self.confirm_password(current, password, ctx).await?;
+        }
+        if e.verify_second_factor(user, code, ctx).await?.is_none() {
+            return Err(AuthError::InvalidCode);
+        }
+        e.totp.delete_totp(user.id).await?;
+        e.recovery_codes
+            .replace_recovery_codes(user.id, &[], e.now())
+            .await?;
+        e.send(
+            e.templates
+                .second_factor_changed(user.email.as_str(), false),
+        );
+        e.audit(AuditKind::TotpDisabled, ctx, Some(user.id), None, None)
+            .await;
+        Ok(())
+    }
+
+    /// Which second factors the user has.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    pub async fn second_factor_status(
+        &self,
+        user: UserId,
+    ) -> Result<SecondFactorStatus, AuthError> {
+        let e = &self.inner;
+        let totp = e.totp.totp(user).await?;
+        Ok(SecondFactorStatus {
+            totp_enabled: totp.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
+            totp_pending: totp.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
+            recovery_codes_left: e.recovery_codes.recovery_codes_left(user).await?,
+        })
+    }
+}
