@@ -115,6 +115,8 @@ pub struct Purged {
     pub sessions: u64,
     /// Attempt counters.
     pub attempts: u64,
+    /// Challenges (second-factor steps and the like).
+    pub challenges: u64,
 }
 
 /// The authentication engine. Cheap to clone (an `Arc` inside); build it with
@@ -182,7 +184,7 @@ impl Auth {
         self.inner.outbox.dropped()
     }
 
-    /// Removes expired tokens, sessions and counters from the stores. Call it on a
+    /// Removes expired tokens, sessions, counters and challenges from the stores. Call it on a
     /// timer (the example server does, every few minutes).
     ///
     /// # Errors
@@ -193,6 +195,7 @@ impl Auth {
             tokens: self.inner.tokens.delete_expired_tokens(now).await?,
             sessions: self.inner.sessions.delete_expired_sessions(now).await?,
             attempts: self.inner.attempts.delete_expired_attempts(now).await?,
+            challenges: self.inner.challenges.delete_expired_challenges(now).await?,
         })
     }
 
