@@ -1,6 +1,6 @@
 //! Request and response bodies. Requests refuse unknown fields (S11).
 
-use auth_core::store::{SessionRecord, User};
+use auth_core::store::{AuthMethod, SessionRecord, User};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -83,6 +83,146 @@ impl std::fmt::Debug for ConfirmPasswordRequest {
     }
 }
 
+/// `POST /auth/login/second-factor`: the challenge from the login answer and
+/// exactly one of a TOTP code or a recovery code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    /// The challenge from `second_factor_required`.
+    pub challenge: String,
+    /// The six-digit code from the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// One of the recovery codes (`xxxx-xxxx-xxxx-xxxx`).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+impl std::fmt::Debug for SecondFactorRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondFactorRequest(<redacted>)")
+    }
+}
+
+/// `POST /users/me/mfa/totp/confirm`: a code from the newly set-up app.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCodeRequest {
+    /// The six-digit code.
+    pub code: String,
+}
+
+impl std::fmt::Debug for TotpCodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpCodeRequest(<redacted>)")
+    }
+}
+
+/// `DELETE /users/me/mfa/totp`: the current password and a TOTP code, or a
+/// recovery code alone.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableTotpRequest {
+    /// The current password (with `code`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A TOTP code (with `password`).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// A recovery code (alone).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+impl std::fmt::Debug for DisableTotpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DisableTotpRequest(<redacted>)")
+    }
+}
+
+/// The login answer when a second factor is due.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecondFactorRequired {
+    /// The pending sign-in.
+    pub second_factor_required: ChallengeView,
+}
+
+/// A pending sign-in's challenge.
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeView {
+    /// Send it to `POST /auth/login/second-factor` with a code; single use,
+    /// short-lived (5 minutes by default).
+    pub challenge: String,
+    /// What can answer it: `totp`, `recovery_code`.
+    pub methods: Vec<String>,
+    /// Until when it can be redeemed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for ChallengeView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeView")
+            .field("methods", &self.methods)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /auth/login`: signed in, or a second factor is due.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    /// Signed in; the cookie is set.
+    SignedIn(SessionResponse),
+    /// The password was right; answer the challenge with a second factor.
+    SecondFactorRequired(SecondFactorRequired),
+}
+
+/// A started TOTP enrolment: for the user's authenticator app, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentView {
+    /// The secret in base32, to type into an app.
+    pub secret: String,
+    /// The `otpauth://totp/...` URI.
+    pub otpauth_uri: String,
+    /// The URI as a QR code (an SVG document).
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for TotpEnrolmentView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolmentView(<redacted>)")
+    }
+}
+
+/// New recovery codes, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesView {
+    /// Ten single-use codes.
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for RecoveryCodesView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RecoveryCodesView(<{} redacted>)",
+            self.recovery_codes.len()
+        )
+    }
+}
+
+/// The user's second factors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecondFactorsView {
+    /// TOTP is on: sign-in asks for a code.
+    pub totp_enabled: bool,
+    /// An enrolment was started and not confirmed.
+    pub totp_pending: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+}
+
 /// A request was accepted; what follows happens by email.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
@@ -137,6 +277,8 @@ pub struct SessionView {
     /// When the user last proved who they are for this session.
     #[serde(with = "time::serde::rfc3339")]
     pub authenticated_at: OffsetDateTime,
+    /// How: `password`, `totp`, `recovery_code`, ...
+    pub methods: Vec<String>,
     /// Last recorded activity.
     #[serde(with = "time::serde::rfc3339")]
     pub last_seen_at: OffsetDateTime,
@@ -160,6 +302,7 @@ impl SessionView {
             id: s.id.0,
             created_at: s.created_at,
             authenticated_at: s.authenticated_at,
+            methods: s.methods.iter().map(AuthMethod::to_storage).collect(),
             last_seen_at: s.last_seen_at,
             idle_expires_at: s.idle_expires_at,
             expires_at: s.absolute_expires_at,

@@ -176,7 +176,12 @@ impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         let status = match &err {
             AuthError::TokenInvalid | AuthError::TokenExpired => StatusCode::BAD_REQUEST,
-            AuthError::InvalidCredentials | AuthError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AuthError::InvalidCredentials | AuthError::Unauthenticated | AuthError::InvalidCode => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthError::SecondFactorAlreadyEnabled | AuthError::SecondFactorNotEnabled => {
+                StatusCode::CONFLICT
+            }
             AuthError::EmailNotVerified | AuthError::ReauthenticationRequired => {
                 StatusCode::FORBIDDEN
             }
@@ -267,6 +272,9 @@ mod tests {
             (AuthError::EmailTaken, 409),
             (AuthError::Unauthenticated, 401),
             (AuthError::ReauthenticationRequired, 403),
+            (AuthError::InvalidCode, 401),
+            (AuthError::SecondFactorAlreadyEnabled, 409),
+            (AuthError::SecondFactorNotEnabled, 409),
             (
                 AuthError::Unavailable {
                     retry_after: time::Duration::seconds(1),

@@ -2,7 +2,7 @@
 //! error envelope.
 
 use auth_core::store::{SessionRecord, User};
-use auth_core::{AuthError, OpaqueToken};
+use auth_core::{AuthError, Authenticated, OpaqueToken};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -37,6 +37,15 @@ impl AuthSession {
     #[must_use]
     pub fn token(&self) -> &OpaqueToken {
         &self.token
+    }
+
+    /// The user and session, as the engine's sensitive operations take them.
+    #[must_use]
+    pub fn authenticated(&self) -> Authenticated {
+        Authenticated {
+            user: self.user.clone(),
+            session: self.session.clone(),
+        }
     }
 }
 

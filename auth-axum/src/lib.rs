@@ -73,8 +73,10 @@ use utoipa_axum::routes;
 pub use config::{SameSite, TrustedProxy, WebConfig};
 pub use csrf::refuse_cross_site;
 pub use dto::{
-    Accepted, ChangePasswordRequest, ConfirmPasswordRequest, EmailRequest, Health, LoginRequest,
-    RegisterRequest, ResetPasswordRequest, SessionResponse, SessionView, UserView, Verified,
+    Accepted, ChallengeView, ChangePasswordRequest, ConfirmPasswordRequest, DisableTotpRequest,
+    EmailRequest, Health, LoginRequest, LoginResponse, RecoveryCodesView, RegisterRequest,
+    ResetPasswordRequest, SecondFactorRequest, SecondFactorRequired, SecondFactorsView,
+    SessionResponse, SessionView, TotpCodeRequest, TotpEnrolmentView, UserView, Verified,
     VerifyEmailRequest,
 };
 pub use error::{ApiError, ErrorBody, ErrorEnvelope};
@@ -126,12 +128,17 @@ impl AuthState {
     }
 
     fn documented(&self) -> OpenApiRouter<Self> {
-        use routes::{auth, meta, users};
+        use routes::{auth, meta, mfa, users};
         let api = OpenApiRouter::new()
             .routes(routes!(auth::register))
             .routes(routes!(auth::verify_email))
             .routes(routes!(auth::resend_verification))
             .routes(routes!(auth::login))
+            .routes(routes!(auth::second_factor))
+            .routes(routes!(mfa::status))
+            .routes(routes!(mfa::start_totp, mfa::disable_totp))
+            .routes(routes!(mfa::confirm_totp))
+            .routes(routes!(mfa::regenerate_recovery_codes))
             .routes(routes!(auth::logout))
             .routes(routes!(auth::forgot_password))
             .routes(routes!(auth::reset_password))

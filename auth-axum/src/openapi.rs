@@ -13,11 +13,12 @@ use crate::state::AuthState;
 /// The document's fixed parts; the paths come from the router.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "auth API", description = "Registration, verification, login, sessions and password flows."),
+    info(title = "auth API", description = "Registration, verification, login with an optional second factor, sessions and password flows."),
     components(schemas(ErrorEnvelope)),
     tags(
         (name = "auth", description = "Registration, login and password flows"),
         (name = "users", description = "The current user and their sessions"),
+        (name = "mfa", description = "Second factors: TOTP and recovery codes"),
         (name = "health", description = "Probes"),
         (name = "pages", description = "The HTML pages emailed links open"),
     ),

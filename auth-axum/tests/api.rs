@@ -889,3 +889,93 @@ async fn insecure_cookies_only_for_localhost() {
     };
     assert!(auth_axum::AuthState::new(h.auth, web).is_err());
 }
+
+/// S15 over HTTP: enrol TOTP, then a login answers `second_factor_required`
+/// without a cookie, and the second step signs in with both methods on the
+/// session; bad second steps answer in the envelope.
+#[tokio::test]
+async fn s15_two_step_sign_in_over_http() {
+    use auth_core::clock::Clock as _;
+    use auth_core::conformance::engine::totp_code;
+    let api = Api::new();
+    api.verified(EMAIL).await;
+    let cookie = api.login(EMAIL, PW).await;
+    let start = api
+        .post_with("/users/me/mfa/totp", json!({}), &cookie)
+        .await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.text);
+    let secret = start.body["secret"].as_str().unwrap().to_owned();
+    assert!(start.body["qr_svg"].as_str().unwrap().contains("<svg"));
+    assert!(
+        start.body["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let code = totp_code(&secret, api.h.clock.now());
+    let confirm = api
+        .post_with("/users/me/mfa/totp/confirm", json!({"code": code}), &cookie)
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
+    assert_eq!(confirm.body["recovery_codes"].as_array().unwrap().len(), 10);
+    let status = api.get("/users/me/mfa", Some(&cookie)).await;
+    assert_eq!(status.body["totp_enabled"], json!(true));
+    api.h.clock.advance(Duration::seconds(30));
+
+    let first = api
+        .post("/auth/login", json!({"email": EMAIL, "password": PW}))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert!(
+        first.cookie().is_none(),
+        "no session before the second factor"
+    );
+    let pending = &first.body["second_factor_required"];
+    assert_eq!(pending["methods"], json!(["totp", "recovery_code"]));
+    let challenge = pending["challenge"].as_str().unwrap().to_owned();
+
+    let both = api
+        .post(
+            "/auth/login/second-factor",
+            json!({"challenge": challenge, "code": "123456", "recovery_code": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (both.status, both.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+    );
+    let wrong = api
+        .post(
+            "/auth/login/second-factor",
+            json!({"challenge": challenge, "code": "000000"}),
+        )
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_code")
+    );
+    let code = totp_code(&secret, api.h.clock.now());
+    let ok = api
+        .post(
+            "/auth/login/second-factor",
+            json!({"challenge": challenge, "code": code}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(ok.body["session"]["methods"], json!(["password", "totp"]));
+    let session = ok.cookie().unwrap();
+    assert_eq!(
+        api.get("/users/me", Some(&session)).await.status,
+        StatusCode::OK
+    );
+    let again = api
+        .post(
+            "/auth/login/second-factor",
+            json!({"challenge": challenge, "code": code}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::BAD_REQUEST, "token_invalid")
+    );
+}

@@ -1,14 +1,16 @@
 //! `/auth/*`: registration, verification, login, logout, password reset and change.
 
-use auth_core::{OpaqueToken, Password};
+use auth_core::store::AuthMethod;
+use auth_core::{LoginOutcome, OpaqueToken, Password, RequestContext, SecondFactorCode};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
 use super::{cleared_cookie, session_cookie};
 use crate::dto::{
-    Accepted, ChangePasswordRequest, EmailRequest, LoginRequest, RegisterRequest,
-    ResetPasswordRequest, SessionResponse, SessionView, UserView, Verified, VerifyEmailRequest,
+    Accepted, ChallengeView, ChangePasswordRequest, EmailRequest, LoginRequest, LoginResponse,
+    RegisterRequest, ResetPasswordRequest, SecondFactorRequest, SecondFactorRequired,
+    SessionResponse, SessionView, UserView, Verified, VerifyEmailRequest,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{ApiJson, AuthSession, session_token};
@@ -92,13 +94,16 @@ pub(crate) async fn resend_verification(
     Ok((StatusCode::ACCEPTED, Json(Accepted::VALUE)))
 }
 
-/// Log in: sets the session cookie (and returns the token when bearer tokens are
-/// enabled). A session the request already carried is revoked (S5: on a shared
+/// Log in with email and password. Without a second factor: sets the session
+/// cookie (and returns the token when bearer tokens are enabled). With TOTP
+/// on: answers `second_factor_required` with a challenge for
+/// `POST /auth/login/second-factor`, and no cookie yet. A session the request
+/// already carried is revoked once the new one exists (S5: on a shared
 /// browser, the previous user's session does not outlive the next sign-in).
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in; Set-Cookie carries the session", body = SessionResponse,
-            headers(("Set-Cookie" = String, description = "__Host-session=...; Path=/; HttpOnly; SameSite=Lax; Secure"))),
+        (status = 200, description = "Logged in (Set-Cookie carries the session), or second_factor_required", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "__Host-session=...; Path=/; HttpOnly; SameSite=Lax; Secure (only when signed in)"))),
         (status = 400, description = "Malformed JSON", body = ErrorEnvelope),
         (status = 401, description = "invalid_credentials (unknown email, wrong password alike)", body = ErrorEnvelope),
         (status = 403, description = "email_not_verified, or a cross-site request", body = ErrorEnvelope),
@@ -115,9 +120,8 @@ pub(crate) async fn login(
     ClientContext(ctx): ClientContext,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> ApiResult<(HeaderMap, Json<SessionResponse>)> {
-    let previous = session_token(&headers, &state);
-    let ok = state
+) -> ApiResult<(HeaderMap, Json<LoginResponse>)> {
+    let outcome = state
         .auth
         .login(
             &body.email,
@@ -126,13 +130,96 @@ pub(crate) async fn login(
             &ctx,
         )
         .await?;
-    if let Some(previous) = previous {
-        state.auth.logout(&previous, &ctx).await?;
+    match outcome {
+        LoginOutcome::SignedIn(ok) => {
+            let (cookie, body) = signed_in(&state, &ctx, &headers, &ok).await?;
+            Ok((cookie, Json(LoginResponse::SignedIn(body.0))))
+        }
+        LoginOutcome::SecondFactorRequired(challenge) => {
+            let view = ChallengeView {
+                challenge: challenge.token.expose_secret().to_owned(),
+                methods: challenge
+                    .methods
+                    .iter()
+                    .map(AuthMethod::to_storage)
+                    .collect(),
+                expires_at: challenge.expires_at,
+            };
+            let body = SecondFactorRequired {
+                second_factor_required: view,
+            };
+            Ok((
+                HeaderMap::new(),
+                Json(LoginResponse::SecondFactorRequired(body)),
+            ))
+        }
+    }
+}
+
+/// The answer to a completed sign-in: the new session's cookie and body,
+/// after revoking the session the request carried, if any (S5).
+async fn signed_in(
+    state: &AuthState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    ok: &auth_core::LoginSuccess,
+) -> ApiResult<(HeaderMap, Json<SessionResponse>)> {
+    if let Some(previous) = session_token(headers, state) {
+        state.auth.logout(&previous, ctx).await?;
     }
     Ok((
-        session_cookie(&state, &ok.session),
-        Json(session_response(&state, &ok)),
+        session_cookie(state, &ok.session),
+        Json(session_response(state, ok)),
     ))
+}
+
+/// Complete a sign-in with a second factor: the challenge from the login
+/// answer and a TOTP code or a recovery code (exactly one). A wrong code
+/// leaves the challenge usable until it expires; wrong codes are locked out
+/// like passwords (S15).
+#[utoipa::path(post, path = "/auth/login/second-factor", tag = "auth", request_body = SecondFactorRequest,
+    responses(
+        (status = 200, description = "Signed in; Set-Cookie carries the session", body = SessionResponse,
+            headers(("Set-Cookie" = String, description = "__Host-session=...; Path=/; HttpOnly; SameSite=Lax; Secure"))),
+        (status = 400, description = "token_invalid (unknown, used or expired challenge), malformed JSON", body = ErrorEnvelope),
+        (status = 401, description = "invalid_code, or invalid_credentials (the password changed meanwhile)", body = ErrorEnvelope),
+        (status = 403, description = "Cross-site request refused", body = ErrorEnvelope),
+        (status = 413, description = "Body too large", body = ErrorEnvelope),
+        (status = 415, description = "Not JSON", body = ErrorEnvelope),
+        (status = 422, description = "Unknown fields, or not exactly one of code and recovery_code", body = ErrorEnvelope),
+        (status = 429, description = "locked or rate_limited, with Retry-After", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "internal", body = ErrorEnvelope),
+        (status = 503, description = "unavailable, with Retry-After", body = ErrorEnvelope),
+    ))]
+pub(crate) async fn second_factor(
+    State(state): State<AuthState>,
+    ClientContext(ctx): ClientContext,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SecondFactorRequest>,
+) -> ApiResult<(HeaderMap, Json<SessionResponse>)> {
+    let code = one_code(body.code, body.recovery_code)?;
+    let ok = state
+        .auth
+        .complete_second_factor(&OpaqueToken::new(body.challenge), &code, &ctx)
+        .await?;
+    signed_in(&state, &ctx, &headers, &ok).await
+}
+
+/// Exactly one of a TOTP code and a recovery code, else 422.
+pub(crate) fn one_code(
+    code: Option<String>,
+    recovery_code: Option<String>,
+) -> ApiResult<SecondFactorCode> {
+    match (code, recovery_code) {
+        (Some(code), None) => Ok(SecondFactorCode::totp(code)),
+        (None, Some(code)) => Ok(SecondFactorCode::recovery_code(code)),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "give exactly one of code and recovery_code",
+        )),
+    }
 }
 
 fn session_response(state: &AuthState, ok: &auth_core::LoginSuccess) -> SessionResponse {

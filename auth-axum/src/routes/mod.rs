@@ -3,6 +3,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod meta;
+pub(crate) mod mfa;
 pub(crate) mod users;
 
 use axum::http::{HeaderMap, HeaderValue, header};

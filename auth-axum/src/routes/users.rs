@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use auth_core::store::SessionId;
 
-use auth_core::{Authenticated, Password};
+use auth_core::Password;
 
 use crate::dto::{ConfirmPasswordRequest, SessionView, UserView};
 use crate::error::{ApiError, ErrorEnvelope};
@@ -112,13 +112,9 @@ pub(crate) async fn revoke_other_sessions(
     body: Option<ApiJson<ConfirmPasswordRequest>>,
 ) -> Result<StatusCode, ApiError> {
     let password = body.map(|ApiJson(b)| Password::new(b.password));
-    let current = Authenticated {
-        user: session.user,
-        session: session.session,
-    };
     state
         .auth
-        .revoke_other_sessions(&current, password.as_ref(), &ctx)
+        .revoke_other_sessions(&session.authenticated(), password.as_ref(), &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

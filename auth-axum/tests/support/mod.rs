@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use async_trait::async_trait;
 use auth_axum::{AuthState, WebConfig};
+use auth_core::AuthConfig;
 use auth_core::conformance::{Harness, Stores};
 use auth_core::mail::MessageKind;
 use auth_core::store::{NewUser, StoreError, User, UserId, UserStore};
-use auth_core::{AuthConfig, PasswordHashString};
 use auth_store_memory::MemoryStore;
 use axum::Router;
 use axum::body::Body;
@@ -31,9 +31,11 @@ use tower::ServiceExt;
 pub(crate) const PW: &str = "purple otter sings";
 pub(crate) const PEER: [u8; 4] = [203, 0, 113, 5];
 
-/// A user store that can be told to fail, for the 503 and 500 paths.
+/// A user store that can be told to fail, for the 503 and 500 paths. The
+/// credentials live in the same memory store, unwrapped (they belong to its
+/// users).
 pub(crate) struct Faulty {
-    inner: MemoryStore,
+    inner: Arc<MemoryStore>,
     /// 0: healthy, 1: unavailable, 2: other error.
     pub(crate) mode: AtomicU8,
 }
@@ -63,35 +65,6 @@ impl UserStore for Faulty {
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         self.check()?;
         self.inner.user_by_email(email).await
-    }
-    async fn set_password(
-        &self,
-        id: UserId,
-        h: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.set_password(id, h, at).await
-    }
-    async fn set_password_if(
-        &self,
-        id: UserId,
-        expected: &PasswordHashString,
-        h: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.set_password_if(id, expected, h, at).await
-    }
-    async fn replace_password_hash(
-        &self,
-        id: UserId,
-        old: &PasswordHashString,
-        new: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.replace_password_hash(id, old, new, at).await
     }
     async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
         self.check()?;
@@ -159,7 +132,7 @@ impl Api {
         change(&mut config, &mut web);
         let memory = Arc::new(MemoryStore::new());
         let users = Arc::new(Faulty {
-            inner: MemoryStore::new(),
+            inner: Arc::clone(&memory),
             mode: AtomicU8::new(0),
         });
         let stores = Stores {
