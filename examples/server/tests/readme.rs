@@ -1,7 +1,9 @@
 //! Every curl example in README.md runs as printed against the real server and
 //! answers the status its comment promises. Only the address is substituted,
-//! and `VERIFY_TOKEN` / `RESET_TOKEN` by the tokens of the links the server
-//! printed, as a reader would.
+//! `VERIFY_TOKEN` / `RESET_TOKEN` by the tokens of the links the server
+//! printed, and `TOTP_CODE`, `CHALLENGE` and `RECOVERY_CODE` by what a reader
+//! takes from earlier answers (the code computed from the secret, as an
+//! authenticator app would).
 
 #![allow(
     clippy::unwrap_used,
@@ -48,6 +50,7 @@ fn every_curl_example_in_the_readme_works_as_printed() {
     std::fs::create_dir_all(&dir).unwrap();
     let base = format!("http://{}", server.addr);
     let mut seen = Vec::new();
+    let mut taken = Taken::default();
     let examples = examples();
     assert!(
         examples.len() >= 14,
@@ -64,6 +67,7 @@ fn every_curl_example_in_the_readme_works_as_printed() {
             let token = token_of(&mail.link("alice@example.com", "/reset-password", &mut seen));
             command = command.replace("RESET_TOKEN", &token);
         }
+        command = taken.substitute(&command);
         let out = Command::new("bash")
             .arg("-c")
             .arg(&command)
@@ -71,6 +75,7 @@ fn every_curl_example_in_the_readme_works_as_printed() {
             .output()
             .expect("run curl");
         let stdout = String::from_utf8_lossy(&out.stdout);
+        taken.take_from(&stdout);
         assert!(
             out.status.success(),
             "{command}\n{}",
@@ -88,4 +93,54 @@ fn every_curl_example_in_the_readme_works_as_printed() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a reader copies from earlier answers into later examples.
+#[derive(Default)]
+struct Taken {
+    secret: Option<String>,
+    challenge: Option<String>,
+    recovery_code: Option<String>,
+}
+
+impl Taken {
+    fn take_from(&mut self, response: &str) {
+        let Some(body) = response.split("\r\n\r\n").nth(1) else {
+            return;
+        };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+            return;
+        };
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        if let Some(secret) = text(&json["secret"]) {
+            self.secret = Some(secret);
+        }
+        if let Some(challenge) = text(&json["second_factor_required"]["challenge"]) {
+            self.challenge = Some(challenge);
+        }
+        if let Some(code) = text(&json["recovery_codes"][0]) {
+            self.recovery_code = Some(code);
+        }
+    }
+
+    fn substitute(&self, command: &str) -> String {
+        let mut command = command.to_owned();
+        if command.contains("TOTP_CODE") {
+            let secret = self
+                .secret
+                .as_deref()
+                .expect("an earlier example showed the secret");
+            command = command.replace("TOTP_CODE", &support::totp_now(secret));
+        }
+        for (placeholder, value) in [
+            ("CHALLENGE", &self.challenge),
+            ("RECOVERY_CODE", &self.recovery_code),
+        ] {
+            if command.contains(placeholder) {
+                let value = value.as_deref().expect("an earlier example answered it");
+                command = command.replace(placeholder, value);
+            }
+        }
+        command
+    }
 }

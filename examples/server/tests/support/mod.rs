@@ -422,6 +422,96 @@ impl Mailbox<'_> {
     }
 }
 
+/// The code an authenticator app holding `secret` (base32) shows `ahead`
+/// steps from now (the server accepts one step either way).
+pub(crate) fn totp_at(secret: &str, ahead: i64) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let totp = totp_rs::Builder::new().with_secret(bytes).build().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() + 30 * ahead;
+    totp.generate(u64::try_from(now).unwrap()).to_string()
+}
+
+/// The code an authenticator app holding `secret` shows now.
+pub(crate) fn totp_now(secret: &str) -> String {
+    totp_at(secret, 0)
+}
+
+/// Enrols TOTP for the client's user and signs in twice through the second
+/// step: once with a code computed from the secret, once with a recovery
+/// code (S15). Returns the secrets it saw. The client ends signed in.
+pub(crate) fn two_step_journey(
+    server: &Server,
+    mail: &Mailbox<'_>,
+    c: &mut Client,
+    email: &str,
+    password: &str,
+) -> Vec<String> {
+    let r = c.post("/api/v1/users/me/mfa/totp", &serde_json::json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = r.json()["secret"].as_str().unwrap().to_owned();
+    let r = c.post(
+        "/api/v1/users/me/mfa/totp/confirm",
+        &serde_json::json!({"code": totp_now(&secret)}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let codes: Vec<String> = r.json()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    let mut secrets = vec![secret.clone(), codes[0].clone()];
+    let mut sign_in = |answer: Value| {
+        let mut fresh = server.client();
+        let r = fresh.post(
+            "/api/v1/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            fresh.cookie.is_none(),
+            "no session before the second factor"
+        );
+        let challenge = r.json()["second_factor_required"]["challenge"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        secrets.push(challenge.clone());
+        let mut body = answer;
+        body["challenge"] = challenge.into();
+        let r = fresh.post("/api/v1/auth/login/second-factor", &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        (fresh, r.json()["session"]["methods"].clone())
+    };
+    // The confirming code's step is used: the next step's code is new, and
+    // within the one step of skew the server allows.
+    let (_, methods) = sign_in(serde_json::json!({"code": totp_at(&secret, 1)}));
+    assert_eq!(methods, serde_json::json!(["password", "totp"]));
+    let (fresh, methods) = sign_in(serde_json::json!({"recovery_code": codes[0]}));
+    assert_eq!(methods, serde_json::json!(["password", "recovery_code"]));
+    *c = fresh;
+    let r = c.get("/api/v1/users/me/mfa");
+    assert_eq!(r.json()["recovery_codes_left"], 9, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let subjects = mail.subjects(email);
+        let has = |s: &str| subjects.iter().any(|x| x.contains(s));
+        if has("two-step sign-in turned on") && has("a recovery code was used") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "owner mails missing: {subjects:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    secrets
+}
+
 /// The token of a link.
 pub(crate) fn token_of(link: &str) -> String {
     link.split("token=").nth(1).unwrap_or("").to_owned()
@@ -524,6 +614,8 @@ pub(crate) fn full_journey(
             .1
             .to_owned(),
     );
+
+    secrets.extend(two_step_journey(server, mail, &mut c, email, third));
 
     // Failed logins up to the lockout.
     let mut attacker = server.client();
