@@ -59,9 +59,13 @@ impl BackoffPolicy {
         cap: Duration::hours(1),
         window: Duration::hours(1),
     };
-    /// Reset requests and verification resends per account: 3, then 1 min doubling
-    /// up to 1 h; forgotten after 24 h. Over the limit, requests still answer
-    /// "accepted" but send no mail (no mail bombing, no enumeration).
+    /// Mail per account (reset links, verification resends, notices of a
+    /// registration of a taken address; each kind its own counter): 3 mails,
+    /// then 1 min doubling up to 1 h after the last mail sent; forgotten after
+    /// 24 h. Only mails sent are counted, so a refused request never extends
+    /// the wait (S6): the owner always gets the next mail at most 1 h after the
+    /// last one. Over the limit, requests still answer "accepted" but send no
+    /// mail (no mail bombing, no enumeration).
     pub const ACCOUNT_REQUESTS: Self = Self {
         threshold: 3,
         base: Duration::minutes(1),
@@ -147,7 +151,7 @@ pub struct AuthConfig {
     pub ip_login_limit: BackoffPolicy,
     /// Registrations, reset requests and resends per client IP.
     pub ip_request_limit: BackoffPolicy,
-    /// Reset requests and resends per account.
+    /// Mail per account (reset, resend, owner notices); time-based (S6).
     pub account_request_limit: BackoffPolicy,
     /// The mail outbox.
     pub outbox: OutboxConfig,

@@ -27,6 +27,7 @@
     reason = "the conformance suite is test code: a failed check panics with its reason"
 )]
 
+pub mod abuse;
 pub mod attempts;
 pub mod audit;
 pub mod engine;
@@ -297,12 +298,32 @@ macro_rules! engine_conformance_tests {
                 ]
             );
         }
+        mod abuse_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__engine_cases!(
+                @abuse $make,
+                [
+                    reset_mail_limit_is_time_based,
+                    attacker_requests_never_block_the_owners_reset,
+                ]
+            );
+        }
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __engine_cases {
+    (@abuse $make:expr, [$($case:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let stores: $crate::conformance::Stores = $make;
+                $crate::conformance::abuse::$case(stores).await;
+            }
+        )*
+    };
     ($make:expr, [$($case:ident),* $(,)?]) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

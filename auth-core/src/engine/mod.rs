@@ -214,6 +214,15 @@ impl Auth {
         self.inner.outbox.drain().await;
     }
 
+    /// Waits until the background work started so far is done and the outbox
+    /// has sent (or given up on) every queued message, without stopping
+    /// anything: for tests (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub async fn settle(&self) {
+        self.inner.background.wait_idle().await;
+        self.inner.outbox.wait_idle().await;
+    }
+
     /// A mail request (reset, resend): checks and counts the per-IP limit,
     /// parses the address and counts it against its own limit, then answers,
     /// leaving the rest to `follow` in the background with the address and
@@ -236,11 +245,7 @@ impl Auth {
         e.admit_request(scope, ctx).await?;
         let email = EmailAddress::parse(email)?;
         let key = AttemptKey::Account(scope, email.normalized().to_owned());
-        let state = e
-            .attempts
-            .increment(&key, e.now(), e.config.account_request_limit.window)
-            .await?;
-        let throttled = e.config.account_request_limit.delay(state.count).is_some();
+        let throttled = !e.take_mail_slot(&key).await?;
         // The request's span (request id) stays on what the work logs.
         let work = follow(self.clone(), email, throttled, ctx.clone())
             .instrument(tracing::Span::current());
@@ -311,6 +316,26 @@ impl Engine {
         };
         self.tokens.insert_token(record).await?;
         Ok(token)
+    }
+
+    /// The per-account mail limit (S6): whether one more mail may go to the
+    /// account keyed by `key` now, counting it if so.
+    ///
+    /// Time-based: the counter counts mails sent, not requests, so a refused
+    /// request changes nothing and the owner can always get the next mail within
+    /// the policy's delay after the last one sent (with the defaults: 3 at once,
+    /// then 1 min doubling up to 1 h), whatever an attacker sends. Of concurrent
+    /// requests that saw the same count, only the one whose increment follows it
+    /// directly sends.
+    pub(crate) async fn take_mail_slot(&self, key: &AttemptKey) -> Result<bool, AuthError> {
+        let policy = &self.config.account_request_limit;
+        let now = self.now();
+        let before = self.attempts.attempts(key, now).await?;
+        if policy.retry_after(&before, now).is_some() {
+            return Ok(false);
+        }
+        let after = self.attempts.increment(key, now, policy.window).await?;
+        Ok(after.count == before.count.saturating_add(1))
     }
 
     /// Refuses the request when the client IP is over its limit for `scope`.

@@ -1,0 +1,80 @@
+//! Engine checks against abuse of the mail, the address space and the audit
+//! trail (S3, S6, S11, S12): issue 15. They run over a [`Stores`] bundle like
+//! the checks in [`super::engine`].
+
+use time::Duration;
+
+use super::Stores;
+use super::engine::Harness;
+use crate::RequestContext;
+use crate::mail::MessageKind;
+
+const PW: &str = "purple otter sings";
+
+fn resets(h: &Harness, to: &str) -> usize {
+    h.mailer.messages_to(to, MessageKind::PasswordReset).len()
+}
+
+async fn request_reset(h: &Harness, email: &str, ctx: &RequestContext) {
+    h.auth.request_password_reset(email, ctx).await.unwrap();
+    h.auth.settle().await;
+}
+
+/// S6: mail limits are time-based. Three reset requests, then two hours
+/// later a fourth: it is mailed (3 mails, then 1 min doubling up to 1 h after
+/// the last mail sent). Then three mails an hour apart, and the next one
+/// still goes out.
+pub async fn reset_mail_limit_is_time_based(stores: Stores) {
+    let h = Harness::new(stores);
+    let owner = "limit-owner@example.com";
+    h.verified_user(owner, PW).await;
+    for _ in 0..3 {
+        request_reset(&h, owner, &Harness::ctx(1)).await;
+    }
+    assert_eq!(resets(&h, owner), 3);
+    // The fourth at once is over the limit.
+    request_reset(&h, owner, &Harness::ctx(1)).await;
+    assert_eq!(resets(&h, owner), 3);
+    h.clock.advance(Duration::hours(2));
+    request_reset(&h, owner, &Harness::ctx(1)).await;
+    assert_eq!(
+        resets(&h, owner),
+        4,
+        "the request two hours later is mailed"
+    );
+    for expected in 5..=8 {
+        h.clock.advance(Duration::hours(1));
+        request_reset(&h, owner, &Harness::ctx(1)).await;
+        assert_eq!(resets(&h, owner), expected, "mails an hour apart go out");
+    }
+}
+
+/// S6: an attacker requesting a reset for the victim every 23 hours, or a
+/// burst of a hundred requests, never stops the owner from getting a reset
+/// mail within the documented delay (at most 1 h after the last mail sent).
+pub async fn attacker_requests_never_block_the_owners_reset(stores: Stores) {
+    let h = Harness::new(stores);
+    let owner = "victim@example.com";
+    h.verified_user(owner, PW).await;
+    for day in 0..10_u8 {
+        request_reset(&h, owner, &Harness::ctx(100 + day)).await;
+        h.clock.advance(Duration::hours(23));
+    }
+    let before = resets(&h, owner);
+    request_reset(&h, owner, &Harness::ctx(1)).await;
+    assert_eq!(resets(&h, owner), before + 1, "the owner gets a mail");
+
+    // A burst from many addresses: the mails it gets out count, the refused
+    // requests change nothing.
+    for ip in 0..100_u8 {
+        request_reset(&h, owner, &Harness::ctx(ip)).await;
+    }
+    let before = resets(&h, owner);
+    h.clock.advance(Duration::hours(1));
+    request_reset(&h, owner, &Harness::ctx(1)).await;
+    assert_eq!(
+        resets(&h, owner),
+        before + 1,
+        "one hour after the burst the owner gets a mail"
+    );
+}
