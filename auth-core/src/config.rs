@@ -155,6 +155,11 @@ pub struct AuthConfig {
     pub account_request_limit: BackoffPolicy,
     /// The mail outbox.
     pub outbox: OutboxConfig,
+    /// An account whose email is still unverified this long after registration
+    /// is deleted by [`crate::Auth::purge_expired`], freeing its address for
+    /// its real owner (S3; default 7 days; `None` keeps them). At least
+    /// `verification_ttl`.
+    pub unverified_account_ttl: Option<Duration>,
 }
 
 /// Longest "remember me" lifetime accepted.
@@ -184,6 +189,7 @@ impl Default for AuthConfig {
             ip_request_limit: BackoffPolicy::IP_REQUESTS,
             account_request_limit: BackoffPolicy::ACCOUNT_REQUESTS,
             outbox: OutboxConfig::default(),
+            unverified_account_ttl: Some(Duration::days(7)),
         }
     }
 }
@@ -235,6 +241,11 @@ impl AuthConfig {
         check(
             self.max_sessions_per_user >= 1,
             "max_sessions_per_user must be at least 1",
+        )?;
+        check(
+            self.unverified_account_ttl
+                .is_none_or(|ttl| ttl >= self.verification_ttl),
+            "unverified_account_ttl must be at least verification_ttl",
         )?;
         check(
             self.reset_required_after > self.account_lockout.threshold,

@@ -180,6 +180,31 @@ impl State {
 
 #[async_trait]
 impl UserStore for MemoryStore {
+    async fn delete_unverified_users(
+        &self,
+        created_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let gone: Vec<UserId> = state
+            .users
+            .values()
+            .filter(|u| u.email_verified_at.is_none() && u.created_at < created_before)
+            .map(|u| u.id)
+            .collect();
+        for id in &gone {
+            if let Some(user) = state.users.remove(id) {
+                state.user_by_email.remove(user.email.normalized());
+            }
+            state.tokens.retain(|_, t| t.user_id != *id);
+            for session in state.user_sessions.remove(id).unwrap_or_default() {
+                if let Some(hash) = state.session_hash.remove(&session) {
+                    state.sessions.remove(&hash);
+                }
+            }
+        }
+        Ok(gone.len() as u64)
+    }
+
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         let mut state = self.write(new.created_at);
         let email = new.email.normalized().to_owned();

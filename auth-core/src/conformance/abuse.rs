@@ -6,8 +6,8 @@ use time::Duration;
 
 use super::Stores;
 use super::engine::Harness;
-use crate::RequestContext;
 use crate::mail::MessageKind;
+use crate::{AuthError, Password, RequestContext};
 
 const PW: &str = "purple otter sings";
 
@@ -77,4 +77,55 @@ pub async fn attacker_requests_never_block_the_owners_reset(stores: Stores) {
         before + 1,
         "one hour after the burst the owner gets a mail"
     );
+}
+
+/// S3, S11: registering a fullwidth variant of someone's address is refused;
+/// an unverified registration of the real address is purged after
+/// `unverified_account_ttl` (7 days), with its tokens, and the owner can then
+/// register it.
+pub async fn squatting_variants_are_refused_and_unverified_accounts_expire(stores: Stores) {
+    let h = Harness::new(stores);
+    let ctx = Harness::ctx(1);
+    let pw = Password::new(PW);
+    assert!(matches!(
+        h.auth
+            .register("\u{ff56}ictim@example.com", &pw, &ctx)
+            .await,
+        Err(AuthError::InvalidEmail(_))
+    ));
+    // A squatter registers the plain address and never verifies it.
+    h.auth
+        .register("squatted@example.com", &pw, &Harness::ctx(2))
+        .await
+        .unwrap();
+    let squatter_link = h
+        .token("squatted@example.com", MessageKind::Verification)
+        .await;
+    h.clock.advance(Duration::days(6));
+    assert_eq!(h.auth.purge_expired().await.unwrap().unverified_users, 0);
+    h.clock.advance(Duration::days(1) + Duration::seconds(1));
+    assert_eq!(h.auth.purge_expired().await.unwrap().unverified_users, 1);
+    assert!(
+        h.stores
+            .users
+            .user_by_email("squatted@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The owner registers and verifies; the squatter's link is dead.
+    h.auth
+        .register("squatted@example.com", &pw, &Harness::ctx(3))
+        .await
+        .unwrap();
+    h.auth.settle().await;
+    let mails = h
+        .mailer
+        .messages_to("squatted@example.com", MessageKind::Verification);
+    assert_eq!(mails.len(), 2, "a new verification mail, not a notice");
+    let link = h
+        .token("squatted@example.com", MessageKind::Verification)
+        .await;
+    assert!(h.auth.verify_email(&squatter_link, &ctx).await.is_err());
+    h.auth.verify_email(&link, &ctx).await.unwrap();
 }

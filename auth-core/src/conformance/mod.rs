@@ -181,6 +181,7 @@ macro_rules! user_store_tests {
                     mark_email_verified_keeps_the_first_time,
                     disabled_and_reset_required_round_trip,
                     updates_of_unknown_users_are_not_found,
+                    delete_unverified_users_removes_only_old_unverified_ones,
                 ]
             );
         }
@@ -306,6 +307,7 @@ macro_rules! engine_conformance_tests {
                 [
                     reset_mail_limit_is_time_based,
                     attacker_requests_never_block_the_owners_reset,
+                    squatting_variants_are_refused_and_unverified_accounts_expire,
                 ]
             );
         }

@@ -106,6 +106,8 @@ pub struct Purged {
     pub sessions: u64,
     /// Attempt counters.
     pub attempts: u64,
+    /// Accounts never verified within `unverified_account_ttl` (S3).
+    pub unverified_users: u64,
 }
 
 /// The authentication engine. Cheap to clone (an `Arc` inside); build it with
@@ -169,8 +171,9 @@ impl Auth {
         self.inner.outbox.dropped()
     }
 
-    /// Removes expired tokens, sessions and counters from the stores. Call it on a
-    /// timer (the example server does, every few minutes).
+    /// Removes expired tokens, sessions and counters from the stores, and the
+    /// accounts whose email was not verified within `unverified_account_ttl`
+    /// (S3). Call it on a timer (the example server does, every few minutes).
     ///
     /// # Errors
     /// The first store failure.
@@ -180,6 +183,10 @@ impl Auth {
             tokens: self.inner.tokens.delete_expired_tokens(now).await?,
             sessions: self.inner.sessions.delete_expired_sessions(now).await?,
             attempts: self.inner.attempts.delete_expired_attempts(now).await?,
+            unverified_users: match self.inner.config.unverified_account_ttl {
+                Some(ttl) => self.inner.users.delete_unverified_users(now - ttl).await?,
+                None => 0,
+            },
         })
     }
 
