@@ -129,3 +129,32 @@ pub async fn squatting_variants_are_refused_and_unverified_accounts_expire(store
     assert!(h.auth.verify_email(&squatter_link, &ctx).await.is_err());
     h.auth.verify_email(&link, &ctx).await.unwrap();
 }
+
+/// S3, S6: 20 registrations of a taken address from 20 IPs send the owner at
+/// most the per-account limit of notices (3 at once); while further notices
+/// are refused, the owner's reset mail still goes out.
+pub async fn registration_notices_share_the_mail_limit_and_resets_still_go_out(stores: Stores) {
+    let h = Harness::new(stores);
+    let owner = "bombed@example.com";
+    h.verified_user(owner, PW).await;
+    for ip in 0..20_u8 {
+        h.auth
+            .register(owner, &Password::new(PW), &Harness::ctx(100 + ip))
+            .await
+            .unwrap();
+    }
+    h.auth.settle().await;
+    let notices = |h: &Harness| {
+        h.mailer
+            .messages_to(owner, MessageKind::DuplicateRegistration)
+            .len()
+    };
+    assert_eq!(notices(&h), 3, "the per-account limit: 3 at once");
+    h.auth
+        .register(owner, &Password::new(PW), &Harness::ctx(200))
+        .await
+        .unwrap();
+    request_reset(&h, owner, &Harness::ctx(201)).await;
+    assert_eq!(notices(&h), 3, "the notice is refused");
+    assert_eq!(resets(&h, owner), 1, "the reset mail goes out");
+}

@@ -308,6 +308,7 @@ macro_rules! engine_conformance_tests {
                     reset_mail_limit_is_time_based,
                     attacker_requests_never_block_the_owners_reset,
                     squatting_variants_are_refused_and_unverified_accounts_expire,
+                    registration_notices_share_the_mail_limit_and_resets_still_go_out,
                 ]
             );
         }

@@ -230,6 +230,21 @@ impl Auth {
         self.inner.outbox.wait_idle().await;
     }
 
+    /// Runs `work` in the background with the request's span (its request id);
+    /// a failure is logged as `failure`.
+    pub(super) fn in_background<F, Fut>(&self, ctx: &RequestContext, failure: &'static str, work: F)
+    where
+        F: FnOnce(Self, RequestContext) -> Fut,
+        Fut: Future<Output = Result<(), AuthError>> + Send + 'static,
+    {
+        let work = work(self.clone(), ctx.clone()).instrument(tracing::Span::current());
+        self.inner.background.spawn(async move {
+            if let Err(err) = work.await {
+                tracing::error!(error = %err, "{failure}");
+            }
+        });
+    }
+
     /// A mail request (reset, resend): checks and counts the per-IP limit,
     /// parses the address and counts it against its own limit, then answers,
     /// leaving the rest to `follow` in the background with the address and
