@@ -160,6 +160,14 @@ pub struct AuthConfig {
     /// its real owner (S3; default 7 days; `None` keeps them). At least
     /// `verification_ttl`.
     pub unverified_account_ttl: Option<Duration>,
+    /// Refused requests (per-IP limits) are audited as one record per kind,
+    /// client and detail per window of this length, with a count (S12; default
+    /// 1 min).
+    pub audit_aggregation_window: Duration,
+    /// Audit events older than this are deleted by
+    /// [`crate::Auth::purge_expired`] (S12; default 400 days, a year and a
+    /// margin; `None` keeps them).
+    pub audit_retention: Option<Duration>,
 }
 
 /// Longest "remember me" lifetime accepted.
@@ -190,6 +198,8 @@ impl Default for AuthConfig {
             account_request_limit: BackoffPolicy::ACCOUNT_REQUESTS,
             outbox: OutboxConfig::default(),
             unverified_account_ttl: Some(Duration::days(7)),
+            audit_aggregation_window: Duration::minutes(1),
+            audit_retention: Some(Duration::days(400)),
         }
     }
 }
@@ -223,6 +233,8 @@ impl AuthConfig {
             self.session_idle_timeout,
             self.touch_interval,
             self.reauthentication_window,
+            self.audit_aggregation_window,
+            self.audit_retention.unwrap_or(Duration::MAX),
         ];
         check(
             positive.iter().all(|d| *d > Duration::ZERO),

@@ -7,6 +7,7 @@ use time::Duration;
 use super::Stores;
 use super::engine::Harness;
 use crate::mail::MessageKind;
+use crate::store::AuditKind;
 use crate::{AuthError, Password, RequestContext};
 
 const PW: &str = "purple otter sings";
@@ -142,8 +143,9 @@ pub async fn registration_notices_share_the_mail_limit_and_resets_still_go_out(s
             .register(owner, &Password::new(PW), &Harness::ctx(100 + ip))
             .await
             .unwrap();
+        // One after the other (concurrent ones may send fewer, never more).
+        h.auth.settle().await;
     }
-    h.auth.settle().await;
     let notices = |h: &Harness| {
         h.mailer
             .messages_to(owner, MessageKind::DuplicateRegistration)
@@ -157,4 +159,38 @@ pub async fn registration_notices_share_the_mail_limit_and_resets_still_go_out(s
     request_reset(&h, owner, &Harness::ctx(201)).await;
     assert_eq!(notices(&h), 3, "the notice is refused");
     assert_eq!(resets(&h, owner), 1, "the reset mail goes out");
+}
+
+/// S12: 10,001 requests refused by the per-IP limit are aggregated; the
+/// earlier `login_succeeded` event of a user is still there (the memory sink
+/// keeps 10,000 events, so one record per refusal evicted it).
+pub async fn a_flood_of_refused_requests_keeps_earlier_evidence(stores: Stores) {
+    let h = Harness::new(stores);
+    let id = h.verified_user("evidence@example.com", PW).await;
+    h.login("evidence@example.com", PW).await;
+    let flood = Harness::ctx(250);
+    let mut refused = 0;
+    for _ in 0..10_011 {
+        match h
+            .auth
+            .request_password_reset("someone@example.com", &flood)
+            .await
+        {
+            Ok(()) => {}
+            Err(AuthError::RateLimited { .. }) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(refused >= 10_001, "{refused}");
+    h.auth.settle().await;
+    let kinds: Vec<_> = h
+        .stores
+        .audit
+        .events_for_user(id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&AuditKind::LoginSucceeded), "{kinds:?}");
 }

@@ -265,7 +265,10 @@ macro_rules! audit_sink_tests {
         mod audit_sink_conformance {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__conformance_cases!(audit, $make, $users, [events_are_listed_per_user_newest_first]);
+            $crate::__conformance_cases!(audit, $make, $users, [
+                events_are_listed_per_user_newest_first,
+                aggregated_records_count_and_retention_deletes_by_age,
+            ]);
         }
     };
 }
@@ -309,6 +312,7 @@ macro_rules! engine_conformance_tests {
                     attacker_requests_never_block_the_owners_reset,
                     squatting_variants_are_refused_and_unverified_accounts_expire,
                     registration_notices_share_the_mail_limit_and_resets_still_go_out,
+                    a_flood_of_refused_requests_keeps_earlier_evidence,
                 ]
             );
         }

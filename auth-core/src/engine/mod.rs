@@ -108,6 +108,8 @@ pub struct Purged {
     pub attempts: u64,
     /// Accounts never verified within `unverified_account_ttl` (S3).
     pub unverified_users: u64,
+    /// Audit events older than `audit_retention` (S12).
+    pub audit_events: u64,
 }
 
 /// The authentication engine. Cheap to clone (an `Arc` inside); build it with
@@ -185,6 +187,10 @@ impl Auth {
             attempts: self.inner.attempts.delete_expired_attempts(now).await?,
             unverified_users: match self.inner.config.unverified_account_ttl {
                 Some(ttl) => self.inner.users.delete_unverified_users(now - ttl).await?,
+                None => 0,
+            },
+            audit_events: match self.inner.config.audit_retention {
+                Some(keep) => self.inner.audit.delete_events_before(now - keep).await?,
                 None => 0,
             },
         })
@@ -313,9 +319,31 @@ impl Engine {
             user_agent: ctx.user_agent.clone(),
             request_id: ctx.request_id.clone(),
             detail: detail.map(str::to_owned),
+            count: 1,
         };
         tracing::info!(event = kind.as_str(), user.id = ?user_id, detail, "audit");
         if let Err(err) = self.audit.record(event).await {
+            tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
+        }
+    }
+
+    /// Audits a refused request, aggregated per kind, client and detail over
+    /// `audit_aggregation_window` (S12): a flood of refusals is one record with
+    /// a count, not one record each.
+    pub(crate) async fn audit_refused(&self, kind: AuditKind, ctx: &RequestContext, detail: &str) {
+        let event = AuditEvent {
+            at: self.now(),
+            kind,
+            user_id: None,
+            email: None,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.clone(),
+            request_id: ctx.request_id.clone(),
+            detail: Some(detail.to_owned()),
+            count: 1,
+        };
+        let window = self.config.audit_aggregation_window;
+        if let Err(err) = self.audit.record_aggregated(event, window).await {
             tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
         }
     }
@@ -374,14 +402,8 @@ impl Engine {
             .await?;
         match policy.retry_after(&state, self.now()) {
             Some(retry_after) => {
-                self.audit(
-                    AuditKind::RateLimited,
-                    ctx,
-                    None,
-                    None,
-                    Some(scope.as_str()),
-                )
-                .await;
+                self.audit_refused(AuditKind::RateLimited, ctx, scope.as_str())
+                    .await;
                 Err(AuthError::RateLimited { retry_after })
             }
             None => Ok(()),
