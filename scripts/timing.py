@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Timing uniformity of login and password-reset requests (issue 8; rule S3).
+"""Timing uniformity of login, password-reset and registration requests (issues 8
+and 15; rule S3).
 
 Manual: .ci/run does not run it. Python 3.11 standard library only.
 
@@ -18,7 +19,11 @@ hits every class alike:
   POST /api/v1/auth/password/forgot
     unknown   an address no account has
     known     a known account under its per-account limit (a mail is sent)
-    throttled a known account over that limit (3 per hour: no mail is sent)
+    throttled a known account over that limit (3 mails, then 1 min doubling
+              after the last mail: mostly no mail is sent)
+  POST /api/v1/auth/register
+    new       a fresh address (the account is created)
+    taken     the address of a verified account (the owner may get a notice)
 
 It reports, per class, the median and spread of the latency seen by the client
 and of the server's own `elapsed_ms` (from its JSON request log), and for each
@@ -77,7 +82,7 @@ WRONG = "correct horse battery staple, wrong!"  # same length as PASSWORD
 LOCK_THRESHOLD = 5  # AuthConfig::account_lockout default
 LOCK_BASE_S = 5.0  # its base delay, doubling per further failure
 WRONG_PER_ACCOUNT = LOCK_THRESHOLD - 1
-FORGOT_UNTHROTTLED = 2  # account_request_limit: the 3rd request in an hour is throttled
+FORGOT_UNTHROTTLED = 3  # account_request_limit: 3 mails, then 1 min doubling after the last mail
 START = time.monotonic()
 
 
@@ -307,6 +312,7 @@ class Sample:
 class Plan:
     n_login: int
     n_forgot: int
+    n_register: int
     lock_pool: int
     throttle_pool: int
     samples: list[Sample] = field(default_factory=list)
@@ -381,6 +387,12 @@ def run(args: argparse.Namespace, server: Server, plan: Plan, rng: random.Random
     def forgot(email: str) -> tuple[int, bytes, float, str]:
         return client.post("/api/v1/auth/password/forgot", {"email": email}, random_ip(rng))
 
+    def register(email: str) -> tuple[int, bytes, float, str]:
+        return client.post("/api/v1/auth/register", {"email": email, "password": PASSWORD}, random_ip(rng))
+
+    def new_email() -> str:
+        return f"t{tag}-n{rng.getrandbits(20):05x}"[: len(general[0]) - len("@example.com")] + "@example.com"
+
     def count_failure(lk: Lockee, t0: float, status: int) -> None:
         if status == 401:
             lk.count += 1
@@ -406,7 +418,8 @@ def run(args: argparse.Namespace, server: Server, plan: Plan, rng: random.Random
     rng.shuffle(wrong_queue)
     rng.shuffle(known_queue)
     schedule = ([("login", c) for c in ("unknown", "wrong", "locked") for _ in range(plan.n_login)]
-                + [("forgot", c) for c in ("unknown", "known", "throttled") for _ in range(plan.n_forgot)])
+                + [("forgot", c) for c in ("unknown", "known", "throttled") for _ in range(plan.n_forgot)]
+                + [("register", c) for c in ("new", "taken") for _ in range(plan.n_register)])
     rng.shuffle(schedule)
     log(f"sampling: {len(schedule)} requests, one at a time, classes shuffled")
 
@@ -425,6 +438,13 @@ def run(args: argparse.Namespace, server: Server, plan: Plan, rng: random.Random
         if time.monotonic() - last_report > 10:
             log(f"  {i} of {len(schedule)}")
             last_report = time.monotonic()
+        if endpoint == "register":
+            # A new address each time (the 20-bit suffix repeats rarely; a
+            # repeat is then a taken one and is counted as unexpected only if
+            # the answer differs, which it must not).
+            email = new_email() if cls == "new" else rng.choice(general)
+            record(endpoint, cls, (202, ""), register(email))
+            continue
         if endpoint == "forgot":
             email = {"unknown": unknown_email, "known": known_queue.pop,
                      "throttled": lambda: rng.choice(throttled)}[cls]()
@@ -493,8 +513,10 @@ def report(args: argparse.Namespace, plan: Plan, rng: random.Random, wall: float
     print("| endpoint | class | n | median, client | p10 - p90, client | median, server | "
           "p10 - p90, server |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    classes = {"login": ["unknown", "wrong", "locked"], "forgot": ["unknown", "known", "throttled"]}
-    names = {"login": "POST /auth/login", "forgot": "POST /auth/password/forgot"}
+    classes = {"login": ["unknown", "wrong", "locked"], "forgot": ["unknown", "known", "throttled"],
+               "register": ["new", "taken"]}
+    names = {"login": "POST /auth/login", "forgot": "POST /auth/password/forgot",
+             "register": "POST /auth/register"}
     for ep, cls_list in classes.items():
         for c in cls_list:
             xs = [s.ms for s in by.get((ep, c), [])]
@@ -511,7 +533,8 @@ def report(args: argparse.Namespace, plan: Plan, rng: random.Random, wall: float
     notes = []
     for ep, pairs in {"login": [("wrong", "unknown"), ("locked", "unknown"), ("locked", "wrong")],
                       "forgot": [("known", "unknown"), ("throttled", "unknown"),
-                                 ("throttled", "known")]}.items():
+                                 ("throttled", "known")],
+                      "register": [("taken", "new")]}.items():
         alpha = 0.05 / len(pairs)  # Bonferroni within each endpoint
         for a, b in pairs:
             xa = [s.ms for s in by.get((ep, a), [])]
@@ -563,6 +586,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-login", type=int, default=600, help="samples per login class (600)")
     ap.add_argument("--n-forgot", type=int, default=2000, help="samples per forgot class (2000)")
+    ap.add_argument("--n-register", type=int, default=400, help="samples per register class (400)")
     ap.add_argument("--lock-pool", type=int, default=6, help="accounts kept locked (6)")
     ap.add_argument("--throttle-pool", type=int, default=8, help="accounts over the reset limit (8)")
     ap.add_argument("--seed", type=int, default=None, help="shuffle seed (random)")
@@ -592,7 +616,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="auth-timing."))
     server = Server(binary, args.stores == "env", workdir)
-    plan = Plan(args.n_login, args.n_forgot, args.lock_pool, args.throttle_pool)
+    plan = Plan(args.n_login, args.n_forgot, args.n_register, args.lock_pool, args.throttle_pool)
     t0 = time.monotonic()
     try:
         run(args, server, plan, rng)

@@ -59,9 +59,13 @@ impl BackoffPolicy {
         cap: Duration::hours(1),
         window: Duration::hours(1),
     };
-    /// Reset requests and verification resends per account: 3, then 1 min doubling
-    /// up to 1 h; forgotten after 24 h. Over the limit, requests still answer
-    /// "accepted" but send no mail (no mail bombing, no enumeration).
+    /// Mail per account (reset links, verification resends, notices of a
+    /// registration of a taken address; each kind its own counter): 3 mails,
+    /// then 1 min doubling up to 1 h after the last mail sent; forgotten after
+    /// 24 h. Only mails sent are counted, so a refused request never extends
+    /// the wait (S6): the owner always gets the next mail at most 1 h after the
+    /// last one. Over the limit, requests still answer "accepted" but send no
+    /// mail (no mail bombing, no enumeration).
     pub const ACCOUNT_REQUESTS: Self = Self {
         threshold: 3,
         base: Duration::minutes(1),
@@ -150,10 +154,23 @@ pub struct AuthConfig {
     pub ip_login_limit: BackoffPolicy,
     /// Registrations, reset requests and resends per client IP.
     pub ip_request_limit: BackoffPolicy,
-    /// Reset requests and resends per account.
+    /// Mail per account (reset, resend, owner notices); time-based (S6).
     pub account_request_limit: BackoffPolicy,
     /// The mail outbox.
     pub outbox: OutboxConfig,
+    /// An account whose email is still unverified this long after registration
+    /// is deleted by [`crate::Auth::purge_expired`], freeing its address for
+    /// its real owner (S3; default 7 days; `None` keeps them). At least
+    /// `verification_ttl`.
+    pub unverified_account_ttl: Option<Duration>,
+    /// Refused requests (per-IP limits) are audited as one record per kind,
+    /// client and detail per window of this length, with a count (S12; default
+    /// 1 min).
+    pub audit_aggregation_window: Duration,
+    /// Audit events older than this are deleted by
+    /// [`crate::Auth::purge_expired`] (S12; default 400 days, a year and a
+    /// margin; `None` keeps them).
+    pub audit_retention: Option<Duration>,
 }
 
 /// Longest "remember me" lifetime accepted.
@@ -184,6 +201,9 @@ impl Default for AuthConfig {
             ip_request_limit: BackoffPolicy::IP_REQUESTS,
             account_request_limit: BackoffPolicy::ACCOUNT_REQUESTS,
             outbox: OutboxConfig::default(),
+            unverified_account_ttl: Some(Duration::days(7)),
+            audit_aggregation_window: Duration::minutes(1),
+            audit_retention: Some(Duration::days(400)),
         }
     }
 }
@@ -218,6 +238,8 @@ impl AuthConfig {
             self.touch_interval,
             self.reauthentication_window,
             self.second_factor_ttl,
+            self.audit_aggregation_window,
+            self.audit_retention.unwrap_or(Duration::MAX),
         ];
         check(
             positive.iter().all(|d| *d > Duration::ZERO),
@@ -236,6 +258,11 @@ impl AuthConfig {
         check(
             self.max_sessions_per_user >= 1,
             "max_sessions_per_user must be at least 1",
+        )?;
+        check(
+            self.unverified_account_ttl
+                .is_none_or(|ttl| ttl >= self.verification_ttl),
+            "unverified_account_ttl must be at least verification_ttl",
         )?;
         check(
             self.reset_required_after > self.account_lockout.threshold,

@@ -59,8 +59,9 @@ impl EmailAddress {
             return Err(InvalidEmail::TooLong);
         }
         let (local, domain) = address.split_once('@').ok_or(InvalidEmail::Malformed)?;
-        let forbidden =
-            |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
+        let forbidden = |c: char| {
+            c.is_whitespace() || c.is_control() || is_invisible(c) || "<>()[],;:\\\"@".contains(c)
+        };
         let labels_ok = domain.contains('.')
             && domain.split('.').all(|l| {
                 !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
@@ -74,6 +75,13 @@ impl EmailAddress {
             || address.chars().filter(|&c| c != '@').any(forbidden)
             || address.matches('@').count() != 1
         {
+            return Err(InvalidEmail::Malformed);
+        }
+        // S3, S11: an address that NFKC changes (fullwidth letters, ligatures,
+        // compatibility forms) would key the account of the plain address
+        // while mail goes to the variant: refused, so no one can squat an
+        // address through a variant of it.
+        if !address.nfkc().eq(address.chars()) {
             return Err(InvalidEmail::Malformed);
         }
         Ok(Self {
@@ -102,6 +110,24 @@ impl EmailAddress {
             normalized,
         }
     }
+}
+
+/// Format (Cf) characters and other characters that render as nothing: bidi
+/// controls (U+202A-202E, U+2066-2069, U+200E/200F, U+061C), zero-width
+/// characters (U+200B-200D, U+2060-2064, U+FEFF), the soft hyphen (U+00AD),
+/// tag characters (U+E0000-E007F), variation selectors, the combining grapheme
+/// joiner, Hangul fillers and the other members of the Unicode 16 Cf category.
+/// In an address they make lookalikes of other addresses and `To:` lines that
+/// display reversed (S11).
+const fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180E
+        | 0x3164 | 0xFFA0 | 0x2800 | 0x06DD | 0x070F | 0x08E2 | 0x110BD | 0x110CD
+        | 0x0600..=0x0605 | 0x0890..=0x0891 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
+        | 0xFE00..=0xFE0F | 0xFEFF | 0xFFF9..=0xFFFB
+        | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF)
 }
 
 /// NFKC, then lowercase.
@@ -144,6 +170,65 @@ mod tests {
         assert_ne!(dotless.normalized(), plain.normalized());
         let dotted_capital = EmailAddress::parse("M\u{130}KE@example.com").unwrap();
         assert_ne!(dotted_capital.normalized(), plain.normalized());
+    }
+
+    #[test]
+    fn s3_s11_addresses_nfkc_changes_are_refused() {
+        for variant in [
+            "\u{ff56}ictim@example.com",  // fullwidth v
+            "victim@\u{ff45}xample.com",  // fullwidth e in the domain
+            "\u{fb01}nance@example.com",  // the "fi" ligature
+            "victim\u{2075}@example.com", // superscript five
+            "e\u{301}lise@example.com",   // NFD: NFKC composes it
+            "\u{2460}@example.com",       // circled digit one
+        ] {
+            assert_eq!(
+                EmailAddress::parse(variant),
+                Err(InvalidEmail::Malformed),
+                "{variant:?}"
+            );
+        }
+        // NFKC-stable non-ASCII addresses are fine.
+        assert!(EmailAddress::parse("\u{e9}lise@example.com").is_ok());
+    }
+
+    #[test]
+    fn s11_invisible_and_bidi_characters_are_refused() {
+        for c in [
+            '\u{202E}',  // right-to-left override
+            '\u{202A}',  // left-to-right embedding
+            '\u{200B}',  // zero width space
+            '\u{200C}',  // zero width non-joiner
+            '\u{200D}',  // zero width joiner
+            '\u{FEFF}',  // byte order mark / zero width no-break space
+            '\u{2066}',  // left-to-right isolate
+            '\u{2069}',  // pop directional isolate
+            '\u{200E}',  // left-to-right mark
+            '\u{200F}',  // right-to-left mark
+            '\u{061C}',  // Arabic letter mark
+            '\u{00AD}',  // soft hyphen
+            '\u{2060}',  // word joiner
+            '\u{034F}',  // combining grapheme joiner
+            '\u{FE0F}',  // variation selector 16
+            '\u{E0001}', // language tag
+            '\u{E0041}', // tag latin capital A
+            '\u{E007F}', // cancel tag
+            '\u{3164}',  // Hangul filler
+        ] {
+            for address in [
+                format!("vic{c}tim@example.com"),
+                format!("victim@exam{c}ple.com"),
+                format!("{c}victim@example.com"),
+                format!("victim@example.com{c}"),
+            ] {
+                assert_eq!(
+                    EmailAddress::parse(&address),
+                    Err(InvalidEmail::Malformed),
+                    "U+{:04X} in {address:?}",
+                    c as u32
+                );
+            }
+        }
     }
 
     #[test]

@@ -65,6 +65,10 @@ struct State {
     user_sessions: HashMap<UserId, HashSet<SessionId>>,
     attempts: HashMap<AttemptKey, Counter>,
     audit: VecDeque<AuditEvent>,
+    /// Sequence number of `audit[0]`: events are numbered as they arrive.
+    audit_first: u64,
+    /// Aggregated records by key: their sequence number.
+    aggregates: HashMap<String, u64>,
     writes: u64,
 }
 
@@ -202,6 +206,31 @@ impl State {
 
 #[async_trait]
 impl UserStore for MemoryStore {
+    async fn delete_unverified_users(
+        &self,
+        created_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let gone: Vec<UserId> = state
+            .users
+            .values()
+            .filter(|u| u.email_verified_at.is_none() && u.created_at < created_before)
+            .map(|u| u.id)
+            .collect();
+        for id in &gone {
+            if let Some(user) = state.users.remove(id) {
+                state.user_by_email.remove(user.email.normalized());
+            }
+            state.tokens.retain(|_, t| t.user_id != *id);
+            for session in state.user_sessions.remove(id).unwrap_or_default() {
+                if let Some(hash) = state.session_hash.remove(&session) {
+                    state.sessions.remove(&hash);
+                }
+            }
+        }
+        Ok(gone.len() as u64)
+    }
+
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         let mut state = self.write(new.created_at);
         let email = new.email.normalized().to_owned();
@@ -539,6 +568,23 @@ impl AttemptStore for MemoryStore {
     }
 }
 
+impl State {
+    fn push_audit(&mut self, event: AuditEvent, capacity: usize) -> u64 {
+        let mut popped = false;
+        while self.audit.len() >= capacity {
+            self.audit.pop_front();
+            self.audit_first += 1;
+            popped = true;
+        }
+        self.audit.push_back(event);
+        let first = self.audit_first;
+        if popped {
+            self.aggregates.retain(|_, seq| *seq >= first);
+        }
+        first + self.audit.len() as u64 - 1
+    }
+}
+
 #[async_trait]
 impl AuditSink for MemoryStore {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
@@ -546,11 +592,46 @@ impl AuditSink for MemoryStore {
         if self.audit_capacity == 0 {
             return Ok(());
         }
-        while state.audit.len() >= self.audit_capacity {
-            state.audit.pop_front();
-        }
-        state.audit.push_back(event);
+        state.push_audit(event, self.audit_capacity);
         Ok(())
+    }
+
+    async fn record_aggregated(
+        &self,
+        event: AuditEvent,
+        window: Duration,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if self.audit_capacity == 0 {
+            return Ok(());
+        }
+        let key = event.aggregate_key(window);
+        let first = state.audit_first;
+        if let Some(&seq) = state.aggregates.get(&key)
+            && let Some(existing) = usize::try_from(seq - first)
+                .ok()
+                .and_then(|i| state.audit.get_mut(i))
+        {
+            existing.count = existing.count.saturating_add(1);
+            return Ok(());
+        }
+        let seq = state.push_audit(event, self.audit_capacity);
+        state.aggregates.insert(key, seq);
+        Ok(())
+    }
+
+    async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let mut gone = 0;
+        // Events arrive in time order, so the old ones are at the front.
+        while state.audit.front().is_some_and(|e| e.at < before) {
+            state.audit.pop_front();
+            state.audit_first += 1;
+            gone += 1;
+        }
+        let first = state.audit_first;
+        state.aggregates.retain(|_, seq| *seq >= first);
+        Ok(gone)
     }
 
     async fn events_for_user(

@@ -14,8 +14,21 @@ const RECORD: &str = "\
 INSERT INTO audit_log (user_id, event, email, ip, user_agent, request_id, details, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, jsonb_strip_nulls(jsonb_build_object('detail', $7::text)), $8)";
 
+/// One row per aggregation key: the first occurrence inserts it, the others
+/// add one to its count, atomically (the unique partial index on
+/// `aggregate_key`).
+const RECORD_AGGREGATED: &str = "\
+INSERT INTO audit_log (user_id, event, email, ip, user_agent, request_id, details, created_at,
+                       aggregate_key)
+VALUES ($1, $2, $3, $4, $5, $6, jsonb_strip_nulls(jsonb_build_object('detail', $7::text)), $8, $9)
+ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL
+DO UPDATE SET count = audit_log.count + 1";
+
+const DELETE_BEFORE: &str = "DELETE FROM audit_log WHERE created_at < $1";
+
 pub(crate) const EVENTS_FOR_USER: &str = "\
-SELECT user_id, event, email, ip, user_agent, request_id, details->>'detail' AS detail, created_at
+SELECT user_id, event, email, ip, user_agent, request_id, details->>'detail' AS detail, created_at,
+       count
 FROM audit_log WHERE user_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2";
@@ -31,6 +44,7 @@ struct AuditRow {
     request_id: Option<String>,
     detail: Option<String>,
     created_at: OffsetDateTime,
+    count: i32,
 }
 
 impl TryFrom<AuditRow> for AuditEvent {
@@ -48,6 +62,7 @@ impl TryFrom<AuditRow> for AuditEvent {
             user_agent: row.user_agent,
             request_id: row.request_id,
             detail: row.detail,
+            count: u32::try_from(row.count).unwrap_or(1),
         })
     }
 }
@@ -69,6 +84,36 @@ impl AuditSink for PgStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn record_aggregated(
+        &self,
+        event: AuditEvent,
+        window: time::Duration,
+    ) -> Result<(), StoreError> {
+        let key = event.aggregate_key(window);
+        self.run(
+            sqlx::query(RECORD_AGGREGATED)
+                .bind(event.user_id.map(|id| id.0))
+                .bind(event.kind.as_str())
+                .bind(event.email.as_deref())
+                .bind(event.ip)
+                .bind(event.user_agent.as_deref())
+                .bind(event.request_id.as_deref())
+                .bind(event.detail.as_deref())
+                .bind(event.at)
+                .bind(key)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = self
+            .run(sqlx::query(DELETE_BEFORE).bind(before).execute(&self.pool))
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn events_for_user(

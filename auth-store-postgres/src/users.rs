@@ -50,6 +50,10 @@ const MARK_EMAIL_VERIFIED: &str = "\
 UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2
 WHERE id = $1";
 
+/// Tokens and sessions go with the user (ON DELETE CASCADE); served by the
+/// partial index `users_unverified_created_at_idx`.
+const DELETE_UNVERIFIED: &str =
+    "DELETE FROM users WHERE email_verified_at IS NULL AND created_at < $1";
 const SET_DISABLED: &str = "UPDATE users SET disabled_at = $2, updated_at = $3 WHERE id = $1";
 
 const SET_RESET_REQUIRED: &str =
@@ -120,6 +124,20 @@ impl PgStore {
 
 #[async_trait]
 impl UserStore for PgStore {
+    async fn delete_unverified_users(
+        &self,
+        created_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let done = self
+            .run(
+                sqlx::query(DELETE_UNVERIFIED)
+                    .bind(created_before)
+                    .execute(&self.pool),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         let row: UserRow = self
             .run(

@@ -195,6 +195,7 @@ async fn every_call_is_unavailable(store: &PgStore, user: &User) -> Vec<(StoreEr
         user_agent: None,
         request_id: None,
         detail: None,
+        count: 1,
     };
     vec![
         unavailable("user_by_id", store.user_by_id(user.id)).await,

@@ -181,6 +181,7 @@ async fn audit_events_round_trip_with_and_without_optional_fields() {
         user_agent: None,
         request_id: None,
         detail: None,
+        count: 1,
     };
     let full = AuditEvent {
         at: t0() + Duration::seconds(1),

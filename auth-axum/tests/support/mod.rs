@@ -54,6 +54,10 @@ impl Faulty {
 
 #[async_trait]
 impl UserStore for Faulty {
+    async fn delete_unverified_users(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.delete_unverified_users(before).await
+    }
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         self.check()?;
         self.inner.create_user(user).await

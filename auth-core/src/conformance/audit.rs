@@ -30,6 +30,7 @@ pub async fn events_are_listed_per_user_newest_first(f: AuditFixture) {
         user_agent: Some("agent/1".into()),
         request_id: Some(format!("req-{n}")),
         detail: Some("detail".into()),
+        count: 1,
     };
     let kinds = [
         AuditKind::Registered,
@@ -62,4 +63,67 @@ pub async fn events_are_listed_per_user_newest_first(f: AuditFixture) {
     );
     assert_eq!(got[0], event(3, user, AuditKind::Logout));
     assert_eq!(f.store.events_for_user(other, 10).await.unwrap().len(), 1);
+}
+
+/// S12: occurrences with one aggregation key in one window are one record
+/// with a count; another window or another key is another record; the
+/// retention purge deletes by age.
+pub async fn aggregated_records_count_and_retention_deletes_by_age(f: AuditFixture) {
+    let user = f.user().await;
+    let refused = |secs: i64, ip: &str| AuditEvent {
+        at: t0() + Duration::seconds(secs),
+        kind: AuditKind::RateLimited,
+        user_id: Some(user),
+        email: None,
+        ip: ip.parse().ok(),
+        user_agent: None,
+        request_id: Some(format!("req-{secs}")),
+        detail: Some("login".into()),
+        count: 1,
+    };
+    let window = Duration::minutes(1);
+    for secs in 0..50 {
+        f.store
+            .record_aggregated(refused(secs, "203.0.113.1"), window)
+            .await
+            .unwrap();
+    }
+    f.store
+        .record_aggregated(refused(10, "203.0.113.2"), window)
+        .await
+        .unwrap();
+    f.store
+        .record_aggregated(refused(70, "203.0.113.1"), window)
+        .await
+        .unwrap();
+    let got = f.store.events_for_user(user, 10).await.unwrap();
+    let mut counts: Vec<_> = got
+        .iter()
+        .map(|e| (e.ip.map(|ip| ip.to_string()), e.count))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            (Some("203.0.113.1".into()), 1),
+            (Some("203.0.113.1".into()), 50),
+            (Some("203.0.113.2".into()), 1)
+        ]
+    );
+    let first = got.iter().find(|e| e.count == 50).unwrap();
+    assert_eq!(
+        first.request_id.as_deref(),
+        Some("req-0"),
+        "the first occurrence"
+    );
+
+    let gone = f
+        .store
+        .delete_events_before(t0() + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(gone, 2);
+    let left = f.store.events_for_user(user, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].at, t0() + Duration::seconds(70));
 }

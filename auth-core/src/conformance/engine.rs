@@ -613,7 +613,8 @@ pub async fn revoking_other_sessions_needs_a_recent_sign_in(stores: Stores) {
 }
 
 /// S3: of 20 concurrent registrations of one email, one makes the account; every
-/// caller gets the same answer; the owner is told of the others.
+/// caller gets the same answer; the owner is told of the others, within the
+/// per-account mail limit.
 pub async fn twenty_concurrent_registrations_make_one_user(stores: Stores) {
     let h = Harness::new(stores);
     let tasks: Vec<_> = (0..20_u8)
@@ -636,15 +637,12 @@ pub async fn twenty_concurrent_registrations_make_one_user(stores: Stores) {
             .unwrap()
             .is_some()
     );
-    let mails = h.mailer.wait_for(20).await;
+    h.auth.settle().await;
+    let mails = h.mailer.messages();
     let count = |kind| mails.iter().filter(|m| m.kind == kind).count();
-    assert_eq!(
-        (
-            count(MessageKind::Verification),
-            count(MessageKind::DuplicateRegistration)
-        ),
-        (1, 19)
-    );
+    // The notices are under the per-account mail limit (S6): 3 at once.
+    assert_eq!(count(MessageKind::Verification), 1);
+    assert!((1..=3).contains(&count(MessageKind::DuplicateRegistration)));
 }
 
 /// S4: 16 concurrent uses of one reset token: exactly one succeeds (Kratos race).

@@ -27,6 +27,7 @@
     reason = "the conformance suite is test code: a failed check panics with its reason"
 )]
 
+pub mod abuse;
 pub mod attempts;
 pub mod audit;
 pub mod challenges;
@@ -194,6 +195,7 @@ macro_rules! user_store_tests {
                     mark_email_verified_keeps_the_first_time,
                     disabled_and_reset_required_round_trip,
                     updates_of_unknown_users_are_not_found,
+                    delete_unverified_users_removes_only_old_unverified_ones,
                 ]
             );
         }
@@ -346,7 +348,10 @@ macro_rules! audit_sink_tests {
         mod audit_sink_conformance {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__conformance_cases!(audit, $make, $users, [events_are_listed_per_user_newest_first]);
+            $crate::__conformance_cases!(audit, $make, $users, [
+                events_are_listed_per_user_newest_first,
+                aggregated_records_count_and_retention_deletes_by_age,
+            ]);
         }
     };
 }
@@ -385,12 +390,35 @@ macro_rules! engine_conformance_tests {
                 ]
             );
         }
+        mod abuse_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__engine_cases!(
+                @abuse $make,
+                [
+                    reset_mail_limit_is_time_based,
+                    attacker_requests_never_block_the_owners_reset,
+                    squatting_variants_are_refused_and_unverified_accounts_expire,
+                    registration_notices_share_the_mail_limit_and_resets_still_go_out,
+                    a_flood_of_refused_requests_keeps_earlier_evidence,
+                ]
+            );
+        }
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __engine_cases {
+    (@abuse $make:expr, [$($case:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let stores: $crate::conformance::Stores = $make;
+                $crate::conformance::abuse::$case(stores).await;
+            }
+        )*
+    };
     ($make:expr, [$($case:ident),* $(,)?]) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

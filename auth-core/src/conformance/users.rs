@@ -159,3 +159,52 @@ pub async fn updates_of_unknown_users_are_not_found(store: Arc<dyn UserStore>) {
         Err(StoreError::NotFound)
     ));
 }
+
+/// S3: purging unverified accounts removes exactly the ones never verified and
+/// created before the bound, and frees their addresses.
+pub async fn delete_unverified_users_removes_only_old_unverified_ones(store: Arc<dyn UserStore>) {
+    let old_unverified = store
+        .create_user(new_user("old-unverified@example.com"))
+        .await
+        .unwrap();
+    let old_verified = store
+        .create_user(new_user("old-verified@example.com"))
+        .await
+        .unwrap();
+    store
+        .mark_email_verified(old_verified.id, t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    let mut young = new_user("young@example.com");
+    young.created_at = t0() + Duration::days(7);
+    let young = store.create_user(young).await.unwrap();
+
+    let gone = store
+        .delete_unverified_users(t0() + Duration::days(7))
+        .await
+        .unwrap();
+    assert_eq!(gone, 1);
+    assert!(store.user_by_id(old_unverified.id).await.unwrap().is_none());
+    assert!(
+        store
+            .user_by_email("old-unverified@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_by_id(old_verified.id).await.unwrap().is_some());
+    assert!(store.user_by_id(young.id).await.unwrap().is_some());
+    // The address is free again.
+    store
+        .create_user(new_user("old-unverified@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_unverified_users(t0() + Duration::days(7))
+            .await
+            .unwrap(),
+        1,
+        "the new one is also older than the bound (same created_at)"
+    );
+}

@@ -117,6 +117,10 @@ pub struct Purged {
     pub attempts: u64,
     /// Challenges (second-factor steps and the like).
     pub challenges: u64,
+    /// Accounts never verified within `unverified_account_ttl` (S3).
+    pub unverified_users: u64,
+    /// Audit events older than `audit_retention` (S12).
+    pub audit_events: u64,
 }
 
 /// The authentication engine. Cheap to clone (an `Arc` inside); build it with
@@ -184,8 +188,10 @@ impl Auth {
         self.inner.outbox.dropped()
     }
 
-    /// Removes expired tokens, sessions, counters and challenges from the stores. Call it on a
-    /// timer (the example server does, every few minutes).
+    /// Removes expired tokens, sessions, counters and challenges from the
+    /// stores, old audit events, and the accounts whose email was not verified
+    /// within `unverified_account_ttl` (S3). Call it on a timer (the example
+    /// server does, every few minutes).
     ///
     /// # Errors
     /// The first store failure.
@@ -196,6 +202,14 @@ impl Auth {
             sessions: self.inner.sessions.delete_expired_sessions(now).await?,
             attempts: self.inner.attempts.delete_expired_attempts(now).await?,
             challenges: self.inner.challenges.delete_expired_challenges(now).await?,
+            unverified_users: match self.inner.config.unverified_account_ttl {
+                Some(ttl) => self.inner.users.delete_unverified_users(now - ttl).await?,
+                None => 0,
+            },
+            audit_events: match self.inner.config.audit_retention {
+                Some(keep) => self.inner.audit.delete_events_before(now - keep).await?,
+                None => 0,
+            },
         })
     }
 
@@ -230,6 +244,30 @@ impl Auth {
         self.inner.outbox.drain().await;
     }
 
+    /// Waits until the background work started so far is done and the outbox
+    /// has sent (or given up on) every queued message, without stopping
+    /// anything: for tests (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub async fn settle(&self) {
+        self.inner.background.wait_idle().await;
+        self.inner.outbox.wait_idle().await;
+    }
+
+    /// Runs `work` in the background with the request's span (its request id);
+    /// a failure is logged as `failure`.
+    pub(super) fn in_background<F, Fut>(&self, ctx: &RequestContext, failure: &'static str, work: F)
+    where
+        F: FnOnce(Self, RequestContext) -> Fut,
+        Fut: Future<Output = Result<(), AuthError>> + Send + 'static,
+    {
+        let work = work(self.clone(), ctx.clone()).instrument(tracing::Span::current());
+        self.inner.background.spawn(async move {
+            if let Err(err) = work.await {
+                tracing::error!(error = %err, "{failure}");
+            }
+        });
+    }
+
     /// A mail request (reset, resend): checks and counts the per-IP limit,
     /// parses the address and counts it against its own limit, then answers,
     /// leaving the rest to `follow` in the background with the address and
@@ -252,11 +290,7 @@ impl Auth {
         e.admit_request(scope, ctx).await?;
         let email = EmailAddress::parse(email)?;
         let key = AttemptKey::Account(scope, email.normalized().to_owned());
-        let state = e
-            .attempts
-            .increment(&key, e.now(), e.config.account_request_limit.window)
-            .await?;
-        let throttled = e.config.account_request_limit.delay(state.count).is_some();
+        let throttled = !e.take_mail_slot(&key).await?;
         // The request's span (request id) stays on what the work logs.
         let work = follow(self.clone(), email, throttled, ctx.clone())
             .instrument(tracing::Span::current());
@@ -302,9 +336,31 @@ impl Engine {
             user_agent: ctx.user_agent.clone(),
             request_id: ctx.request_id.clone(),
             detail: detail.map(str::to_owned),
+            count: 1,
         };
         tracing::info!(event = kind.as_str(), user.id = ?user_id, detail, "audit");
         if let Err(err) = self.audit.record(event).await {
+            tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
+        }
+    }
+
+    /// Audits a refused request, aggregated per kind, client and detail over
+    /// `audit_aggregation_window` (S12): a flood of refusals is one record with
+    /// a count, not one record each.
+    pub(crate) async fn audit_refused(&self, kind: AuditKind, ctx: &RequestContext, detail: &str) {
+        let event = AuditEvent {
+            at: self.now(),
+            kind,
+            user_id: None,
+            email: None,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.clone(),
+            request_id: ctx.request_id.clone(),
+            detail: Some(detail.to_owned()),
+            count: 1,
+        };
+        let window = self.config.audit_aggregation_window;
+        if let Err(err) = self.audit.record_aggregated(event, window).await {
             tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
         }
     }
@@ -329,6 +385,26 @@ impl Engine {
         Ok(token)
     }
 
+    /// The per-account mail limit (S6): whether one more mail may go to the
+    /// account keyed by `key` now, counting it if so.
+    ///
+    /// Time-based: the counter counts mails sent, not requests, so a refused
+    /// request changes nothing and the owner can always get the next mail within
+    /// the policy's delay after the last one sent (with the defaults: 3 at once,
+    /// then 1 min doubling up to 1 h), whatever an attacker sends. Of concurrent
+    /// requests that saw the same count, only the one whose increment follows it
+    /// directly sends.
+    pub(crate) async fn take_mail_slot(&self, key: &AttemptKey) -> Result<bool, AuthError> {
+        let policy = &self.config.account_request_limit;
+        let now = self.now();
+        let before = self.attempts.attempts(key, now).await?;
+        if policy.retry_after(&before, now).is_some() {
+            return Ok(false);
+        }
+        let after = self.attempts.increment(key, now, policy.window).await?;
+        Ok(after.count == before.count.saturating_add(1))
+    }
+
     /// Refuses the request when the client IP is over its limit for `scope`.
     pub(crate) async fn check_ip(
         &self,
@@ -343,14 +419,8 @@ impl Engine {
             .await?;
         match policy.retry_after(&state, self.now()) {
             Some(retry_after) => {
-                self.audit(
-                    AuditKind::RateLimited,
-                    ctx,
-                    None,
-                    None,
-                    Some(scope.as_str()),
-                )
-                .await;
+                self.audit_refused(AuditKind::RateLimited, ctx, scope.as_str())
+                    .await;
                 Err(AuthError::RateLimited { retry_after })
             }
             None => Ok(()),

@@ -3,12 +3,13 @@
 use super::{Auth, RequestContext};
 use crate::error::{AuthError, StoreError};
 use crate::password::ContextWords;
-use crate::store::{AttemptScope, AuditKind, NewUser, TokenCheck, UserId};
+use crate::store::{AttemptKey, AttemptScope, AuditKind, NewUser, TokenCheck, UserId};
 use crate::token::{OpaqueToken, TokenPurpose};
 use crate::{EmailAddress, Password};
 
 impl Auth {
-    /// Registers an account and emails a verification link.
+    /// Registers an account and emails a verification link (in the
+    /// background).
     ///
     /// A taken email answers exactly like a new one and mails the owner instead
     /// (S3), unless `enumeration_protection` is off, when it answers
@@ -43,44 +44,83 @@ impl Auth {
             password_hash: Some(hash),
             created_at: now,
         };
-        match e.users.create_user(new).await {
+        // The request path does the same store work for a new and a taken
+        // address (one insert, which succeeds or conflicts); the rest (the
+        // token, the mail, the per-account notice limit, the lookup, the audit)
+        // happens in the background, as for reset requests (S3).
+        let taken = match e.users.create_user(new).await {
             Ok(user) => {
-                let token = e
-                    .issue_token(
-                        user.id,
-                        TokenPurpose::EmailVerification,
-                        e.config.verification_ttl,
-                    )
-                    .await?;
-                e.send(e.templates.verification(
-                    user.email.as_str(),
-                    &token,
-                    e.config.verification_ttl,
-                ));
-                e.audit(AuditKind::Registered, ctx, Some(user.id), None, None)
-                    .await;
-                Ok(())
+                self.in_background(
+                    ctx,
+                    "sending a verification email failed",
+                    |auth, ctx| async move { auth.send_first_verification(&user, &ctx).await },
+                );
+                return Ok(());
             }
             Err(StoreError::Conflict) if !e.config.enumeration_protection => {
-                Err(AuthError::EmailTaken)
+                return Err(AuthError::EmailTaken);
             }
-            Err(StoreError::Conflict) => {
-                if let Some(owner) = e.users.user_by_email(email.normalized()).await? {
-                    // To the stored address, never the submitted string.
-                    e.send(e.templates.duplicate_registration(owner.email.as_str()));
-                    e.audit(
-                        AuditKind::RegistrationDuplicate,
-                        ctx,
-                        Some(owner.id),
-                        None,
-                        None,
-                    )
-                    .await;
-                }
-                Ok(())
-            }
-            Err(err) => Err(err.into()),
+            Err(StoreError::Conflict) => email,
+            Err(err) => return Err(err.into()),
+        };
+        self.in_background(
+            ctx,
+            "telling an owner of a registration failed",
+            |auth, ctx| async move { auth.tell_owner_of_registration(&taken, &ctx).await },
+        );
+        Ok(())
+    }
+
+    /// The background half of a new registration: the verification link.
+    async fn send_first_verification(
+        &self,
+        user: &crate::store::User,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        let token = e
+            .issue_token(
+                user.id,
+                TokenPurpose::EmailVerification,
+                e.config.verification_ttl,
+            )
+            .await?;
+        e.send(
+            e.templates
+                .verification(user.email.as_str(), &token, e.config.verification_ttl),
+        );
+        e.audit(AuditKind::Registered, ctx, Some(user.id), None, None)
+            .await;
+        Ok(())
+    }
+
+    /// The background half of a registration of a taken address: a notice to
+    /// the owner, under the per-account mail limit (S3, S6: its own counter, so
+    /// notices never delay a reset mail), to the stored address, never the
+    /// submitted string.
+    async fn tell_owner_of_registration(
+        &self,
+        email: &EmailAddress,
+        ctx: &RequestContext,
+    ) -> Result<(), AuthError> {
+        let e = &self.inner;
+        let Some(owner) = e.users.user_by_email(email.normalized()).await? else {
+            return Ok(());
+        };
+        let key = AttemptKey::Account(AttemptScope::Register, email.normalized().to_owned());
+        let allowed = e.take_mail_slot(&key).await?;
+        if allowed {
+            e.send(e.templates.duplicate_registration(owner.email.as_str()));
         }
+        e.audit(
+            AuditKind::RegistrationDuplicate,
+            ctx,
+            Some(owner.id),
+            None,
+            (!allowed).then_some("throttled"),
+        )
+        .await;
+        Ok(())
     }
 
     /// Verifies an email address with the token from the verification link. The

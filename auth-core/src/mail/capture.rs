@@ -4,8 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{EmailMessage, Mailer, MessageKind};
-use crate::error::BoxError;
+use super::{EmailMessage, MailError, Mailer, MessageKind};
 
 /// A mailer that keeps every message in memory, for tests (feature `test-util`).
 /// It can also be told to fail its next sends, to test retries and that a mailer
@@ -19,6 +18,7 @@ pub struct CapturingMailer {
 struct Inner {
     messages: Mutex<Vec<EmailMessage>>,
     failures_left: AtomicU32,
+    refused: Mutex<Vec<String>>,
     attempts: AtomicU32,
     notify: Notify,
 }
@@ -54,6 +54,16 @@ impl CapturingMailer {
         self.inner.failures_left.store(n, Ordering::SeqCst);
     }
 
+    /// Makes every send to `to` fail permanently (as an SMTP server answering
+    /// 550 would).
+    pub fn refuse(&self, to: &str) {
+        self.inner
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(to.to_owned());
+    }
+
     /// Sends attempted, failed ones included.
     #[must_use]
     pub fn attempts(&self) -> u32 {
@@ -86,15 +96,26 @@ impl CapturingMailer {
 
 #[async_trait]
 impl Mailer for CapturingMailer {
-    async fn send(&self, message: &EmailMessage) -> Result<(), BoxError> {
+    async fn send(&self, message: &EmailMessage) -> Result<(), MailError> {
         self.inner.attempts.fetch_add(1, Ordering::SeqCst);
         let fail = self
             .inner
             .failures_left
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
+        let refused = self
+            .inner
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&message.to);
+        if refused {
+            return Err(MailError::permanent(
+                "capturing mailer refuses this address",
+            ));
+        }
         if fail {
-            return Err("capturing mailer told to fail".into());
+            return Err(MailError::transient("capturing mailer told to fail"));
         }
         self.inner
             .messages

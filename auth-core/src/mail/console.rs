@@ -2,8 +2,7 @@ use std::io::Write as _;
 
 use async_trait::async_trait;
 
-use super::{EmailMessage, Mailer};
-use crate::error::BoxError;
+use super::{EmailMessage, MailError, Mailer};
 
 /// A development mailer that writes each message's plain text to standard output,
 /// so the links it carries can be followed by hand. It writes to stdout, not to
@@ -14,7 +13,7 @@ pub struct ConsoleMailer;
 
 #[async_trait]
 impl Mailer for ConsoleMailer {
-    async fn send(&self, m: &EmailMessage) -> Result<(), BoxError> {
+    async fn send(&self, m: &EmailMessage) -> Result<(), MailError> {
         let out = format!(
             "----- email (console mailer) -----\nTo: {}\nSubject: {}\n\n{}\n----------------------------------\n",
             m.to, m.subject, m.text

@@ -73,12 +73,94 @@ impl fmt::Debug for EmailMessage {
     }
 }
 
+impl MessageKind {
+    /// Whether the message is account mail a user waits for (a verification
+    /// or reset link, a password-change or second-factor notice, which only
+    /// the account's own actions cause) rather than a notice anyone can
+    /// trigger. The outbox keeps room for account mail that notices cannot
+    /// take (S3).
+    #[must_use]
+    pub const fn is_account_mail(self) -> bool {
+        matches!(
+            self,
+            Self::Verification
+                | Self::PasswordReset
+                | Self::PasswordChanged
+                | Self::SecondFactorChanged
+                | Self::RecoveryCodeUsed
+        )
+    }
+}
+
+/// Why a message was not delivered: permanently (the server refused the
+/// address or the message: SMTP 5xx, an address that cannot be parsed), which
+/// is never retried, or transiently (connection, timeout, SMTP 4xx), which the
+/// outbox retries with backoff.
+///
+/// Any `std::error::Error` converts into a transient failure, so `?` works in
+/// a mailer; say [`MailError::permanent`] where the failure cannot go away.
+pub struct MailError {
+    permanent: bool,
+    source: BoxError,
+}
+
+impl MailError {
+    /// A failure that retrying cannot fix.
+    pub fn permanent(source: impl Into<BoxError>) -> Self {
+        Self {
+            permanent: true,
+            source: source.into(),
+        }
+    }
+
+    /// A failure that may go away: the outbox retries it.
+    pub fn transient(source: impl Into<BoxError>) -> Self {
+        Self {
+            permanent: false,
+            source: source.into(),
+        }
+    }
+
+    /// Whether retrying cannot help.
+    #[must_use]
+    pub const fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for MailError {
+    fn from(err: E) -> Self {
+        Self::transient(err)
+    }
+}
+
+impl fmt::Debug for MailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailError")
+            .field("permanent", &self.permanent)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for MailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.permanent {
+            "permanent"
+        } else {
+            "transient"
+        };
+        write!(f, "{kind} mail failure: {}", self.source)
+    }
+}
+
 /// Sends email (SMTP, an HTTP API, the console...).
 #[async_trait]
 pub trait Mailer: Send + Sync {
     /// Sends one message.
     ///
     /// # Errors
-    /// Any delivery failure; the outbox retries it.
-    async fn send(&self, message: &EmailMessage) -> Result<(), BoxError>;
+    /// A [`MailError`] saying whether the failure is permanent (never retried)
+    /// or transient (retried with backoff, without holding up other messages).
+    async fn send(&self, message: &EmailMessage) -> Result<(), MailError>;
 }

@@ -1,9 +1,10 @@
 //! Password policy: length and byte caps, NFKC normalisation, and the rules a new
 //! password must pass (S1; ASVS 6.2.1, 6.2.4, 6.2.5, 6.2.9, 6.2.11).
 //!
-//! Order matters for denial of service: the byte cap and the length cap are checked
-//! on the raw input before any normalisation or hashing work. Length is counted in
-//! Unicode code points of what the user typed. There are no composition rules.
+//! Order matters for denial of service: the byte cap is checked on the raw input
+//! before any normalisation or hashing work (it bounds what NFKC can cost). Every
+//! length rule is then counted in Unicode code points of the NFKC form, the one
+//! that is hashed (S1). There are no composition rules.
 //! Every path that hashes or verifies a password gets its bytes from
 //! [`PasswordPolicy::normalize`] (or [`PasswordPolicy::validate_new`], which calls
 //! it), so NFKC is applied identically at registration, login, change and reset.
@@ -67,7 +68,7 @@ pub enum PolicyViolation {
     Common,
     /// Equal to the email, its local part or the service name, give or take digits
     /// and symbols around it.
-    #[error("password must not be your {0}")]
+    #[error("password must not be {0}")]
     ContextWord(ContextKind),
 }
 
@@ -100,8 +101,8 @@ pub enum ContextKind {
 impl fmt::Display for ContextKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::Email => "email address",
-            Self::EmailLocalPart => "user name",
+            Self::Email => "your email address",
+            Self::EmailLocalPart => "your user name",
             Self::ServiceName => "the service name",
         })
     }
@@ -190,8 +191,10 @@ impl PasswordPolicy {
         self.max_bytes
     }
 
-    /// Checks the byte and length caps on the raw input, then applies NFKC. Used for
-    /// every password that is verified (login, current password on change).
+    /// Checks the byte cap on the raw input (before any other work: it bounds the
+    /// cost of normalising), applies NFKC, then checks the maximum length on the
+    /// normalised form, the one that is hashed (S1). Used for every password
+    /// that is verified (login, current password on change).
     ///
     /// # Errors
     /// [`PolicyViolation::TooManyBytes`] or [`PolicyViolation::TooLong`]; nothing
@@ -204,12 +207,13 @@ impl PasswordPolicy {
                 max: self.max_bytes,
             });
         }
-        if raw.chars().nth(self.max_chars).is_some() {
+        let normalized = NormalizedPassword(Zeroizing::new(raw.nfkc().collect()));
+        if normalized.0.chars().nth(self.max_chars).is_some() {
             return Err(PolicyViolation::TooLong {
                 max: self.max_chars,
             });
         }
-        Ok(NormalizedPassword(Zeroizing::new(raw.nfkc().collect())))
+        Ok(normalized)
     }
 
     /// Every rule a new password must pass (registration, reset, change): the caps,
@@ -223,7 +227,9 @@ impl PasswordPolicy {
         context: &ContextWords,
     ) -> Result<NormalizedPassword, PolicyViolation> {
         let normalized = self.normalize(password)?;
-        if password.expose_secret().chars().count() < self.min_chars {
+        // Counted on the normalised form, the one that is hashed (S1): four
+        // "e" + U+0301 pairs are 8 code points typed but 4 hashed.
+        if normalized.0.chars().count() < self.min_chars {
             return Err(PolicyViolation::TooShort {
                 min: self.min_chars,
             });
@@ -383,6 +389,38 @@ mod tests {
     }
 
     #[test]
+    fn s1_length_rules_apply_to_the_normalised_password() {
+        // Four "e" + combining acute: 8 code points typed, 4 after NFKC (the
+        // form that is hashed and that logs in): too short.
+        assert_eq!(
+            check("e\u{301}e\u{301}e\u{301}e\u{301}"),
+            Err(PolicyViolation::TooShort { min: 8 })
+        );
+        // "zqé" three times with combining accents: 9 after NFKC, enough.
+        assert_eq!(check(&"zqe\u{301}".repeat(3)), Ok(()));
+        // Hangul jamo: leading consonant + vowel compose into one syllable.
+        // Five syllables typed as 10 jamo are 5 code points hashed.
+        let jamo =
+            "\u{1112}\u{1161}\u{1102}\u{1173}\u{1105}\u{1175}\u{1107}\u{1169}\u{1103}\u{1161}";
+        assert_eq!(jamo.chars().count(), 10);
+        assert_eq!(check(jamo), Err(PolicyViolation::TooShort { min: 8 }));
+        // The same five syllables precomposed, plus three more: 8.
+        assert_eq!(check("하느리보다한국어"), Ok(()));
+        // The maximum too: 100 "e" + U+0301 pairs (200 code points typed, 300
+        // bytes) are 100 code points hashed: accepted; 130 pairs are 130.
+        let policy = PasswordPolicy::default();
+        assert!(
+            policy
+                .normalize(&Password::new("xe\u{301}".repeat(50)))
+                .is_ok()
+        );
+        assert_eq!(
+            check(&"xqe\u{301}".repeat(43)),
+            Err(PolicyViolation::TooLong { max: 128 })
+        );
+    }
+
+    #[test]
     fn s1_no_composition_rules() {
         assert_eq!(check("qwmzxbvrtplkjhg"), Ok(()));
     }
@@ -431,6 +469,20 @@ mod tests {
         let rules: std::collections::HashSet<_> = all.iter().map(PolicyViolation::rule).collect();
         assert_eq!(rules.len(), all.len());
         assert!(all.iter().all(|v| !v.to_string().is_empty()));
+        // Wording (issue 15, item 13): each context message reads as English.
+        let says = |k| PolicyViolation::ContextWord(k).to_string();
+        assert_eq!(
+            says(ContextKind::ServiceName),
+            "password must not be the service name"
+        );
+        assert_eq!(
+            says(ContextKind::Email),
+            "password must not be your email address"
+        );
+        assert_eq!(
+            says(ContextKind::EmailLocalPart),
+            "password must not be your user name"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::{StoreError, UserId};
 
@@ -171,6 +171,24 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     /// A short machine-readable detail, such as the reason of a failure.
     pub detail: Option<String>,
+    /// How many occurrences the record stands for: 1, or more for an
+    /// aggregated record of refused requests (S12), whose other fields are
+    /// those of the first occurrence in its window.
+    pub count: u32,
+}
+
+impl AuditEvent {
+    /// The aggregation key of a refused request: kind, client address and
+    /// detail, and the start of the fixed window of length `window` that
+    /// `at` falls in. Occurrences with the same key are one record (S12).
+    #[must_use]
+    pub fn aggregate_key(&self, window: Duration) -> String {
+        let window_s = window.whole_seconds().max(1);
+        let start = self.at.unix_timestamp().div_euclid(window_s) * window_s;
+        let ip = self.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let detail = self.detail.as_deref().unwrap_or_default();
+        format!("{}|{ip}|{detail}|{start}", self.kind.as_str())
+    }
 }
 
 /// Where audit events go.
@@ -181,6 +199,27 @@ pub trait AuditSink: Send + Sync {
     /// # Errors
     /// Backend failures only.
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+
+    /// Records an occurrence of a refused request, aggregated (S12): the first
+    /// occurrence of [`AuditEvent::aggregate_key`] in its window is stored with
+    /// `count` 1, each later one adds one to that record's `count`, so a flood
+    /// writes one record per key and window and cannot evict or drown other
+    /// evidence.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn record_aggregated(
+        &self,
+        event: AuditEvent,
+        window: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the events recorded before `before` (the retention setting,
+    /// S12). Returns how many.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 
     /// The most recent events of a user, newest first, at most `limit`.
     ///

@@ -116,4 +116,15 @@ pub trait UserStore: Send + Sync {
         at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
+    /// Deletes every account whose email was never verified and that was created
+    /// before `created_before`, with its tokens and sessions, so an unverified
+    /// registration cannot hold an address for ever (S3). Returns how many.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_unverified_users(
+        &self,
+        created_before: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
 }

@@ -34,7 +34,7 @@ fn smtp(url: &str, sender: &str) -> Result<Arc<dyn Mailer>, Error> {
 mod smtp {
     use async_trait::async_trait;
     use auth_core::BoxError;
-    use auth_core::mail::{EmailMessage, Mailer};
+    use auth_core::mail::{EmailMessage, MailError, Mailer};
     use lettre::message::{Mailbox, MultiPart};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -59,17 +59,45 @@ mod smtp {
 
     #[async_trait]
     impl Mailer for SmtpMailer {
-        async fn send(&self, m: &EmailMessage) -> Result<(), BoxError> {
+        /// An address lettre cannot parse, a message it cannot build and an
+        /// SMTP 5xx answer are permanent failures (never retried); the rest
+        /// (connection, TLS, timeout, 4xx) are transient.
+        async fn send(&self, m: &EmailMessage) -> Result<(), MailError> {
+            let to = m.to.parse::<Mailbox>().map_err(MailError::permanent)?;
             let message = Message::builder()
                 .from(self.from.clone())
-                .to(m.to.parse()?)
+                .to(to)
                 .subject(m.subject.clone())
                 .multipart(MultiPart::alternative_plain_html(
                     m.text.clone(),
                     m.html.clone(),
-                ))?;
-            self.transport.send(message).await?;
+                ))
+                .map_err(MailError::permanent)?;
+            self.transport
+                .send(message)
+                .await
+                .map_err(|err| classify(err.is_permanent(), err))?;
             Ok(())
+        }
+    }
+
+    /// Permanent when the server said so (5xx), transient otherwise.
+    fn classify(permanent: bool, err: impl Into<BoxError>) -> MailError {
+        if permanent {
+            MailError::permanent(err)
+        } else {
+            MailError::transient(err)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::classify;
+
+        #[test]
+        fn five_hundreds_are_permanent_and_the_rest_transient() {
+            assert!(classify(true, "550 5.1.1 no such user").is_permanent());
+            assert!(!classify(false, "421 4.7.0 try again later").is_permanent());
         }
     }
 }
