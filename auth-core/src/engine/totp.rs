@@ -53,6 +53,16 @@ pub struct SecondFactorStatus {
     pub recovery_codes_left: u32,
 }
 
+/// RFC 6238 as authenticator apps implement it: SHA-1, 30 s steps, and one
+/// step of skew either way (the digits are set by the caller).
+fn rfc6238(secret: Vec<u8>) -> Builder {
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_skew(1)
+        .with_step_duration(STEP_SECONDS)
+        .with_secret(secret)
+}
+
 impl Engine {
     fn sealer(&self) -> Sealer {
         Sealer::new(&self.key, SEAL_PURPOSE)
@@ -61,12 +71,8 @@ impl Engine {
     /// The RFC 6238 parameters with the user's secret; the label names the
     /// service and the account, for the authenticator's list.
     fn totp(&self, user: &User, secret: Vec<u8>) -> Result<Totp, AuthError> {
-        Builder::new()
-            .with_algorithm(Algorithm::SHA1)
+        rfc6238(secret)
             .with_digits(6)
-            .with_skew(1)
-            .with_step_duration(STEP_SECONDS)
-            .with_secret(secret)
             .with_issuer(Some(self.config.service_name.replace(':', " ")))
             .with_account_name(user.email.as_str().replace(':', " "))
             .build()
@@ -275,5 +281,36 @@ impl Auth {
             totp_pending: totp.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
             recovery_codes_left: e.recovery_codes.recovery_codes_left(user).await?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc6238;
+
+    /// RFC 6238 appendix B, SHA-1 (8 digits), and the 6-digit codes apps show
+    /// (the same truncation, modulo 10^6), checked at ±1 step.
+    #[test]
+    fn s15_rfc_6238_vectors() {
+        let secret = b"12345678901234567890".to_vec();
+        let eight = rfc6238(secret.clone()).with_digits(8).build().unwrap();
+        let six = rfc6238(secret).with_digits(6).build().unwrap();
+        for (time, code) in [
+            (59, "94287082"),
+            (1_111_111_109, "07081804"),
+            (1_111_111_111, "14050471"),
+            (1_234_567_890, "89005924"),
+            (2_000_000_000, "69279037"),
+            (20_000_000_000, "65353130"),
+        ] {
+            assert_eq!(eight.generate(time).to_string(), code, "t={time}");
+            let short = code.get(2..).unwrap();
+            assert_eq!(six.generate(time).to_string(), short, "t={time}");
+            let step = time / 30;
+            assert_eq!(six.check(short, time), Some(step));
+            assert_eq!(six.check(short, time + 30), Some(step), "one step late");
+            assert_eq!(six.check(short, time.saturating_sub(30)), Some(step), "one step early");
+            assert_eq!(six.check(short, time + 60), None, "two steps late");
+        }
     }
 }
