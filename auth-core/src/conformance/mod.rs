@@ -447,3 +447,57 @@ macro_rules! store_conformance_tests {
         )));
     };
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every check module's source, by file name.
+    const MODULES: [(&str, &str); 10] = [
+        ("abuse", include_str!("abuse.rs")),
+        ("attempts", include_str!("attempts.rs")),
+        ("audit", include_str!("audit.rs")),
+        ("challenges", include_str!("challenges.rs")),
+        ("engine", include_str!("engine.rs")),
+        ("passwords", include_str!("passwords.rs")),
+        ("recovery_codes", include_str!("recovery_codes.rs")),
+        ("sessions", include_str!("sessions.rs")),
+        ("tokens", include_str!("tokens.rs")),
+        ("totp", include_str!("totp.rs")),
+    ];
+    /// Public async functions that are helpers for backends' own tests, not
+    /// checks (they take several engines).
+    const HELPERS: [&str; 1] = ["concurrent_failed_logins_lock_every_engine"];
+
+    /// DESIGN 2: a check cannot exist without running in every backend. Every
+    /// top-level `pub async fn` of a check module is named in this file's
+    /// macro lists, which every backend invokes.
+    #[test]
+    fn every_check_is_in_a_macro_list() {
+        let lists = include_str!("mod.rs");
+        let lists = lists.split("#[cfg(test)]").next().unwrap_or(lists);
+        let mut missing = Vec::new();
+        let mut checks = 0;
+        for (module, source) in MODULES {
+            for line in source.lines() {
+                let Some(rest) = line.strip_prefix("pub async fn ") else {
+                    continue;
+                };
+                let name = rest.split('(').next().unwrap_or(rest).trim();
+                if HELPERS.contains(&name) {
+                    continue;
+                }
+                checks += 1;
+                let listed = lists.match_indices(name).any(|(at, _)| {
+                    let before = lists[..at].chars().next_back();
+                    let after = lists[at + name.len()..].chars().next();
+                    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                    !word(before) && !word(after)
+                });
+                if !listed {
+                    missing.push(format!("{module}::{name}"));
+                }
+            }
+        }
+        assert!(checks > 50, "found only {checks} checks");
+        assert!(missing.is_empty(), "checks no backend runs: {missing:?}");
+    }
+}

@@ -77,6 +77,10 @@ impl SignIn {
 /// What a first factor leads to.
 #[derive(Debug)]
 #[must_use]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per sign-in, matched at once; a box would only cost an allocation"
+)]
 pub enum LoginOutcome {
     /// Signed in: the user has no second factor.
     SignedIn(LoginSuccess),

@@ -309,7 +309,11 @@ mod tests {
             let step = time / 30;
             assert_eq!(six.check(short, time), Some(step));
             assert_eq!(six.check(short, time + 30), Some(step), "one step late");
-            assert_eq!(six.check(short, time.saturating_sub(30)), Some(step), "one step early");
+            assert_eq!(
+                six.check(short, time.saturating_sub(30)),
+                Some(step),
+                "one step early"
+            );
             assert_eq!(six.check(short, time + 60), None, "two steps late");
         }
     }

@@ -23,16 +23,14 @@ impl ChallengePurpose {
     /// At compile time (in a `const`) or at once, when `name` breaks that rule.
     #[must_use]
     pub const fn new(name: &'static str) -> Self {
-        let bytes = name.as_bytes();
-        assert!(!bytes.is_empty() && bytes.len() <= 32, "purpose length");
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
+        let mut rest = name.as_bytes();
+        assert!(!rest.is_empty() && rest.len() <= 32, "purpose length");
+        while let [b, tail @ ..] = rest {
             assert!(
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_',
+                b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_',
                 "purpose characters"
             );
-            i += 1;
+            rest = tail;
         }
         Self(name)
     }

@@ -111,14 +111,14 @@ impl Taken {
         let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
             return;
         };
-        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-        if let Some(secret) = text(&json["secret"]) {
+        let text = |at: &str| json.pointer(at).and_then(|v| v.as_str()).map(str::to_owned);
+        if let Some(secret) = text("/secret") {
             self.secret = Some(secret);
         }
-        if let Some(challenge) = text(&json["second_factor_required"]["challenge"]) {
+        if let Some(challenge) = text("/second_factor_required/challenge") {
             self.challenge = Some(challenge);
         }
-        if let Some(code) = text(&json["recovery_codes"][0]) {
+        if let Some(code) = text("/recovery_codes/0") {
             self.recovery_code = Some(code);
         }
     }
