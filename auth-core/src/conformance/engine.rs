@@ -921,18 +921,23 @@ pub fn totp_code(secret: &str, at: time::OffsetDateTime) -> String {
     totp.generate(at).to_string()
 }
 
-/// Signs `email` in with its password and returns the session, for a user
-/// with TOTP (redeeming the challenge with the code at the clock's time).
-async fn sign_in_with_totp(h: &Harness, email: &str, secret: &str) -> crate::LoginSuccess {
-    let challenge = match h
+/// The challenge a password login of `email` (with TOTP on) answers.
+async fn challenge_for(h: &Harness, email: &str) -> crate::SecondFactorChallenge {
+    let outcome = h
         .auth
         .login(email, &Password::new(PW), false, &Harness::ctx(7))
         .await
-        .unwrap()
-    {
+        .unwrap();
+    match outcome {
         crate::LoginOutcome::SecondFactorRequired(c) => c,
         crate::LoginOutcome::SignedIn(_) => panic!("TOTP is on: a challenge was due"),
-    };
+    }
+}
+
+/// Signs `email` in with its password and returns the session, for a user
+/// with TOTP (redeeming the challenge with the code at the clock's time).
+async fn sign_in_with_totp(h: &Harness, email: &str, secret: &str) -> crate::LoginSuccess {
+    let challenge = challenge_for(h, email).await;
     let code = crate::SecondFactorCode::totp(totp_code(secret, h.clock.now()));
     h.auth
         .complete_second_factor(&challenge.token, &code, &Harness::ctx(7))
@@ -997,15 +1002,7 @@ pub async fn totp_sign_in_journey(stores: Stores) {
     assert_eq!(session.session.methods, ok.session.session.methods);
 
     // The same code again (same step): refused, however it is presented.
-    let again = match h
-        .auth
-        .login(email, &Password::new(PW), false, &Harness::ctx(7))
-        .await
-        .unwrap()
-    {
-        crate::LoginOutcome::SecondFactorRequired(c) => c,
-        crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
-    };
+    let again = challenge_for(&h, email).await;
     let replay = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
     let refused = h
         .auth
@@ -1053,18 +1050,10 @@ pub async fn concurrent_uses_of_one_totp_code_have_one_winner(stores: Stores) {
     let email = "race-totp@example.com";
     h.verified_user(email, PW).await;
     let (secret, _) = enrol_totp(&h, email).await;
-    let mut challenges = Vec::new();
-    for _ in 0..2 {
-        match h
-            .auth
-            .login(email, &Password::new(PW), false, &Harness::ctx(8))
-            .await
-            .unwrap()
-        {
-            crate::LoginOutcome::SecondFactorRequired(c) => challenges.push(c),
-            crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
-        }
-    }
+    let challenges = [
+        challenge_for(&h, email).await,
+        challenge_for(&h, email).await,
+    ];
     let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
     let tasks: Vec<_> = challenges
         .into_iter()
@@ -1095,19 +1084,7 @@ pub async fn totp_skew_and_lockout(stores: Stores) {
     let email = "skew@example.com";
     h.verified_user(email, PW).await;
     let (secret, _) = enrol_totp(&h, email).await;
-    let challenge = |h: &Harness| {
-        let auth = h.auth.clone();
-        async move {
-            match auth
-                .login(email, &Password::new(PW), false, &Harness::ctx(9))
-                .await
-                .unwrap()
-            {
-                crate::LoginOutcome::SecondFactorRequired(c) => c,
-                crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
-            }
-        }
-    };
+
     let redeem = |c: crate::SecondFactorChallenge, at: time::OffsetDateTime| {
         let auth = h.auth.clone();
         let code = crate::SecondFactorCode::totp(totp_code(&secret, at));
@@ -1119,7 +1096,7 @@ pub async fn totp_skew_and_lockout(stores: Stores) {
     // Two steps ahead: refused. One step behind (a later step than any
     // accepted): accepted.
     let now = h.clock.now();
-    let c = challenge(&h).await;
+    let c = challenge_for(&h, email).await;
     assert!(matches!(
         redeem(c.clone(), now + Duration::seconds(60)).await,
         Err(AuthError::InvalidCode)
@@ -1131,14 +1108,14 @@ pub async fn totp_skew_and_lockout(stores: Stores) {
             .is_ok()
     );
     h.clock.advance(Duration::seconds(30));
-    let c = challenge(&h).await;
+    let c = challenge_for(&h, email).await;
     assert!(
         redeem(c, h.clock.now() + Duration::seconds(30))
             .await
             .is_ok()
     );
     h.clock.advance(Duration::minutes(2));
-    let c = challenge(&h).await;
+    let c = challenge_for(&h, email).await;
     assert!(matches!(
         redeem(c.clone(), h.clock.now() - Duration::seconds(60)).await,
         Err(AuthError::InvalidCode)
@@ -1171,19 +1148,7 @@ pub async fn second_factor_challenges_expire_and_bind_the_password(stores: Store
     let email = "bound@example.com";
     h.verified_user(email, PW).await;
     let (secret, _) = enrol_totp(&h, email).await;
-    let login = || {
-        let auth = h.auth.clone();
-        async move {
-            match auth
-                .login(email, &Password::new(PW), false, &Harness::ctx(10))
-                .await
-                .unwrap()
-            {
-                crate::LoginOutcome::SecondFactorRequired(c) => c,
-                crate::LoginOutcome::SignedIn(_) => panic!("a challenge was due"),
-            }
-        }
-    };
+    let login = || challenge_for(&h, email);
     let expired = login().await;
     h.clock.advance(Duration::minutes(5) + Duration::seconds(1));
     let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
