@@ -29,6 +29,15 @@ pub(crate) fn map(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// As [`map`], for a statement whose only foreign key is to `users`: its
+/// violation means the user does not exist, [`StoreError::NotFound`].
+pub(crate) fn map_unknown_user(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => map(error),
+    }
+}
+
 /// SQLSTATE codes after which retrying later may succeed.
 fn unavailable_sqlstate(code: &str) -> bool {
     // Class 08: connection exception.

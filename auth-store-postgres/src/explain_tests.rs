@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
 
-use crate::{MIGRATOR, attempts, audit, sessions, tokens, users};
+use crate::{MIGRATOR, attempts, audit, challenges, credentials, sessions, tokens, users};
 
 fn database_url() -> Option<String> {
     if let Ok(url) = std::env::var("DATABASE_URL")
@@ -43,13 +43,25 @@ fn database_url() -> Option<String> {
 /// Rows per table: enough that a sequential scan costs far more than an index
 /// probe, so the plans show what the planner really picks.
 const SEED: &[&str] = &[
-    "INSERT INTO users (id, email, email_normalized, password_hash, password_changed_at, created_at, updated_at)
+    "INSERT INTO users (id, email, email_normalized, created_at, updated_at)
      SELECT gen_random_uuid(), 'u' || g || '@example.com', 'u' || g || '@example.com',
-            '$argon2id$seed', now(), now(), now()
+            now(), now()
      FROM generate_series(1, 5000) AS g",
-    "INSERT INTO sessions (id, token_hash, user_id, created_at, authenticated_at, last_seen_at,
-                           idle_expires_at, absolute_expires_at)
-     SELECT gen_random_uuid(), sha256(('s' || id)::text::bytea), id, now(), now(), now(),
+    "INSERT INTO password_credentials (user_id, hash, changed_at)
+     SELECT id, '$argon2id$seed', now() FROM users",
+    "INSERT INTO totp_credentials (user_id, key_id, sealed, created_at, confirmed_at, last_step)
+     SELECT id, 'k1', sha256(('k' || id)::text::bytea), now(), now(), 1 FROM users",
+    "INSERT INTO recovery_codes (user_id, code_hash, created_at)
+     SELECT id, sha256(('r' || g || id)::text::bytea), now()
+     FROM users, generate_series(1, 10) AS g",
+    "INSERT INTO challenges (hash, purpose, user_id, payload, created_at, expires_at)
+     SELECT sha256(('c' || id)::text::bytea), 'second_factor', id, '\\x00', now(),
+            now() + interval '5 minutes'
+     FROM users",
+    "INSERT INTO sessions (id, token_hash, user_id, created_at, authenticated_at, methods,
+                           last_seen_at, idle_expires_at, absolute_expires_at)
+     SELECT gen_random_uuid(), sha256(('s' || id)::text::bytea), id, now(), now(), '{password}',
+            now(),
             now() + interval '30 minutes', now() + interval '1 day'
      FROM users",
     "INSERT INTO one_time_tokens (token_hash, purpose, user_id, created_at, expires_at)
@@ -71,6 +83,9 @@ async fn explain(pool: &PgPool, name: &str, sql: &'static str, binds: Binds) -> 
         query = match *bind {
             Bind::SessionHash => query.bind(sha256_of(pool, "s").await),
             Bind::TokenHash => query.bind(sha256_of(pool, "t").await),
+            Bind::ChallengeHash => query.bind(sha256_of(pool, "c").await),
+            Bind::Step => query.bind(2_i64),
+            Bind::SecondFactor => query.bind("second_factor"),
             Bind::UserId => query.bind(any_user(pool).await),
             Bind::SessionId => query.bind(any_session(pool).await),
             Bind::Email => query.bind("u42@example.com"),
@@ -90,6 +105,9 @@ async fn explain(pool: &PgPool, name: &str, sql: &'static str, binds: Binds) -> 
 enum Bind {
     SessionHash,
     TokenHash,
+    ChallengeHash,
+    Step,
+    SecondFactor,
     UserId,
     SessionId,
     Email,
@@ -105,6 +123,7 @@ struct Binds(&'static [Bind]);
 async fn sha256_of(pool: &PgPool, prefix: &'static str) -> Vec<u8> {
     let sql = match prefix {
         "s" => "SELECT sha256(('s' || id)::text::bytea) FROM users ORDER BY email LIMIT 1",
+        "c" => "SELECT sha256(('c' || id)::text::bytea) FROM users ORDER BY email LIMIT 1",
         _ => "SELECT sha256(('t' || id)::text::bytea) FROM users ORDER BY email LIMIT 1",
     };
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -208,6 +227,8 @@ async fn hot_queries_use_their_indexes() {
     )
     .await;
     assert_uses(&plan, "users_email_normalized_key");
+    let plan = explain(&pool, "password", credentials::PASSWORD, Binds(&[UserId])).await;
+    assert_uses(&plan, "password_credentials_pkey");
     let plan = explain(
         &pool,
         "increment",
@@ -219,6 +240,32 @@ async fn hot_queries_use_their_indexes() {
         plan.contains("Conflict Arbiter Indexes: attempt_counters_pkey"),
         "{plan}"
     );
+    // The second factor: the challenge taken by hash, the TOTP step and the
+    // recovery code by user.
+    let plan = explain(
+        &pool,
+        "take_challenge",
+        challenges::TAKE_CHALLENGE,
+        Binds(&[ChallengeHash, SecondFactor, Now]),
+    )
+    .await;
+    assert_uses(&plan, "challenges_pkey");
+    let plan = explain(
+        &pool,
+        "accept_totp_step",
+        credentials::ACCEPT_TOTP_STEP,
+        Binds(&[UserId, Step]),
+    )
+    .await;
+    assert_uses(&plan, "totp_credentials_pkey");
+    let plan = explain(
+        &pool,
+        "use_recovery_code",
+        credentials::USE_RECOVERY_CODE,
+        Binds(&[UserId, ChallengeHash, Now]),
+    )
+    .await;
+    assert_uses(&plan, "recovery_codes_pkey");
     // Session management and the audit trail, by user.
     let plan = explain(
         &pool,
@@ -254,6 +301,14 @@ async fn hot_queries_use_their_indexes() {
     .await;
     assert_uses(&plan, "one_time_tokens_expires_at_idx");
     assert_uses(&plan, "one_time_tokens_consumed_at_idx");
+    let plan = explain(
+        &pool,
+        "delete_expired_challenges",
+        challenges::DELETE_EXPIRED_CHALLENGES,
+        Binds(&[Now]),
+    )
+    .await;
+    assert_uses(&plan, "challenges_expires_at_idx");
 
     pool.execute(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
         .await

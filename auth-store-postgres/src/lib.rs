@@ -2,6 +2,8 @@
 
 mod attempts;
 mod audit;
+mod challenges;
+mod credentials;
 mod error;
 mod sessions;
 mod tokens;
@@ -314,11 +316,28 @@ impl PgStore {
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
+        self.run_mapped(call, error::map).await
+    }
+
+    /// [`Self::run`] for a write of a record that belongs to a user: a
+    /// foreign-key violation is [`StoreError::NotFound`] (an unknown user).
+    async fn run_for_user<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        self.run_mapped(call, error::map_unknown_user).await
+    }
+
+    async fn run_mapped<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+        map: fn(sqlx::Error) -> StoreError,
+    ) -> Result<T, StoreError> {
         let Some(limit) = self.query_timeout else {
-            return call.await.map_err(error::map);
+            return call.await.map_err(map);
         };
         match tokio::time::timeout(limit, call).await {
-            Ok(result) => result.map_err(error::map),
+            Ok(result) => result.map_err(map),
             Err(_) => Err(StoreError::Unavailable(Box::new(TimedOut { after: limit }))),
         }
     }

@@ -4,24 +4,25 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 use auth_core::TokenHash;
-use auth_core::store::{SessionId, SessionRecord, SessionStore, StoreError, UserId};
+use auth_core::store::{AuthMethod, SessionId, SessionRecord, SessionStore, StoreError, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::PgStore;
+use crate::error::InvalidRow;
 
 /// The columns of [`SessionRow`], as a literal for `concat!`.
 macro_rules! session_columns {
     () => {
         "id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, \
-         absolute_expires_at, revoked_at, ip, user_agent, authenticated_at"
+         absolute_expires_at, revoked_at, ip, user_agent, authenticated_at, methods"
     };
 }
 
 const CREATE_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 
 /// The authenticate hot path: one unique-index lookup.
@@ -79,29 +80,40 @@ struct SessionRow {
     ip: Option<IpAddr>,
     user_agent: Option<String>,
     authenticated_at: OffsetDateTime,
+    /// [`AuthMethod::to_storage`] forms, first factor first.
+    methods: Vec<String>,
 }
 
-impl From<SessionRow> for SessionRecord {
-    fn from(row: SessionRow) -> Self {
-        Self {
+impl TryFrom<SessionRow> for SessionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: SessionRow) -> Result<Self, StoreError> {
+        let methods = row
+            .methods
+            .iter()
+            .map(|m| AuthMethod::from_storage(m).ok_or_else(|| InvalidRow::error("methods", m)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
             id: SessionId(row.id),
             token_hash: TokenHash(row.token_hash),
             user_id: UserId(row.user_id),
             created_at: row.created_at,
             authenticated_at: row.authenticated_at,
+            methods,
             last_seen_at: row.last_seen_at,
             idle_expires_at: row.idle_expires_at,
             absolute_expires_at: row.absolute_expires_at,
             revoked_at: row.revoked_at,
             ip: row.ip,
             user_agent: row.user_agent,
-        }
+        })
     }
 }
 
 #[async_trait]
 impl SessionStore for PgStore {
     async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
+        let methods: Vec<String> = session.methods.iter().map(AuthMethod::to_storage).collect();
         self.run(
             sqlx::query(CREATE_SESSION)
                 .bind(session.id.0)
@@ -115,6 +127,7 @@ impl SessionStore for PgStore {
                 .bind(session.ip)
                 .bind(session.user_agent.as_deref())
                 .bind(session.authenticated_at)
+                .bind(methods)
                 .execute(&self.pool),
         )
         .await?;
@@ -132,7 +145,7 @@ impl SessionStore for PgStore {
                     .fetch_optional(&self.pool),
             )
             .await?;
-        Ok(row.map(SessionRecord::from))
+        row.map(SessionRecord::try_from).transpose()
     }
 
     async fn touch_session(
@@ -212,7 +225,7 @@ impl SessionStore for PgStore {
                     .fetch_all(&self.pool),
             )
             .await?;
-        Ok(rows.into_iter().map(SessionRecord::from).collect())
+        rows.into_iter().map(SessionRecord::try_from).collect()
     }
 
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

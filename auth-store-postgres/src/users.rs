@@ -11,16 +11,25 @@ use crate::PgStore;
 /// The columns of [`UserRow`], as a literal for `concat!`.
 macro_rules! user_columns {
     () => {
-        "id, email, email_normalized, password_hash, email_verified_at, \
-         password_changed_at, created_at, updated_at, disabled_at, reset_required_at"
+        "id, email, email_normalized, email_verified_at, created_at, updated_at, \
+         disabled_at, reset_required_at"
     };
 }
 
+/// The user and, when `$4` is not NULL, its password credential, in one
+/// statement (both rows or neither): a unique violation on the email fails the
+/// whole statement.
 pub(crate) const CREATE_USER: &str = concat!(
-    "INSERT INTO users (id, email, email_normalized, password_hash, ",
-    "password_changed_at, created_at, updated_at) ",
-    "VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING ",
-    user_columns!()
+    "WITH created AS (",
+    " INSERT INTO users (id, email, email_normalized, created_at, updated_at)",
+    " VALUES ($1, $2, $3, $5, $5) RETURNING ",
+    user_columns!(),
+    "), password AS (",
+    " INSERT INTO password_credentials (user_id, hash, changed_at)",
+    " SELECT id, $4, created_at FROM created WHERE $4::text IS NOT NULL",
+    ") SELECT ",
+    user_columns!(),
+    " FROM created"
 );
 
 pub(crate) const USER_BY_ID: &str =
@@ -31,20 +40,6 @@ pub(crate) const USER_BY_EMAIL: &str = concat!(
     user_columns!(),
     " FROM users WHERE email_normalized = $1"
 );
-
-const SET_PASSWORD: &str = "\
-UPDATE users SET password_hash = $2, password_changed_at = $3, reset_required_at = NULL,
-                 updated_at = $3
-WHERE id = $1";
-
-const SET_PASSWORD_IF: &str = "\
-UPDATE users SET password_hash = $3, password_changed_at = $4, reset_required_at = NULL,
-                 updated_at = $4
-WHERE id = $1 AND password_hash = $2";
-
-const REPLACE_PASSWORD_HASH: &str = "\
-UPDATE users SET password_hash = $3, updated_at = $4
-WHERE id = $1 AND password_hash = $2";
 
 const MARK_EMAIL_VERIFIED: &str = "\
 UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2
@@ -65,9 +60,7 @@ struct UserRow {
     id: Uuid,
     email: String,
     email_normalized: String,
-    password_hash: String,
     email_verified_at: Option<OffsetDateTime>,
-    password_changed_at: OffsetDateTime,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     disabled_at: Option<OffsetDateTime>,
@@ -79,9 +72,7 @@ impl From<UserRow> for User {
         Self {
             id: UserId(row.id),
             email: EmailAddress::from_stored(row.email, row.email_normalized),
-            password_hash: PasswordHashString::new(row.password_hash),
             email_verified_at: row.email_verified_at,
-            password_changed_at: row.password_changed_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
             disabled_at: row.disabled_at,
@@ -145,7 +136,7 @@ impl UserStore for PgStore {
                     .bind(user.id.0)
                     .bind(user.email.as_str())
                     .bind(user.email.normalized())
-                    .bind(user.password_hash.as_str())
+                    .bind(user.password_hash.as_ref().map(PasswordHashString::as_str))
                     .bind(user.created_at)
                     .fetch_one(&self.pool),
             )
@@ -173,64 +164,6 @@ impl UserStore for PgStore {
             )
             .await?;
         Ok(row.map(User::from))
-    }
-
-    async fn set_password(
-        &self,
-        id: UserId,
-        hash: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let done = self
-            .run(
-                sqlx::query(SET_PASSWORD)
-                    .bind(id.0)
-                    .bind(hash.as_str())
-                    .bind(at)
-                    .execute(&self.pool),
-            )
-            .await?;
-        found(done.rows_affected())
-    }
-
-    async fn set_password_if(
-        &self,
-        id: UserId,
-        expected: &PasswordHashString,
-        hash: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let done = self
-            .run(
-                sqlx::query(SET_PASSWORD_IF)
-                    .bind(id.0)
-                    .bind(expected.as_str())
-                    .bind(hash.as_str())
-                    .bind(at)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn replace_password_hash(
-        &self,
-        id: UserId,
-        old: &PasswordHashString,
-        new: &PasswordHashString,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let done = self
-            .run(
-                sqlx::query(REPLACE_PASSWORD_HASH)
-                    .bind(id.0)
-                    .bind(old.as_str())
-                    .bind(new.as_str())
-                    .bind(at)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {

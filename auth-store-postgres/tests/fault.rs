@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auth_core::store::{
-    AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, NewUser,
-    SessionStore, StoreError, TokenStore, User, UserId, UserStore,
+    AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengePurpose,
+    ChallengeStore, NewUser, PasswordStore, SessionStore, StoreError, TokenStore, TotpStore, User,
+    UserId, UserStore,
 };
 use auth_core::{EmailAddress, PasswordHashString, TokenHash, TokenPurpose};
 use auth_store_postgres::{PgStore, PgStoreOptions, TimedOut};
@@ -160,7 +161,9 @@ fn new_user() -> NewUser {
     NewUser {
         id,
         email: EmailAddress::parse(&format!("{}@fault.example.com", id.0.simple())).unwrap(),
-        password_hash: PasswordHashString::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"),
+        password_hash: Some(PasswordHashString::new(
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA",
+        )),
         created_at: auth_core::conformance::t0(),
     }
 }
@@ -200,6 +203,13 @@ async fn every_call_is_unavailable(store: &PgStore, user: &User) -> Vec<(StoreEr
     vec![
         unavailable("user_by_id", store.user_by_id(user.id)).await,
         unavailable("create_user", store.create_user(new_user())).await,
+        unavailable("password", store.password(user.id)).await,
+        unavailable("accept_totp_step", store.accept_totp_step(user.id, 1)).await,
+        unavailable(
+            "take_challenge",
+            store.take_challenge(ChallengePurpose::SECOND_FACTOR, &TokenHash([3; 32]), now),
+        )
+        .await,
         unavailable(
             "session_by_token",
             store.session_by_token(&TokenHash([1; 32])),

@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use auth_core::store::{
-    NewToken, NewUser, SessionId, SessionRecord, SessionStore, StoreError, TokenCheck, TokenStore,
-    UserId, UserStore,
+    AuthMethod, NewToken, NewUser, PasswordStore, SessionId, SessionRecord, SessionStore,
+    StoreError, TokenCheck, TokenStore, UserId, UserStore,
 };
 use auth_core::{EmailAddress, PasswordHashString, TokenHash, TokenPurpose};
 use auth_store_postgres::sqlx::postgres::PgPoolOptions;
@@ -89,7 +89,28 @@ const EXPECTED: &[&str] = &[
     "constraint public.one_time_tokens_expiry_after_creation",
     "constraint public.sessions_idle_within_absolute",
     "constraint public.sessions_authenticated_after_creation",
+    "relation(r) public.password_credentials",
+    "relation(r) public.totp_credentials",
+    "relation(r) public.recovery_codes",
+    "relation(r) public.challenges",
+    "relation(i) public.password_credentials_pkey",
+    "relation(i) public.totp_credentials_pkey",
+    "relation(i) public.recovery_codes_pkey",
+    "relation(i) public.challenges_pkey",
+    "relation(i) public.challenges_expires_at_idx",
+    "constraint public.password_credentials_user_id_fkey",
+    "constraint public.totp_credentials_user_id_fkey",
+    "constraint public.totp_credentials_step_when_confirmed",
+    "constraint public.recovery_codes_user_id_fkey",
+    "constraint public.recovery_codes_hash_length",
+    "constraint public.challenges_user_id_fkey",
+    "constraint public.challenges_hash_length",
+    "constraint public.challenges_expiry_after_creation",
+    "constraint public.sessions_methods_present",
 ];
+
+/// What the migrations must have removed.
+const GONE: &[&str] = &["constraint public.users_password_hash_present"];
 
 /// S-rule: every migration has a down migration, and up, down, up works on a
 /// fresh database; the down leaves nothing of ours behind.
@@ -143,6 +164,9 @@ async fn up_down_up_on_a_fresh_database() {
             "missing after up: {expected}\n{up:#?}"
         );
     }
+    for gone in GONE {
+        assert!(!up.contains(*gone), "still there after up: {gone}");
+    }
     store.check_schema().await.unwrap();
 
     MIGRATOR.undo(&pool, 0).await.unwrap();
@@ -185,7 +209,9 @@ fn new_user(email: &str) -> NewUser {
     NewUser {
         id: UserId::new_random(),
         email: EmailAddress::parse(email).unwrap(),
-        password_hash: PasswordHashString::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"),
+        password_hash: Some(PasswordHashString::new(
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA",
+        )),
         created_at: t0(),
     }
 }
@@ -335,41 +361,98 @@ async fn user_deletion_cascades_and_hashes_are_unique() {
     assert_eq!(left, 0);
 }
 
-/// The session sign-in time (S14) arrives by a migration of its own: the
-/// sessions that existed before it are taken as signed in when they were
-/// created, and stay usable.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn existing_sessions_get_their_creation_as_sign_in_time() {
-    let Some(url) = support::database_url() else {
-        return;
-    };
+/// A `users` row as the schema before the credentials migration holds it
+/// (the password on the row), written directly: the store's own statements
+/// follow the newest schema.
+async fn insert_early_user(
+    pool: &PgPool,
+    email: &str,
+    hash: &str,
+    changed_at: OffsetDateTime,
+) -> UserId {
+    let id = UserId::new_random();
+    sqlx::query(
+        "INSERT INTO users (id, email, email_normalized, password_hash, password_changed_at,
+                            created_at, updated_at)
+         VALUES ($1, $2, $2, $3, $4, $5, $5)",
+    )
+    .bind(id.0)
+    .bind(email)
+    .bind(hash)
+    .bind(changed_at)
+    .bind(t0())
+    .execute(pool)
+    .await
+    .unwrap();
+    id
+}
+
+/// A session row with the columns every schema version has, and its
+/// sign-in time when the schema has one.
+async fn insert_early_session(pool: &PgPool, n: u8, user: UserId, signed_in: bool) {
+    let columns = if signed_in { ", authenticated_at" } else { "" };
+    let values = if signed_in { ", $4" } else { "" };
+    let sql = format!(
+        "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at,
+                               idle_expires_at, absolute_expires_at{columns})
+         VALUES ($1, $2, $3, $4, $4, $5, $6{values})"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(SessionId::new_random().0)
+        .bind([n; 32])
+        .bind(user.0)
+        .bind(t0())
+        .bind(t0() + Duration::minutes(30))
+        .bind(t0() + Duration::hours(24))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// A pool on a fresh schema, or `None` when the tests skip.
+async fn fresh_pool() -> Option<PgPool> {
+    let url = support::database_url()?;
     let (_, options) = support::fresh_schema(&url).await;
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect_with(options)
         .await
         .unwrap();
+    Some(pool)
+}
+
+/// The version of the up migration named `name`.
+fn version_of(name: &str) -> i64 {
+    MIGRATOR
+        .iter()
+        .find(|m| !m.migration_type.is_down_migration() && m.description == name)
+        .unwrap_or_else(|| panic!("no migration named {name}"))
+        .version
+}
+
+/// The newest up migration older than `version`.
+fn version_before(version: i64) -> i64 {
+    MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && m.version < version)
+        .map(|m| m.version)
+        .max()
+        .unwrap()
+}
+
+/// The session sign-in time (S14) arrives by a migration of its own: the
+/// sessions that existed before it are taken as signed in when they were
+/// created, and stay usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_sessions_get_their_creation_as_sign_in_time() {
+    let Some(pool) = fresh_pool().await else {
+        return;
+    };
     let first = MIGRATOR.iter().map(|m| m.version).min().unwrap();
     MIGRATOR.run_to(first, &pool).await.unwrap();
     let store = PgStore::from_pool(pool.clone());
-    let user = store
-        .create_user(new_user("early@example.com"))
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at,
-                               idle_expires_at, absolute_expires_at)
-         VALUES ($1, $2, $3, $4, $4, $5, $6)",
-    )
-    .bind(SessionId::new_random().0)
-    .bind([3_u8; 32])
-    .bind(user.id.0)
-    .bind(t0())
-    .bind(t0() + Duration::minutes(30))
-    .bind(t0() + Duration::hours(24))
-    .execute(&pool)
-    .await
-    .unwrap();
+    let user = insert_early_user(&pool, "early@example.com", "$argon2id$early", t0()).await;
+    insert_early_session(&pool, 3, user, false).await;
     MIGRATOR.run(&pool).await.unwrap();
     store.check_schema().await.unwrap();
     let carried = store
@@ -379,5 +462,81 @@ async fn existing_sessions_get_their_creation_as_sign_in_time() {
         .unwrap();
     assert_eq!(carried.authenticated_at, carried.created_at);
     assert!(carried.is_active(t0()));
+    pool.close().await;
+}
+
+/// Credentials leave `users` by a migration of their own (S1, S5, S15): every
+/// existing user keeps the password hash and change time they had, and every
+/// existing session reads as a password sign-in. The down migration puts the
+/// hashes back on `users` (a user without a password gets the unusable '!'),
+/// and the next up leaves that user without a password again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_users_keep_their_password_hashes() {
+    let Some(pool) = fresh_pool().await else {
+        return;
+    };
+    let credentials = version_of("credentials");
+    let previous = version_before(credentials);
+    MIGRATOR.run_to(previous, &pool).await.unwrap();
+    let store = PgStore::from_pool(pool.clone());
+    let changed = t0() + Duration::days(3);
+    let alice = insert_early_user(&pool, "alice@example.com", "$argon2id$alice", changed).await;
+    let bob = insert_early_user(&pool, "bob@example.com", "$2b$12$bob", t0()).await;
+    insert_early_session(&pool, 4, alice, true).await;
+
+    MIGRATOR.run(&pool).await.unwrap();
+    store.check_schema().await.unwrap();
+    for (user, hash, at) in [
+        (alice, "$argon2id$alice", changed),
+        (bob, "$2b$12$bob", t0()),
+    ] {
+        let password = store.password(user).await.unwrap().unwrap();
+        assert_eq!(
+            (password.hash, password.changed_at),
+            (PasswordHashString::new(hash), at)
+        );
+        assert!(store.user_by_id(user).await.unwrap().is_some());
+    }
+    let session = store
+        .session_by_token(&TokenHash([4; 32]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.methods, [AuthMethod::Password]);
+
+    // A user without a password, then down: the hashes are back on `users`.
+    let carol = store
+        .create_user(NewUser {
+            password_hash: None,
+            ..new_user("carol@example.com")
+        })
+        .await
+        .unwrap()
+        .id;
+    store
+        .set_password(alice, &PasswordHashString::new("$argon2id$new"), changed)
+        .await
+        .unwrap();
+    MIGRATOR.undo(&pool, previous).await.unwrap();
+    let rows: Vec<(uuid::Uuid, String, OffsetDateTime)> =
+        sqlx::query_as("SELECT id, password_hash, password_changed_at FROM users ORDER BY email")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (alice.0, "$argon2id$new".to_owned(), changed),
+            (bob.0, "$2b$12$bob".to_owned(), t0()),
+            (carol.0, "!".to_owned(), t0()),
+        ]
+    );
+
+    MIGRATOR.run(&pool).await.unwrap();
+    assert_eq!(store.password(carol).await.unwrap(), None);
+    assert_eq!(
+        store.password(bob).await.unwrap().unwrap().hash,
+        PasswordHashString::new("$2b$12$bob")
+    );
     pool.close().await;
 }

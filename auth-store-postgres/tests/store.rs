@@ -13,8 +13,9 @@ mod support;
 
 use auth_core::store::{
     AttemptKey, AttemptScope, AttemptState, AttemptStore, AuditEvent, AuditKind, AuditSink,
-    NewToken, NewUser, SessionId, SessionRecord, SessionStore, TokenCheck, TokenStore, UserId,
-    UserStore,
+    AuthMethod, ChallengePurpose, ChallengeStore, NewChallenge, NewToken, NewUser, PasswordStore,
+    RecoveryCodeStore, SealedSecret, SessionId, SessionRecord, SessionStore, StoreError,
+    TokenCheck, TokenStore, TotpStore, UserId, UserStore,
 };
 use auth_core::{EmailAddress, PasswordHashString, TokenHash, TokenPurpose};
 use auth_store_postgres::{PgStore, SchemaError};
@@ -29,7 +30,9 @@ async fn user(store: &PgStore) -> UserId {
     let new = NewUser {
         id,
         email: EmailAddress::parse(&format!("{}@store.example.com", id.0.simple())).unwrap(),
-        password_hash: PasswordHashString::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"),
+        password_hash: Some(PasswordHashString::new(
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA",
+        )),
         created_at: t0(),
     };
     store.create_user(new).await.unwrap().id
@@ -227,5 +230,186 @@ async fn check_schema_reports_a_modified_or_failed_history() {
     assert!(matches!(
         store.check_schema().await,
         Err(SchemaError::Dirty(v)) if v == version
+    ));
+}
+
+/// Counts the rows of `table` (a name from this file).
+async fn rows(store: &PgStore, table: &str) -> i64 {
+    let sql = format!("SELECT count(*) FROM {table}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+/// A user is created with its password in one statement: a user without a
+/// password has no credential row, and a creation refused for a taken email
+/// writes no password (the existing user's stays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_and_its_password_are_created_together() {
+    let Some(store) = support::store().await else {
+        return;
+    };
+    let email = EmailAddress::parse("together@store.example.com").unwrap();
+    let first = NewUser {
+        id: UserId::new_random(),
+        email: email.clone(),
+        password_hash: None,
+        created_at: t0(),
+    };
+    let created = store.create_user(first).await.unwrap();
+    assert_eq!(store.password(created.id).await.unwrap(), None);
+    assert_eq!(rows(&store, "password_credentials").await, 0);
+    let taken = NewUser {
+        id: UserId::new_random(),
+        email,
+        password_hash: Some(PasswordHashString::new("$argon2id$taken")),
+        created_at: t0(),
+    };
+    assert!(matches!(
+        store.create_user(taken).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(rows(&store, "password_credentials").await, 0);
+    // A password can be added later (the next sign-in methods need it).
+    store
+        .set_password(
+            created.id,
+            &PasswordHashString::new("$argon2id$later"),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows(&store, "password_credentials").await, 1);
+}
+
+/// Deleting a user deletes its credentials and its challenges; challenges of
+/// nobody stay. Replacing recovery codes of an unknown user says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_deletion_removes_credentials_and_challenges() {
+    let Some(store) = support::store().await else {
+        return;
+    };
+    let owner = user(&store).await;
+    let secret = SealedSecret {
+        key_id: "k1".into(),
+        sealed: vec![1; 40],
+    };
+    assert!(store.put_pending_totp(owner, &secret, t0()).await.unwrap());
+    store
+        .replace_recovery_codes(owner, &[TokenHash([1; 32]), TokenHash([2; 32])], t0())
+        .await
+        .unwrap();
+    let challenge = |n: u8, user_id| NewChallenge {
+        hash: TokenHash([n; 32]),
+        purpose: ChallengePurpose::SECOND_FACTOR,
+        user_id,
+        payload: vec![n],
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(5),
+    };
+    store
+        .insert_challenge(challenge(3, Some(owner)))
+        .await
+        .unwrap();
+    store.insert_challenge(challenge(4, None)).await.unwrap();
+    store.create_session(session(5, owner)).await.unwrap();
+
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(owner.0)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for table in [
+        "password_credentials",
+        "totp_credentials",
+        "recovery_codes",
+        "sessions",
+    ] {
+        assert_eq!(rows(&store, table).await, 0, "{table}");
+    }
+    assert_eq!(
+        rows(&store, "challenges").await,
+        1,
+        "a challenge of nobody stays"
+    );
+    assert!(matches!(
+        store
+            .replace_recovery_codes(owner, &[TokenHash([6; 32])], t0())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.put_pending_totp(owner, &secret, t0()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// An expired challenge is refused and deleted by the take that found it;
+/// cleanup reports how many expired ones went and keeps the live ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_challenges_are_refused_and_cleaned_up() {
+    let Some(store) = support::store().await else {
+        return;
+    };
+    let purpose = ChallengePurpose::SECOND_FACTOR;
+    for (n, minutes) in [(1, 5), (2, 5), (3, 60)] {
+        let new = NewChallenge {
+            hash: TokenHash([n; 32]),
+            purpose,
+            user_id: None,
+            payload: Vec::new(),
+            created_at: t0(),
+            expires_at: t0() + Duration::minutes(minutes),
+        };
+        store.insert_challenge(new).await.unwrap();
+    }
+    let late = t0() + Duration::minutes(6);
+    assert_eq!(
+        store
+            .take_challenge(purpose, &TokenHash([1; 32]), late)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(rows(&store, "challenges").await, 2);
+    assert_eq!(store.delete_expired_challenges(late).await.unwrap(), 1);
+    let live = store
+        .take_challenge(purpose, &TokenHash([3; 32]), late)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(live.payload.is_empty());
+}
+
+/// Session methods round-trip through `text[]` in order, and a value that is
+/// not a method is an error, not a silently dropped method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_methods_round_trip_and_unknown_ones_are_errors() {
+    let Some(store) = support::store().await else {
+        return;
+    };
+    let mut s = session(7, user(&store).await);
+    s.methods = vec![
+        AuthMethod::Password,
+        AuthMethod::RecoveryCode,
+        AuthMethod::Oidc {
+            issuer: "https://id.example.com/a,b{c}".into(),
+        },
+    ];
+    store.create_session(s.clone()).await.unwrap();
+    let got = store
+        .session_by_token(&s.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.methods, s.methods);
+    sqlx::query("UPDATE sessions SET methods = '{password,sms}'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.session_by_token(&s.token_hash).await,
+        Err(StoreError::Other(_))
     ));
 }
