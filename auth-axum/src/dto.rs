@@ -140,6 +140,25 @@ impl std::fmt::Debug for DisableTotpRequest {
     }
 }
 
+/// `POST /users/me/mfa/recovery-codes`: exactly one of a TOTP code or a
+/// recovery code, proving the second factor.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorProofRequest {
+    /// The six-digit code from the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// One of the recovery codes (`xxxx-xxxx-xxxx-xxxx`).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+impl std::fmt::Debug for SecondFactorProofRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondFactorProofRequest(<redacted>)")
+    }
+}
+
 /// The login answer when a second factor is due.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecondFactorRequired {

@@ -75,9 +75,9 @@ pub use csrf::refuse_cross_site;
 pub use dto::{
     Accepted, ChallengeView, ChangePasswordRequest, ConfirmPasswordRequest, DisableTotpRequest,
     EmailRequest, Health, LoginRequest, LoginResponse, RecoveryCodesView, RegisterRequest,
-    ResetPasswordRequest, SecondFactorRequest, SecondFactorRequired, SecondFactorsView,
-    SessionResponse, SessionView, TotpCodeRequest, TotpEnrolmentView, UserView, Verified,
-    VerifyEmailRequest,
+    ResetPasswordRequest, SecondFactorProofRequest, SecondFactorRequest, SecondFactorRequired,
+    SecondFactorsView, SessionResponse, SessionView, TotpCodeRequest, TotpEnrolmentView, UserView,
+    Verified, VerifyEmailRequest,
 };
 pub use error::{ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{ApiJson, AuthSession, CurrentUser};

@@ -978,4 +978,28 @@ async fn s15_two_step_sign_in_over_http() {
         (again.status, again.code()),
         (StatusCode::BAD_REQUEST, "token_invalid")
     );
+
+    // New recovery codes need a code too (S15): none is a 422, a wrong one
+    // is refused, a recovery code works.
+    let path = "/users/me/mfa/recovery-codes";
+    let none = api.post_with(path, json!({}), &session).await;
+    assert_eq!(
+        none.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        none.text
+    );
+    let wrong = api
+        .post_with(path, json!({"code": "000000"}), &session)
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_code")
+    );
+    let recovery = confirm.body["recovery_codes"][0].as_str().unwrap();
+    let fresh = api
+        .post_with(path, json!({"recovery_code": recovery}), &session)
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text);
+    assert_eq!(fresh.body["recovery_codes"].as_array().unwrap().len(), 10);
 }

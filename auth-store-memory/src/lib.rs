@@ -221,6 +221,10 @@ impl UserStore for MemoryStore {
             if let Some(user) = state.users.remove(id) {
                 state.user_by_email.remove(user.email.normalized());
             }
+            state.passwords.remove(id);
+            state.totp.remove(id);
+            state.recovery_codes.remove(id);
+            state.challenges.retain(|_, (_, c)| c.user_id != Some(*id));
             state.tokens.retain(|_, t| t.user_id != *id);
             for session in state.user_sessions.remove(id).unwrap_or_default() {
                 if let Some(hash) = state.session_hash.remove(&session) {

@@ -136,6 +136,12 @@ pub(crate) async fn login(
             Ok((cookie, Json(LoginResponse::SignedIn(body.0))))
         }
         LoginOutcome::SecondFactorRequired(challenge) => {
+            // The right password ends the session the browser carried, as a
+            // completed sign-in would: an abandoned second step must not
+            // leave the previous user of a shared browser signed in (S5).
+            if let Some(previous) = session_token(&headers, &state) {
+                state.auth.logout(&previous, &ctx).await?;
+            }
             let view = ChallengeView {
                 challenge: challenge.token.expose_secret().to_owned(),
                 methods: challenge

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 
 use super::auth::one_code;
 use crate::dto::{
-    DisableTotpRequest, RecoveryCodesView, SecondFactorsView, TotpCodeRequest, TotpEnrolmentView,
+    DisableTotpRequest, RecoveryCodesView, SecondFactorProofRequest, SecondFactorsView,
+    TotpCodeRequest, TotpEnrolmentView,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{ApiJson, AuthSession};
@@ -84,6 +85,7 @@ pub(crate) async fn start_totp(
         (status = 400, description = "Malformed JSON", body = ErrorEnvelope),
         (status = 401, description = "unauthenticated, or invalid_code", body = ErrorEnvelope),
         (status = 403, description = "Cross-site request refused", body = ErrorEnvelope),
+        (status = 413, description = "Body too large", body = ErrorEnvelope),
         (status = 415, description = "Not JSON", body = ErrorEnvelope),
         (status = 422, description = "Unknown or missing fields", body = ErrorEnvelope),
         (status = 429, description = "locked, with Retry-After", body = ErrorEnvelope),
@@ -113,6 +115,7 @@ pub(crate) async fn confirm_totp(
         (status = 401, description = "unauthenticated, invalid_credentials or invalid_code", body = ErrorEnvelope),
         (status = 403, description = "Cross-site request refused", body = ErrorEnvelope),
         (status = 409, description = "second_factor_not_enabled", body = ErrorEnvelope),
+        (status = 413, description = "Body too large", body = ErrorEnvelope),
         (status = 415, description = "Not JSON", body = ErrorEnvelope),
         (status = 422, description = "Unknown fields, or not exactly one of code and recovery_code", body = ErrorEnvelope),
         (status = 429, description = "locked, with Retry-After", body = ErrorEnvelope),
@@ -135,13 +138,19 @@ pub(crate) async fn disable_totp(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// New recovery codes, replacing the old ones; needs a recent sign-in (S14).
-#[utoipa::path(post, path = "/users/me/mfa/recovery-codes", tag = "mfa",
+/// New recovery codes, replacing the old ones: needs a recent sign-in (S14)
+/// and a TOTP code or an unused recovery code (S15); the owner is mailed.
+#[utoipa::path(post, path = "/users/me/mfa/recovery-codes", tag = "mfa", request_body = SecondFactorProofRequest,
     responses(
         (status = 200, description = "The new codes, shown once", body = RecoveryCodesView),
-        (status = 401, description = "unauthenticated", body = ErrorEnvelope),
+        (status = 400, description = "Malformed JSON", body = ErrorEnvelope),
+        (status = 401, description = "unauthenticated, or invalid_code", body = ErrorEnvelope),
         (status = 403, description = "reauthentication_required, or a cross-site request", body = ErrorEnvelope),
         (status = 409, description = "second_factor_not_enabled", body = ErrorEnvelope),
+        (status = 413, description = "Body too large", body = ErrorEnvelope),
+        (status = 415, description = "Not JSON", body = ErrorEnvelope),
+        (status = 422, description = "Unknown fields, or not exactly one of code and recovery_code", body = ErrorEnvelope),
+        (status = 429, description = "locked, with Retry-After", body = ErrorEnvelope),
         (status = 500, description = "internal", body = ErrorEnvelope),
         (status = 503, description = "unavailable, with Retry-After", body = ErrorEnvelope),
     ),
@@ -150,10 +159,12 @@ pub(crate) async fn regenerate_recovery_codes(
     State(state): State<AuthState>,
     ClientContext(ctx): ClientContext,
     session: AuthSession,
+    ApiJson(body): ApiJson<SecondFactorProofRequest>,
 ) -> ApiResult<Json<RecoveryCodesView>> {
+    let code = one_code(body.code, body.recovery_code)?;
     let codes = state
         .auth
-        .regenerate_recovery_codes(&session.authenticated(), &ctx)
+        .regenerate_recovery_codes(&session.authenticated(), &code, &ctx)
         .await?;
     Ok(Json(codes_view(&codes)))
 }

@@ -102,10 +102,27 @@ pub async fn squatting_variants_are_refused_and_unverified_accounts_expire(store
     let squatter_link = h
         .token("squatted@example.com", MessageKind::Verification)
         .await;
+    let squatter = h
+        .stores
+        .users
+        .user_by_email("squatted@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     h.clock.advance(Duration::days(6));
     assert_eq!(h.auth.purge_expired().await.unwrap().unverified_users, 0);
     h.clock.advance(Duration::days(1) + Duration::seconds(1));
     assert_eq!(h.auth.purge_expired().await.unwrap().unverified_users, 1);
+    assert!(
+        h.stores
+            .passwords
+            .password(squatter)
+            .await
+            .unwrap()
+            .is_none(),
+        "the password goes with the purged account"
+    );
     assert!(
         h.stores
             .users

@@ -1247,3 +1247,248 @@ pub async fn totp_enrolment_needs_a_recent_sign_in_and_off_needs_proof(stores: S
         2
     );
 }
+
+/// Redeems `challenge` with `code` from `ctx`.
+async fn redeem(
+    h: &Harness,
+    challenge: &crate::SecondFactorChallenge,
+    code: &crate::SecondFactorCode,
+    ctx: u8,
+) -> Result<crate::LoginSuccess, AuthError> {
+    h.auth
+        .complete_second_factor(&challenge.token, code, &Harness::ctx(ctx))
+        .await
+}
+
+/// S14, S15: a stolen session alone cannot mint recovery codes (which would
+/// then turn TOTP off): regenerating them needs a TOTP code or an unused
+/// recovery code, the old codes stop working, and the owner is mailed.
+pub async fn regenerating_recovery_codes_needs_a_code_and_mails_the_owner(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "regenerate@example.com";
+    h.verified_user(email, PW).await;
+    let (secret, old) = enrol_totp(&h, email).await;
+    let me = sign_in_with_totp(&h, email, &secret).await;
+    let me = h.auth.authenticate(&me.session.token).await.unwrap();
+    let wrong = crate::SecondFactorCode::totp("000000");
+    let r = h
+        .auth
+        .regenerate_recovery_codes(&me, &wrong, &Harness::ctx(12))
+        .await;
+    assert!(matches!(r, Err(AuthError::InvalidCode)), "{r:?}");
+    h.clock.advance(Duration::seconds(30));
+    let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    let new = h
+        .auth
+        .regenerate_recovery_codes(&me, &code, &Harness::ctx(12))
+        .await
+        .unwrap();
+    assert_eq!(new.expose_secret().len(), 10);
+    let challenge = challenge_for(&h, email).await;
+    let old = crate::SecondFactorCode::recovery_code(old[0].clone());
+    let r = redeem(&h, &challenge, &old, 12).await;
+    assert!(matches!(r, Err(AuthError::InvalidCode)), "{r:?}");
+    let fresh = crate::SecondFactorCode::recovery_code(new.expose_secret()[0]);
+    redeem(&h, &challenge, &fresh, 12).await.unwrap();
+    h.auth.shutdown().await;
+    let mails = h
+        .mailer
+        .messages_to(email, MessageKind::SecondFactorChanged);
+    assert_eq!(mails.len(), 2, "turned on, then new codes");
+}
+
+/// S6, S15: wrong codes after the right password mail the owner once at the
+/// lock (the password is known to whoever tried), and the hard limit requires
+/// a reset, as for passwords; an administrator's unlock clears both.
+pub async fn second_factor_failures_mail_the_owner_and_reach_the_hard_limit(stores: Stores) {
+    let config = AuthConfig {
+        reset_required_after: 7,
+        ..Harness::config()
+    };
+    let h = Harness::with_config(stores, config);
+    let email = "codeguess@example.com";
+    h.verified_user(email, PW).await;
+    let (secret, _) = enrol_totp(&h, email).await;
+    let wrong = crate::SecondFactorCode::totp("000000");
+    let (mut counted, mut n) = (0, 20u8);
+    while counted < 7 {
+        n += 1;
+        let challenge = challenge_for(&h, email).await;
+        match redeem(&h, &challenge, &wrong, n).await {
+            Err(AuthError::InvalidCode) => counted += 1,
+            Err(AuthError::Locked {
+                retry_after: Some(wait),
+            }) => h.clock.advance(wait),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let r = h
+        .auth
+        .login(email, &Password::new(PW), false, &Harness::ctx(7))
+        .await;
+    assert!(
+        matches!(r, Err(AuthError::Locked { retry_after: None })),
+        "the hard limit requires a reset: {r:?}"
+    );
+    h.auth.unlock(email, &Harness::ctx(7)).await.unwrap();
+    h.clock.advance(Duration::seconds(30));
+    let ok = sign_in_with_totp(&h, email, &secret).await;
+    assert_eq!(ok.user.email.as_str(), email);
+    h.auth.shutdown().await;
+    assert_eq!(h.mailer.messages_to(email, MessageKind::Lockout).len(), 1);
+}
+
+/// S6, S12: while an account's second factor is locked, redemptions are
+/// still counted against the client IP (one address cannot keep hammering),
+/// and a password reset clears the second-factor lock.
+pub async fn a_locked_second_factor_counts_the_ip_and_a_reset_clears_it(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "lockedcode@example.com";
+    h.verified_user(email, PW).await;
+    let (secret, _) = enrol_totp(&h, email).await;
+    let wrong = crate::SecondFactorCode::totp("000000");
+    let challenge = challenge_for(&h, email).await;
+    for _ in 0..5 {
+        let r = redeem(&h, &challenge, &wrong, 30).await;
+        assert!(matches!(r, Err(AuthError::InvalidCode)), "{r:?}");
+    }
+    let limit = h.auth.config().ip_login_limit.threshold;
+    let mut refused_by_ip = false;
+    for _ in 0..=limit {
+        match redeem(&h, &challenge, &wrong, 31).await {
+            Err(AuthError::Locked { .. }) => {}
+            Err(AuthError::RateLimited { .. }) => {
+                refused_by_ip = true;
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(refused_by_ip, "a locked second factor still counts the IP");
+
+    let link = h.reset_token(email).await;
+    let new_password = "a brand new passphrase";
+    h.auth
+        .reset_password(&link, &Password::new(new_password), &Harness::ctx(32))
+        .await
+        .unwrap();
+    let outcome = h
+        .auth
+        .login(
+            email,
+            &Password::new(new_password),
+            false,
+            &Harness::ctx(32),
+        )
+        .await
+        .unwrap();
+    let crate::LoginOutcome::SecondFactorRequired(challenge) = outcome else {
+        panic!("TOTP stays on after a reset");
+    };
+    h.clock.advance(Duration::seconds(30));
+    let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    redeem(&h, &challenge, &code, 32).await.unwrap();
+}
+
+/// DESIGN 6, S15: the seam itself asks for the second factor. A method that
+/// proves a first factor only (OpenID Connect here) gets a challenge, no
+/// session; redeeming it records both methods and keeps remember-me. A
+/// passkey counts as two factors. A sign-in without methods is refused.
+pub async fn the_seam_asks_for_the_second_factor_the_methods_lack(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "seam@example.com";
+    let id = h.verified_user(email, PW).await;
+    let (secret, _) = enrol_totp(&h, email).await;
+    let live = |h: &Harness| {
+        let sessions = Arc::clone(&h.stores.sessions);
+        let now = h.clock.now();
+        async move { sessions.list_user_sessions(id, now).await.unwrap().len() }
+    };
+    let before = live(&h).await;
+    let oidc = AuthMethod::Oidc {
+        issuer: "https://id.example.com".into(),
+    };
+    let proof = crate::SignIn::new(vec![oidc.clone()]).remember_me(true);
+    let outcome = h.auth.sign_in(id, proof, &Harness::ctx(13)).await.unwrap();
+    let crate::LoginOutcome::SecondFactorRequired(challenge) = outcome else {
+        panic!("TOTP is on: the seam must ask for it");
+    };
+    assert_eq!(
+        live(&h).await,
+        before,
+        "no session before the second factor"
+    );
+    h.clock.advance(Duration::seconds(30));
+    let code = crate::SecondFactorCode::totp(totp_code(&secret, h.clock.now()));
+    let ok = redeem(&h, &challenge, &code, 13).await.unwrap();
+    let session = &ok.session.session;
+    assert_eq!(session.methods, [oidc, AuthMethod::Totp]);
+    assert_eq!(
+        session.absolute_expires_at - session.created_at,
+        h.auth.config().remember_me_lifetime
+    );
+    let passkey = crate::SignIn::new(vec![AuthMethod::Passkey]);
+    let outcome = h.auth.sign_in(id, passkey, &Harness::ctx(13)).await;
+    assert!(matches!(outcome, Ok(crate::LoginOutcome::SignedIn(_))));
+    let none = h
+        .auth
+        .sign_in(id, crate::SignIn::new(Vec::new()), &Harness::ctx(13))
+        .await;
+    assert!(matches!(none, Err(AuthError::Internal(_))), "{none:?}");
+}
+
+/// S5, S15: the account is checked before the code: a challenge of an
+/// account disabled meanwhile spends no recovery code and mails no one.
+pub async fn codes_are_not_spent_for_an_account_that_cannot_sign_in(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "disabledcode@example.com";
+    let id = h.verified_user(email, PW).await;
+    let (_, codes) = enrol_totp(&h, email).await;
+    let challenge = challenge_for(&h, email).await;
+    h.auth.disable_user(id, &Harness::ctx(14)).await.unwrap();
+    let code = crate::SecondFactorCode::recovery_code(codes[0].clone());
+    let r = redeem(&h, &challenge, &code, 14).await;
+    assert!(matches!(r, Err(AuthError::InvalidCredentials)), "{r:?}");
+    let status = h.auth.second_factor_status(id).await.unwrap();
+    assert_eq!(status.recovery_codes_left, 10);
+    h.auth.shutdown().await;
+    assert!(
+        h.mailer
+            .messages_to(email, MessageKind::RecoveryCodeUsed)
+            .is_empty()
+    );
+}
+
+/// S5, S15: turning TOTP on ends the user's other sessions, which were signed
+/// in with the password alone.
+pub async fn enabling_totp_ends_the_other_sessions(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "othersessions@example.com";
+    h.verified_user(email, PW).await;
+    let elsewhere = h.login(email, PW).await;
+    h.auth.authenticate(&elsewhere).await.unwrap();
+    enrol_totp(&h, email).await;
+    let r = h.auth.authenticate(&elsewhere).await;
+    assert!(matches!(r, Err(AuthError::Unauthenticated)), "{r:?}");
+}
+
+/// S15: an administrator removes the second factor of an owner who lost the
+/// authenticator and the codes; the owner is mailed and signs in with the
+/// password alone.
+pub async fn an_administrator_removes_a_lost_second_factor(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "lostphone@example.com";
+    let id = h.verified_user(email, PW).await;
+    enrol_totp(&h, email).await;
+    let ctx = Harness::ctx(15);
+    assert!(h.auth.remove_second_factor(id, &ctx).await.unwrap());
+    let status = h.auth.second_factor_status(id).await.unwrap();
+    assert!(!status.totp_enabled && status.recovery_codes_left == 0);
+    assert!(!h.auth.remove_second_factor(id, &ctx).await.unwrap());
+    h.login(email, PW).await;
+    h.auth.shutdown().await;
+    let mails = h
+        .mailer
+        .messages_to(email, MessageKind::SecondFactorChanged);
+    assert_eq!(mails.len(), 2, "turned on, then off");
+}

@@ -7,8 +7,8 @@ use crate::store::{AttemptKey, AttemptScope, AuditKind, UserId};
 use crate::token::TokenPurpose;
 
 impl Auth {
-    /// Clears an account's lockout: its failure counter and, if it reached the
-    /// hard limit, the reset requirement.
+    /// Clears an account's lockout: its password and second-factor failure
+    /// counters and, if it reached the hard limit, the reset requirement.
     ///
     /// # Errors
     /// [`AuthError::InvalidEmail`], [`AuthError::Unavailable`].
@@ -23,10 +23,16 @@ impl Auth {
             ))
             .await?;
         let user = e.users.user_by_email(email.normalized()).await?;
-        if let Some(user) = &user
-            && user.reset_required_at.is_some()
-        {
-            e.users.set_reset_required(user.id, None, e.now()).await?;
+        if let Some(user) = &user {
+            e.attempts
+                .clear(&AttemptKey::Account(
+                    AttemptScope::SecondFactor,
+                    user.id.to_string(),
+                ))
+                .await?;
+            if user.reset_required_at.is_some() {
+                e.users.set_reset_required(user.id, None, e.now()).await?;
+            }
         }
         e.audit(
             AuditKind::AccountUnlocked,
@@ -60,6 +66,29 @@ impl Auth {
         e.audit(AuditKind::AccountDisabled, ctx, Some(user_id), None, None)
             .await;
         Ok(())
+    }
+
+    /// Removes a user's second factor (TOTP and recovery codes) on an
+    /// administrator's behalf, for an owner who lost both the authenticator
+    /// and the codes, once the administrator has checked who they are by other
+    /// means. The owner is mailed; the next sign-in needs the password alone.
+    /// Whether the user had one.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenInvalid`] for an unknown user, [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "remove_second_factor", skip_all)]
+    pub async fn remove_second_factor(
+        &self,
+        user_id: UserId,
+        ctx: &RequestContext,
+    ) -> Result<bool, AuthError> {
+        let e = &self.inner;
+        let user = e
+            .users
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
+        e.remove_second_factor(&user, ctx, "admin").await
     }
 
     /// Enables a disabled account again (its old sessions stay revoked).

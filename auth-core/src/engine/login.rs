@@ -2,11 +2,13 @@
 //! password change and re-authentication (S2, S3, S5, S6).
 
 use super::limits::Reservation;
-use super::sign_in::{LoginOutcome, PendingSignIn, SignIn};
+use super::sign_in::{LoginOutcome, SignIn};
 use super::{Auth, Engine, RequestContext};
 use crate::error::AuthError;
 use crate::password::NormalizedPassword;
-use crate::store::{AttemptKey, AttemptScope, AttemptState, AuditKind, AuthMethod, User};
+use uuid::Uuid;
+
+use crate::store::{AttemptKey, AttemptScope, AttemptState, AuditKind, AuthMethod, User, UserId};
 use crate::{EmailAddress, Password, PasswordHashString};
 
 /// The outcome of checking a password under the account's lockout.
@@ -112,37 +114,10 @@ impl Auth {
         }
         // Bound to the hash now stored, which a rehash may just have replaced.
         let hash = e.rehash_if_needed(&user, hash, &password, ctx).await;
-        let has_totp = e
-            .totp
-            .totp(user.id)
-            .await?
-            .is_some_and(|t| t.confirmed_at.is_some());
-        if has_totp {
-            let pending = PendingSignIn {
-                first: AuthMethod::Password,
-                remember_me,
-                password: Some(hash),
-            };
-            let methods = vec![AuthMethod::Totp, AuthMethod::RecoveryCode];
-            let challenge = e
-                .second_factor_challenge(user.id, &pending, methods)
-                .await?;
-            e.audit(
-                AuditKind::SecondFactorRequired,
-                ctx,
-                Some(user.id),
-                None,
-                Some("password"),
-            )
-            .await;
-            return Ok(LoginOutcome::SecondFactorRequired(challenge));
-        }
         let proof = SignIn::new(vec![AuthMethod::Password])
             .remember_me(remember_me)
-            .bound_to(hash);
-        Ok(LoginOutcome::SignedIn(
-            self.sign_in(user.id, proof, ctx).await?,
-        ))
+            .bound_to(e.password_binding(&hash));
+        self.sign_in(user.id, proof, ctx).await
     }
 }
 
@@ -192,10 +167,15 @@ impl Engine {
                 });
             }
         };
-        let stored = match &user {
-            Some(user) => self.passwords.password(user.id).await?.map(|p| p.hash),
-            None => None,
-        };
+        // An unknown account makes the same store round trip as a known one,
+        // so the answer's timing does not tell them apart (S3).
+        let probe = user.as_ref().map_or(UserId(Uuid::nil()), |u| u.id);
+        let stored = self
+            .passwords
+            .password(probe)
+            .await?
+            .filter(|_| user.is_some())
+            .map(|p| p.hash);
         let normalized = self.policy.normalize(password).ok();
         let verified = match (&stored, normalized) {
             (Some(hash), Some(password)) => self
@@ -229,7 +209,8 @@ impl Engine {
                 Ok(PasswordCheck::Valid(user, hash, password))
             }
             (user, _) => {
-                self.count_failure(counted, user.as_ref(), ctx).await?;
+                self.count_failure(counted, user.as_ref(), false, ctx)
+                    .await?;
                 Ok(PasswordCheck::Invalid(user))
             }
         }
@@ -238,10 +219,11 @@ impl Engine {
     /// Follows up a failed password check, already counted for the account as
     /// `counted`: counts it for the client IP, mails the owner when the account
     /// locks, and requires a reset at the hard limit.
-    async fn count_failure(
+    pub(super) async fn count_failure(
         &self,
         counted: AttemptState,
         user: Option<&User>,
+        second_factor: bool,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let now = self.now();
@@ -249,7 +231,7 @@ impl Engine {
             .await?;
         let Some(user) = user else { return Ok(()) };
         if counted.count == self.config.account_lockout.threshold {
-            self.send(self.templates.lockout(user.email.as_str()));
+            self.send(self.templates.lockout(user.email.as_str(), second_factor));
             self.audit(AuditKind::AccountLocked, ctx, Some(user.id), None, None)
                 .await;
         }

@@ -160,6 +160,12 @@ impl Auth {
                 user.email.normalized().to_owned(),
             ))
             .await?;
+        e.attempts
+            .clear(&AttemptKey::Account(
+                AttemptScope::SecondFactor,
+                user.id.to_string(),
+            ))
+            .await?;
         e.send(e.templates.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordReset, ctx, Some(user.id), None, None)
             .await;
@@ -252,7 +258,7 @@ impl Auth {
         // A new session (S5) proved like the current one, with the new password.
         let proof = SignIn::new(old.methods.clone())
             .remember_me(remember_me)
-            .bound_to(new_hash);
+            .bound_to(e.password_binding(&new_hash));
         let (session, user) = e.start_session(user.id, &proof, ctx).await?;
         e.send(e.templates.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordChanged, ctx, Some(user.id), None, None)

@@ -5,6 +5,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use super::second_factor::SecondFactorCode;
 use super::{Auth, Authenticated, Engine, RequestContext};
 use crate::error::AuthError;
 use crate::store::{AuditKind, UserId};
@@ -95,34 +96,36 @@ impl Engine {
 
 impl Auth {
     /// Replaces the user's recovery codes with ten new ones, shown once. A
-    /// sensitive operation (S14): the session's sign-in must be recent, and
-    /// TOTP must be on.
+    /// sensitive operation (S14, S15): the session's sign-in must be recent,
+    /// TOTP must be on, and `code` (a TOTP code or an unused recovery code)
+    /// must be right, under the second-factor lockout; so a stolen session
+    /// alone cannot mint codes. The owner is mailed.
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`], [`AuthError::SecondFactorNotEnabled`],
-    /// [`AuthError::Unavailable`].
+    /// [`AuthError::InvalidCode`], [`AuthError::Locked`], [`AuthError::Unavailable`].
     #[tracing::instrument(name = "regenerate_recovery_codes", skip_all)]
     pub async fn regenerate_recovery_codes(
         &self,
         current: &Authenticated,
+        code: &SecondFactorCode,
         ctx: &RequestContext,
     ) -> Result<RecoveryCodes, AuthError> {
         let e = &self.inner;
         self.require_recent_sign_in(current, None, ctx).await?;
-        let user = current.user.id;
-        let enabled = e
-            .totp
-            .totp(user)
-            .await?
-            .is_some_and(|t| t.confirmed_at.is_some());
-        if !enabled {
+        let user = &current.user;
+        if !e.has_second_factor(user.id).await? {
             return Err(AuthError::SecondFactorNotEnabled);
         }
-        let codes = e.issue_recovery_codes(user).await?;
+        if e.verify_second_factor(user, code, ctx).await?.is_none() {
+            return Err(AuthError::InvalidCode);
+        }
+        let codes = e.issue_recovery_codes(user.id).await?;
+        e.send(e.templates.recovery_codes_replaced(user.email.as_str()));
         e.audit(
             AuditKind::RecoveryCodesRegenerated,
             ctx,
-            Some(user),
+            Some(user.id),
             None,
             None,
         )

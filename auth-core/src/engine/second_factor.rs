@@ -86,11 +86,19 @@ impl Auth {
             .ok_or(AuthError::TokenInvalid)?;
         let pending = PendingSignIn::decode(&taken.payload).ok_or(AuthError::TokenInvalid)?;
         let user_id = taken.user_id.ok_or(AuthError::TokenInvalid)?;
-        let user = e
-            .users
-            .user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::TokenInvalid)?;
+        // The account is checked before the code, so a disabled account or a
+        // changed password spends no code and mails no one (S5).
+        let Some(user) = e.still_valid(user_id, pending.password.as_ref()).await? else {
+            e.audit(
+                AuditKind::LoginFailed,
+                ctx,
+                Some(user_id),
+                None,
+                Some("credential_changed"),
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        };
         let method = match e.verify_second_factor(&user, code, ctx).await {
             Ok(Some(method)) => method,
             Ok(None) => {
@@ -106,7 +114,7 @@ impl Auth {
         if let Some(password) = pending.password {
             proof = proof.bound_to(password);
         }
-        self.sign_in(user.id, proof, ctx).await
+        self.create_signed_in_session(user.id, proof, ctx).await
     }
 }
 
@@ -172,28 +180,31 @@ impl Engine {
         check: impl Future<Output = Result<bool, AuthError>>,
     ) -> Result<bool, AuthError> {
         let key = AttemptKey::Account(AttemptScope::SecondFactor, user.id.to_string());
-        if let Reservation::Locked(retry_after) = self
+        let counted = match self
             .reserve_attempt(&key, &self.config.account_lockout)
             .await?
         {
-            self.audit(
-                AuditKind::SecondFactorFailed,
-                ctx,
-                Some(user.id),
-                None,
-                Some("locked"),
-            )
-            .await;
-            return Err(AuthError::Locked {
-                retry_after: Some(retry_after),
-            });
-        }
+            Reservation::Counted(counted) => counted,
+            Reservation::Locked(retry_after) => {
+                // Counted against the client IP, so one address cannot keep
+                // sending codes at a locked account, and audited aggregated, so
+                // it cannot flood the trail (S6, S12).
+                self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
+                    .await?;
+                self.audit_refused(AuditKind::SecondFactorFailed, ctx, "locked")
+                    .await;
+                return Err(AuthError::Locked {
+                    retry_after: Some(retry_after),
+                });
+            }
+        };
         if check.await? {
             self.attempts.clear(&key).await?;
             return Ok(true);
         }
-        self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
-            .await?;
+        // A wrong code after the right password: the owner hears of it at the
+        // lock, and the hard limit requires a reset, as for passwords (S6).
+        self.count_failure(counted, Some(user), true, ctx).await?;
         self.audit(
             AuditKind::SecondFactorFailed,
             ctx,

@@ -33,9 +33,9 @@ use crate::token::{OpaqueToken, TokenHash, TokenPurpose};
 pub struct SignIn {
     methods: Vec<AuthMethod>,
     remember_me: bool,
-    /// The password hash the password method checked: the session is bound
-    /// to it (S5). Only the engine's own methods set it.
-    password: Option<PasswordHashString>,
+    /// The keyed hash of the password hash the password method checked: the
+    /// session is bound to it (S5). Only the engine's own methods set it.
+    password: Option<TokenHash>,
 }
 
 impl SignIn {
@@ -68,13 +68,26 @@ impl SignIn {
         self.remember_me
     }
 
-    pub(super) fn bound_to(mut self, password: PasswordHashString) -> Self {
+    /// Binds the sign-in to the password it checked, as
+    /// [`Engine::password_binding`] gives it.
+    pub(super) fn bound_to(mut self, password: TokenHash) -> Self {
         self.password = Some(password);
         self
     }
+
+    /// Whether one of the methods is a second factor (or, for a passkey, a
+    /// factor that counts as two): then no second step is due.
+    fn has_second_factor(&self) -> bool {
+        self.methods.iter().any(|m| {
+            matches!(
+                m,
+                AuthMethod::Totp | AuthMethod::RecoveryCode | AuthMethod::Passkey
+            )
+        })
+    }
 }
 
-/// What a first factor leads to.
+/// What a sign-in leads to.
 #[derive(Debug)]
 #[must_use]
 #[allow(
@@ -82,10 +95,10 @@ impl SignIn {
     reason = "one per sign-in, matched at once; a box would only cost an allocation"
 )]
 pub enum LoginOutcome {
-    /// Signed in: the user has no second factor.
+    /// Signed in.
     SignedIn(LoginSuccess),
-    /// The first factor passed; a second is due. Redeem the challenge with
-    /// [`Auth::complete_second_factor`].
+    /// The first factor passed; the user has a second factor, which is due.
+    /// Redeem the challenge with [`Auth::complete_second_factor`].
     SecondFactorRequired(SecondFactorChallenge),
 }
 
@@ -111,25 +124,27 @@ pub struct SecondFactorChallenge {
     pub expires_at: OffsetDateTime,
 }
 
-/// What a second-factor challenge carries: the sign-in it completes.
+/// What a second-factor challenge carries: the sign-in it completes. The
+/// password binding is a keyed hash of the password hash, so challenges
+/// (which may sit in Redis) never hold a password hash.
 pub(super) struct PendingSignIn {
     pub(super) first: AuthMethod,
     pub(super) remember_me: bool,
-    pub(super) password: Option<PasswordHashString>,
+    pub(super) password: Option<TokenHash>,
 }
 
-const PAYLOAD_VERSION: u8 = 1;
+const PAYLOAD_VERSION: u8 = 2;
 
 impl PendingSignIn {
-    /// `version, remember_me, len(first), first, password hash`; `None` for
-    /// a first factor whose name exceeds 255 bytes.
+    /// `version, remember_me, len(first), first, password binding (32 bytes
+    /// or none)`; `None` for a first factor whose name exceeds 255 bytes.
     fn encode(&self) -> Option<Vec<u8>> {
         let first = self.first.to_storage();
         let mut out = vec![PAYLOAD_VERSION, u8::from(self.remember_me)];
         out.push(u8::try_from(first.len()).ok()?);
         out.extend_from_slice(first.as_bytes());
-        if let Some(hash) = &self.password {
-            out.extend_from_slice(hash.as_str().as_bytes());
+        if let Some(binding) = &self.password {
+            out.extend_from_slice(&binding.0);
         }
         Some(out)
     }
@@ -143,7 +158,7 @@ impl PendingSignIn {
         let first = AuthMethod::from_storage(std::str::from_utf8(first).ok()?)?;
         let password = match password {
             [] => None,
-            hash => Some(PasswordHashString::new(std::str::from_utf8(hash).ok()?)),
+            binding => Some(TokenHash(binding.try_into().ok()?)),
         };
         Some(Self {
             first,
@@ -154,21 +169,70 @@ impl PendingSignIn {
 }
 
 impl Auth {
-    /// Creates a session for a user some method proved: the only place a
-    /// session is created. It checks the account (it exists, is not disabled,
-    /// needs no reset), creates the session with a fresh token (S5) recording
-    /// `methods` and the sign-in time, enforces the cap of live sessions, and
-    /// writes the `login_succeeded` audit event.
+    /// Signs in a user some method proved: the only public way to a session.
     ///
-    /// It does not check email verification or second factors: each method
-    /// decides what it requires before calling it.
+    /// It checks the account (it exists, is not disabled, needs no reset).
+    /// When the user has a second factor and `sign_in` holds none, no session
+    /// is created: the answer is [`LoginOutcome::SecondFactorRequired`] with a
+    /// challenge bound to the user, the first factor and remember-me, which
+    /// [`Auth::complete_second_factor`] redeems (S15). Otherwise it creates
+    /// the session with a fresh token (S5) recording `methods` and the sign-in
+    /// time, enforces the cap of live sessions, and writes the
+    /// `login_succeeded` audit event.
+    ///
+    /// It does not check email verification: each method decides what it
+    /// requires of the account before calling it.
     ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`] for an unknown, disabled or
     /// reset-required account (or, for the engine's own methods, a credential
-    /// that changed during the sign-in), [`AuthError::Unavailable`].
+    /// that changed during the sign-in), [`AuthError::Unavailable`], and
+    /// [`AuthError::Internal`] for a sign-in without methods.
     #[tracing::instrument(name = "sign_in", skip_all)]
     pub async fn sign_in(
+        &self,
+        user_id: UserId,
+        sign_in: SignIn,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome, AuthError> {
+        let e = &self.inner;
+        let Some(first) = sign_in.methods.first().cloned() else {
+            return Err(AuthError::internal("a sign-in names at least one method"));
+        };
+        if !sign_in.has_second_factor() && e.has_second_factor(user_id).await? {
+            if e.still_valid(user_id, sign_in.password.as_ref())
+                .await?
+                .is_none()
+            {
+                return Err(AuthError::InvalidCredentials);
+            }
+            let pending = PendingSignIn {
+                first: first.clone(),
+                remember_me: sign_in.remember_me,
+                password: sign_in.password,
+            };
+            let methods = vec![AuthMethod::Totp, AuthMethod::RecoveryCode];
+            let challenge = e
+                .second_factor_challenge(user_id, &pending, methods)
+                .await?;
+            e.audit(
+                AuditKind::SecondFactorRequired,
+                ctx,
+                Some(user_id),
+                None,
+                Some(&first.to_storage()),
+            )
+            .await;
+            return Ok(LoginOutcome::SecondFactorRequired(challenge));
+        }
+        Ok(LoginOutcome::SignedIn(
+            self.create_signed_in_session(user_id, sign_in, ctx).await?,
+        ))
+    }
+
+    /// Creates the session of a complete sign-in and records it (audit,
+    /// optional new-session mail).
+    pub(super) async fn create_signed_in_session(
         &self,
         user_id: UserId,
         sign_in: SignIn,
@@ -259,11 +323,12 @@ impl Engine {
     }
 
     /// The user, if the account can sign in (exists, enabled, no reset
-    /// required) and `password` (when bound) is still its password.
-    async fn still_valid(
+    /// required) and `password` (when bound) is still the binding of its
+    /// password.
+    pub(super) async fn still_valid(
         &self,
         user_id: UserId,
-        password: Option<&PasswordHashString>,
+        password: Option<&TokenHash>,
     ) -> Result<Option<User>, AuthError> {
         let user = self
             .users
@@ -275,8 +340,25 @@ impl Engine {
         };
         let current = self.passwords.password(user.id).await?;
         Ok(current
-            .is_some_and(|p| p.hash == *bound)
+            .is_some_and(|p| self.password_binding(&p.hash) == *bound)
             .then(|| user.clone()))
+    }
+
+    /// What a sign-in is bound to when it checked the password `hash` (S5):
+    /// a keyed hash of it, so that a pending sign-in stored as a challenge
+    /// holds no password hash.
+    pub(super) fn password_binding(&self, hash: &PasswordHashString) -> TokenHash {
+        self.key
+            .hash_tagged("bind:password", hash.as_str().as_bytes())
+    }
+
+    /// Whether the user has a confirmed second factor.
+    pub(super) async fn has_second_factor(&self, user: UserId) -> Result<bool, AuthError> {
+        Ok(self
+            .totp
+            .totp(user)
+            .await?
+            .is_some_and(|t| t.confirmed_at.is_some()))
     }
 
     /// Ends the user's oldest live sessions beyond `max_sessions_per_user`.
@@ -333,7 +415,7 @@ mod tests {
         let pending = PendingSignIn {
             first: AuthMethod::Password,
             remember_me: true,
-            password: Some(PasswordHashString::new("$argon2id$v=19$abc")),
+            password: Some(TokenHash([7; 32])),
         };
         let back = PendingSignIn::decode(&pending.encode().unwrap()).unwrap();
         assert_eq!(back.first, AuthMethod::Password);
@@ -348,7 +430,10 @@ mod tests {
         };
         let back = PendingSignIn::decode(&oidc.encode().unwrap()).unwrap();
         assert_eq!((back.first, back.password), (oidc.first, None));
-        for bad in [&[][..], &[1, 0], &[2, 0, 0], &[1, 2, 0], &[1, 0, 9, b'x']] {
+        let mut short_binding = pending.encode().unwrap();
+        short_binding.pop();
+        assert!(PendingSignIn::decode(&short_binding).is_none());
+        for bad in [&[][..], &[2, 0], &[1, 0, 0], &[2, 2, 0], &[2, 0, 9, b'x']] {
             assert!(PendingSignIn::decode(bad).is_none(), "{bad:?}");
         }
     }

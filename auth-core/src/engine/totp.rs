@@ -14,7 +14,7 @@ use super::{Auth, Authenticated, Engine, RequestContext};
 use crate::Password;
 use crate::error::AuthError;
 use crate::seal::Sealer;
-use crate::store::{AuditKind, TotpCredential, User, UserId};
+use crate::store::{AttemptKey, AttemptScope, AuditKind, TotpCredential, User, UserId};
 
 /// Bytes of a TOTP secret (160 bits, RFC 4226's recommendation).
 const SECRET_BYTES: usize = 20;
@@ -173,8 +173,8 @@ impl Auth {
 
     /// Confirms the pending enrolment with a code from the authenticator:
     /// TOTP is on from now on (that code's step is used up), ten recovery
-    /// codes replace any older ones and are returned once, and the owner is
-    /// mailed.
+    /// codes replace any older ones and are returned once, the user's other
+    /// sessions end, and the owner is mailed.
     ///
     /// # Errors
     /// [`AuthError::InvalidCode`] (wrong code, or no pending enrolment),
@@ -214,6 +214,12 @@ impl Auth {
             return Err(AuthError::InvalidCode);
         }
         let codes = e.issue_recovery_codes(user.id).await?;
+        // Sessions signed in with the password alone end: from now on a
+        // session of this account has passed the second factor, this one
+        // excepted (its holder just proved the authenticator).
+        e.sessions
+            .revoke_user_sessions(user.id, Some(current.session.id), e.now())
+            .await?;
         e.send(e.templates.second_factor_changed(user.email.as_str(), true));
         e.audit(AuditKind::TotpEnabled, ctx, Some(user.id), None, None)
             .await;
@@ -238,12 +244,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let e = &self.inner;
         let user = &current.user;
-        let enabled = e
-            .totp
-            .totp(user.id)
-            .await?
-            .is_some_and(|t| t.confirmed_at.is_some());
-        if !enabled {
+        if !e.has_second_factor(user.id).await? {
             return Err(AuthError::SecondFactorNotEnabled);
         }
         if let SecondFactorCode::Totp(_) = code {
@@ -253,16 +254,7 @@ impl Auth {
         if e.verify_second_factor(user, code, ctx).await?.is_none() {
             return Err(AuthError::InvalidCode);
         }
-        e.totp.delete_totp(user.id).await?;
-        e.recovery_codes
-            .replace_recovery_codes(user.id, &[], e.now())
-            .await?;
-        e.send(
-            e.templates
-                .second_factor_changed(user.email.as_str(), false),
-        );
-        e.audit(AuditKind::TotpDisabled, ctx, Some(user.id), None, None)
-            .await;
+        e.remove_second_factor(user, ctx, "user").await?;
         Ok(())
     }
 
@@ -281,6 +273,38 @@ impl Auth {
             totp_pending: totp.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
             recovery_codes_left: e.recovery_codes.recovery_codes_left(user).await?,
         })
+    }
+}
+
+impl Engine {
+    /// Removes the user's TOTP secret and recovery codes, clears the
+    /// second-factor lockout, mails the owner and audits `by` (`user` or
+    /// `admin`). Whether there was a secret to remove.
+    pub(super) async fn remove_second_factor(
+        &self,
+        user: &User,
+        ctx: &RequestContext,
+        by: &str,
+    ) -> Result<bool, AuthError> {
+        let removed = self.totp.delete_totp(user.id).await?;
+        self.recovery_codes
+            .replace_recovery_codes(user.id, &[], self.now())
+            .await?;
+        self.attempts
+            .clear(&AttemptKey::Account(
+                AttemptScope::SecondFactor,
+                user.id.to_string(),
+            ))
+            .await?;
+        if removed {
+            self.send(
+                self.templates
+                    .second_factor_changed(user.email.as_str(), false),
+            );
+            self.audit(AuditKind::TotpDisabled, ctx, Some(user.id), None, Some(by))
+                .await;
+        }
+        Ok(removed)
     }
 }
 

@@ -145,11 +145,20 @@ impl Templates {
         self.message(MessageKind::NewSession, to, "new sign-in", &lines, None)
     }
 
-    pub(crate) fn lockout(&self, to: &str) -> EmailMessage {
-        let lines = [
-            "Your account was temporarily locked after several failed sign-in attempts.",
-            "If this was not you, someone may be guessing your password; you can reset it to be safe.",
-        ];
+    /// `second_factor`: the codes failed after the right password, which
+    /// means the password is known to whoever tried.
+    pub(crate) fn lockout(&self, to: &str, second_factor: bool) -> EmailMessage {
+        let lines = if second_factor {
+            [
+                "Sign-in to your account was temporarily locked after several wrong two-step codes.",
+                "Your password was entered correctly: if this was not you, someone knows it; reset it now.",
+            ]
+        } else {
+            [
+                "Your account was temporarily locked after several failed sign-in attempts.",
+                "If this was not you, someone may be guessing your password; you can reset it to be safe.",
+            ]
+        };
         let link = format!("{}{}", self.public_url, self.reset_path);
         self.message(
             MessageKind::Lockout,
@@ -183,10 +192,25 @@ impl Templates {
         )
     }
 
+    pub(crate) fn recovery_codes_replaced(&self, to: &str) -> EmailMessage {
+        let lines = [
+            "New recovery codes were made for your account; the old ones no longer work.",
+            "If this was not you, reset your password at once.",
+        ];
+        let link = format!("{}{}", self.public_url, self.reset_path);
+        self.message(
+            MessageKind::SecondFactorChanged,
+            to,
+            "new recovery codes",
+            &lines,
+            Some(&link),
+        )
+    }
+
     pub(crate) fn recovery_code_used(&self, to: &str, left: u32) -> EmailMessage {
         let left = format!("You have {left} unused recovery codes left.");
         let lines = [
-            "A recovery code was used to sign in to your account.",
+            "A recovery code of your account was used (to sign in, or to change two-step sign-in).",
             &left,
             "If this was not you, reset your password and turn two-step sign-in off and on again.",
         ];
