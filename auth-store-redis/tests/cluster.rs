@@ -20,7 +20,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use auth_core::TokenHash;
 use auth_core::conformance::{self, Stores, t0};
-use auth_core::store::{SessionId, SessionRecord, SessionStore, UserId};
+use auth_core::store::{AuthMethod, SessionId, SessionRecord, SessionStore, UserId};
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore};
 use support::Server;
@@ -89,6 +89,10 @@ impl Cluster {
         let db = Arc::new(MemoryStore::new());
         Stores {
             users: db.clone(),
+            passwords: db.clone(),
+            totp: db.clone(),
+            recovery_codes: db.clone(),
+            challenges: db.clone(),
             tokens: db.clone(),
             audit: db,
             sessions: Arc::new(RedisSessionStore::new(conn.clone())),

@@ -16,7 +16,8 @@ use std::time::Duration as StdDuration;
 use auth_core::TokenHash;
 use auth_core::conformance::t0;
 use auth_core::store::{
-    AttemptKey, AttemptScope, AttemptStore, SessionId, SessionRecord, SessionStore, UserId,
+    AttemptKey, AttemptScope, AttemptStore, AuthMethod, SessionId, SessionRecord, SessionStore,
+    UserId,
 };
 use auth_store_redis::{RedisAttemptStore, RedisSessionStore};
 use time::Duration;

@@ -20,10 +20,10 @@ use std::time::{Duration as StdDuration, Instant};
 
 use auth_core::conformance::{Harness, Stores, t0};
 use auth_core::store::{
-    AttemptKey, AttemptScope, AttemptState, AttemptStore, SessionId, SessionRecord, SessionStore,
-    StoreError, UserId,
+    AttemptKey, AttemptScope, AttemptState, AttemptStore, AuthMethod, SessionId, SessionRecord,
+    SessionStore, StoreError, UserId,
 };
-use auth_core::{AuthError, LoginSuccess, Password, TokenHash, UNAVAILABLE_RETRY_AFTER};
+use auth_core::{AuthError, LoginOutcome, Password, TokenHash, UNAVAILABLE_RETRY_AFTER};
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{
     RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore, UnavailablePolicy,
@@ -412,16 +412,20 @@ async fn failing_open_logs_a_warning_each_time() {
 }
 
 /// A login for `email` through an engine whose sessions and counters are the
-/// given Redis stores (users, tokens and audit in memory), bounded like every
-/// call in this file.
+/// given Redis stores (the other stores in memory), bounded like every call in
+/// this file.
 async fn login_through_engine(
     sessions: RedisSessionStore,
     attempts: RedisAttemptStore,
     email: &str,
-) -> Result<LoginSuccess, AuthError> {
+) -> Result<LoginOutcome, AuthError> {
     let db = Arc::new(MemoryStore::new());
     let h = Harness::new(Stores {
         users: db.clone(),
+        passwords: db.clone(),
+        totp: db.clone(),
+        recovery_codes: db.clone(),
+        challenges: db.clone(),
         tokens: db.clone(),
         audit: db,
         sessions: Arc::new(sessions),

@@ -25,8 +25,9 @@ use async_trait::async_trait;
 use auth_core::TokenHash;
 use auth_core::conformance::Stores;
 use auth_core::store::{
-    AttemptKey, AttemptState, AttemptStore, AuditSink, SessionId, SessionRecord, SessionStore,
-    StoreError, TokenStore, UserId, UserStore,
+    AttemptKey, AttemptState, AttemptStore, AuditSink, ChallengeStore, PasswordStore,
+    RecoveryCodeStore, SessionId, SessionRecord, SessionStore, StoreError, TokenStore, TotpStore,
+    UserId, UserStore,
 };
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore};
@@ -244,15 +245,41 @@ pub async fn sessions() -> Option<Cleaned<RedisSessionStore>> {
     })
 }
 
-/// Redis counters and sessions on `url` under `prefix` (one connection of their
-/// own, as one application instance has), with users, tokens and audit from `db`.
-pub fn bundle_on<D>(url: &str, prefix: &str, cleanup: &Arc<Cleanup>, db: &Arc<D>) -> Stores
-where
-    D: UserStore + TokenStore + AuditSink + 'static,
+/// What a deployment keeps in its database rather than in Redis: users with
+/// their credentials, challenges, tokens and the audit trail.
+pub trait Database:
+    UserStore + PasswordStore + TotpStore + RecoveryCodeStore + ChallengeStore + TokenStore + AuditSink
 {
+}
+
+impl<D> Database for D where
+    D: UserStore
+        + PasswordStore
+        + TotpStore
+        + RecoveryCodeStore
+        + ChallengeStore
+        + TokenStore
+        + AuditSink
+{
+}
+
+/// The stores of one application instance: counters and sessions on Redis over
+/// a connection of its own to `url` under `prefix`; users, credentials,
+/// challenges, tokens and audit from `db` (credentials stay with the users: a
+/// user and their password are created together).
+pub fn bundle_on<D: Database + 'static>(
+    url: &str,
+    prefix: &str,
+    cleanup: &Arc<Cleanup>,
+    db: &Arc<D>,
+) -> Stores {
     let conn = connect(url, prefix);
     Stores {
         users: db.clone(),
+        passwords: db.clone(),
+        totp: db.clone(),
+        recovery_codes: db.clone(),
+        challenges: db.clone(),
         tokens: db.clone(),
         audit: db.clone(),
         sessions: Arc::new(Cleaned {
@@ -266,8 +293,8 @@ where
     }
 }
 
-/// Redis counters and sessions under a fresh prefix with users, tokens and audit
-/// in memory, or `None` (skip).
+/// Redis counters and sessions under a fresh prefix with the other stores in
+/// memory, or `None` (skip).
 pub async fn bundle() -> Option<Stores> {
     let url = redis_url()?;
     let prefix = fresh_prefix();
