@@ -286,9 +286,10 @@ struct Inner {
     operation_timeout: Duration,
 }
 
-/// A handle on Redis shared by [`crate::RedisAttemptStore`] and
-/// [`crate::RedisSessionStore`]: cheap to clone (one multiplexed connection
-/// underneath), built by [`RedisConfig::build`].
+/// A handle on Redis shared by [`crate::RedisAttemptStore`],
+/// [`crate::RedisSessionStore`] and [`crate::RedisChallengeStore`]: cheap to
+/// clone (one multiplexed connection underneath), built by
+/// [`RedisConfig::build`].
 #[derive(Clone)]
 pub struct RedisConnection {
     inner: Arc<Inner>,

@@ -34,6 +34,12 @@ impl Keys {
         format!("{}:tok:{}", self.prefix, hex(&hash.0))
     }
 
+    /// `<prefix>:ch:<hex challenge hash>`: one hash per challenge (a single key,
+    /// so no hash tag is needed).
+    pub(crate) fn challenge(&self, hash: &TokenHash) -> String {
+        format!("{}:ch:{}", self.prefix, hex(&hash.0))
+    }
+
     /// `<prefix>:sid:<session id>`: points a session id at its owner.
     pub(crate) fn session_owner(&self, id: SessionId) -> String {
         format!("{}:sid:{}", self.prefix, id.0.simple())
@@ -232,6 +238,10 @@ mod tests {
                 "a@b.example".into()
             )),
             "p:att:reset:a:a@b.example"
+        );
+        assert_eq!(
+            keys.challenge(&TokenHash([0x0f; 32])),
+            format!("p:ch:{}", "0f".repeat(32))
         );
         assert_eq!(keys.index_user(&keys.index(user)), Some(user));
         assert_eq!(keys.index_user("p:{u:zz}:idx"), None);

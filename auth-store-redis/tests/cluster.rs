@@ -20,9 +20,11 @@ use std::time::{Duration as StdDuration, Instant};
 
 use auth_core::TokenHash;
 use auth_core::conformance::{self, Stores, t0};
-use auth_core::store::{SessionId, SessionRecord, SessionStore, UserId};
+use auth_core::store::{AuthMethod, SessionId, SessionRecord, SessionStore, UserId};
 use auth_store_memory::MemoryStore;
-use auth_store_redis::{RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore};
+use auth_store_redis::{
+    RedisAttemptStore, RedisChallengeStore, RedisConfig, RedisConnection, RedisSessionStore,
+};
 use support::Server;
 use time::Duration;
 
@@ -89,9 +91,13 @@ impl Cluster {
         let db = Arc::new(MemoryStore::new());
         Stores {
             users: db.clone(),
+            passwords: db.clone(),
+            totp: db.clone(),
+            recovery_codes: db.clone(),
             tokens: db.clone(),
             audit: db,
             sessions: Arc::new(RedisSessionStore::new(conn.clone())),
+            challenges: Arc::new(RedisChallengeStore::new(conn.clone())),
             attempts: Arc::new(RedisAttemptStore::new(conn)),
         }
     }
@@ -140,6 +146,16 @@ async fn the_stores_work_on_a_redis_cluster() {
             revoke_all_racing_touches_leaves_no_usable_session,
         ]
     );
+    checks!(
+        challenges,
+        RedisChallengeStore::new(cluster.connect()),
+        [
+            take_once_with_payload,
+            challenges_are_purpose_bound,
+            valid_at_the_deadline_and_not_after,
+            fifty_concurrent_takes_have_one_winner,
+        ]
+    );
     conformance::engine::full_journey(cluster.bundle()).await;
     let h = conformance::Harness::new(cluster.bundle());
     h.verified_user("stuffed@example.com", "purple otter sings")
@@ -154,6 +170,9 @@ async fn the_stores_work_on_a_redis_cluster() {
         .await;
     conformance::engine::change_rotates_the_session_and_revokes_the_others(cluster.bundle()).await;
     conformance::engine::idle_timeout_and_touch(cluster.bundle()).await;
+    conformance::engine::totp_sign_in_journey(cluster.bundle()).await;
+    conformance::engine::second_factor_challenges_expire_and_bind_the_password(cluster.bundle())
+        .await;
 }
 
 /// The purge scans every primary: sessions of many users (spread over the nodes)

@@ -1,8 +1,8 @@
-//! The shared conformance suite against a real Redis (`REDIS_URL`): counters and
-//! sessions on Redis, and the engine checks over Redis counters and sessions with
-//! users, tokens and audit in memory. Each test runs under its own key prefix,
-//! deleted afterwards. Without `REDIS_URL` the tests skip, unless `CI=true`,
-//! where they fail.
+//! The shared conformance suite against a real Redis (`REDIS_URL`): counters,
+//! sessions and challenges on Redis, and the engine checks over Redis counters,
+//! sessions and challenges with users, credentials, tokens and audit in memory.
+//! Each test runs under its own key prefix, deleted afterwards. Without
+//! `REDIS_URL` the tests skip, unless `CI=true`, where they fail.
 
 mod support;
 
@@ -12,6 +12,11 @@ auth_core::attempt_store_tests!(match support::attempts().await {
 });
 
 auth_core::session_store_tests!(match support::sessions().await {
+    Some(store) => store,
+    None => return,
+});
+
+auth_core::challenge_store_tests!(match support::challenges().await {
     Some(store) => store,
     None => return,
 });

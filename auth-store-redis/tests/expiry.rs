@@ -1,6 +1,7 @@
 //! What lands in Redis: the documented keys, each with a TTL computed from the
-//! times the engine passes (never Redis's clock), following the idle deadline and
-//! never passing the absolute one, so nothing grows without bound.
+//! times the engine passes (never Redis's clock): sessions follow the idle
+//! deadline and never pass the absolute one, challenges live as long as they
+//! are valid, so nothing grows without bound.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,9 +17,10 @@ use std::time::Duration as StdDuration;
 use auth_core::TokenHash;
 use auth_core::conformance::t0;
 use auth_core::store::{
-    AttemptKey, AttemptScope, AttemptStore, SessionId, SessionRecord, SessionStore, UserId,
+    AttemptKey, AttemptScope, AttemptStore, AuthMethod, ChallengePurpose, ChallengeStore,
+    NewChallenge, SessionId, SessionRecord, SessionStore, UserId,
 };
-use auth_store_redis::{RedisAttemptStore, RedisSessionStore};
+use auth_store_redis::{RedisAttemptStore, RedisChallengeStore, RedisSessionStore};
 use time::Duration;
 
 fn pttl(url: &str, key: &str) -> i64 {
@@ -200,4 +202,52 @@ async fn purging_deletes_dead_sessions_with_their_pointers() {
         store.session_by_token(&live.token_hash).await.unwrap(),
         Some(live)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_is_one_key_named_by_its_hash_that_expires_with_it() {
+    let Some(url) = support::redis_url() else {
+        return;
+    };
+    let prefix = support::fresh_prefix();
+    let cleanup = support::Cleanup::new(&url, &prefix);
+    let store = RedisChallengeStore::new(support::connect(&url, &prefix));
+    let challenge = NewChallenge {
+        hash: TokenHash([0xef; 32]),
+        purpose: ChallengePurpose::SECOND_FACTOR,
+        user_id: Some(UserId::new_random()),
+        payload: b"pending sign-in".to_vec(),
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(5),
+    };
+    store.insert_challenge(challenge.clone()).await.unwrap();
+    let key = format!("{prefix}:ch:{}", "ef".repeat(32));
+    assert_eq!(cleanup.keys().unwrap(), std::slice::from_ref(&key));
+    assert_ttl(&url, &key, Duration::minutes(5));
+    // The keyed hash is the only trace of the token; the payload is as given.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection_with_timeout(StdDuration::from_secs(2))
+        .unwrap();
+    let (purpose, payload): (String, Vec<u8>) = redis::cmd("HMGET")
+        .arg(&key)
+        .arg("p")
+        .arg("d")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        (purpose.as_str(), payload),
+        ("second_factor", challenge.payload)
+    );
+
+    // Nothing to purge: Redis expires challenges itself.
+    let later = t0() + Duration::hours(1);
+    assert_eq!(store.delete_expired_challenges(later).await.unwrap(), 0);
+    // A take past the deadline finds it expired and deletes it.
+    let late = store
+        .take_challenge(ChallengePurpose::SECOND_FACTOR, &challenge.hash, later)
+        .await
+        .unwrap();
+    assert_eq!(late, None);
+    assert!(cleanup.keys().unwrap().is_empty());
 }

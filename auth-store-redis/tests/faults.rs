@@ -20,13 +20,14 @@ use std::time::{Duration as StdDuration, Instant};
 
 use auth_core::conformance::{Harness, Stores, t0};
 use auth_core::store::{
-    AttemptKey, AttemptScope, AttemptState, AttemptStore, SessionId, SessionRecord, SessionStore,
-    StoreError, UserId,
+    AttemptKey, AttemptScope, AttemptState, AttemptStore, AuthMethod, ChallengePurpose,
+    ChallengeStore, NewChallenge, SessionId, SessionRecord, SessionStore, StoreError, UserId,
 };
-use auth_core::{AuthError, LoginSuccess, Password, TokenHash, UNAVAILABLE_RETRY_AFTER};
+use auth_core::{AuthError, LoginOutcome, Password, TokenHash, UNAVAILABLE_RETRY_AFTER};
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{
-    RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore, UnavailablePolicy,
+    RedisAttemptStore, RedisChallengeStore, RedisConfig, RedisConnection, RedisSessionStore,
+    UnavailablePolicy,
 };
 use time::Duration;
 
@@ -63,6 +64,17 @@ fn session() -> SessionRecord {
         revoked_at: None,
         ip: None,
         user_agent: None,
+    }
+}
+
+fn challenge() -> NewChallenge {
+    NewChallenge {
+        hash: TokenHash([5; 32]),
+        purpose: ChallengePurpose::SECOND_FACTOR,
+        user_id: Some(UserId::new_random()),
+        payload: vec![1, 2, 3],
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(5),
     }
 }
 
@@ -127,10 +139,11 @@ async fn check_fail_closed(url: &str) {
         )
         .await,
     );
+    check_challenges_fail_closed(&conn).await;
     unavailable("ping", &timed("ping", conn.ping()).await);
 
     // Through the engine: 503 with Retry-After, not a hang or an internal error.
-    let login = login_through_engine(sessions, attempts, "fault@example.com").await;
+    let login = login_through_engine(&conn, attempts, "fault@example.com").await;
     match login {
         Err(e @ AuthError::Unavailable { .. }) => {
             assert_eq!(e.retry_after(), Some(UNAVAILABLE_RETRY_AFTER));
@@ -139,12 +152,31 @@ async fn check_fail_closed(url: &str) {
     }
 }
 
-/// Counters answer zero within the bound; sessions still fail closed.
+/// Challenges fail closed within the bound whatever the counters' policy: a
+/// second factor is never checked against a challenge that could not be taken.
+async fn check_challenges_fail_closed(conn: &RedisConnection) {
+    let challenges = RedisChallengeStore::new(conn.clone());
+    unavailable(
+        "insert_challenge",
+        &timed("insert_challenge", challenges.insert_challenge(challenge())).await,
+    );
+    unavailable(
+        "take_challenge",
+        &timed(
+            "take_challenge",
+            challenges.take_challenge(ChallengePurpose::SECOND_FACTOR, &challenge().hash, t0()),
+        )
+        .await,
+    );
+}
+
+/// Counters answer zero within the bound; sessions and challenges still fail
+/// closed.
 async fn check_fail_open(url: &str) {
     let conn = connection(url);
     let attempts =
         RedisAttemptStore::new(conn.clone()).with_unavailable_policy(UnavailablePolicy::FailOpen);
-    let sessions = RedisSessionStore::new(conn);
+    let sessions = RedisSessionStore::new(conn.clone());
     for _ in 0..2 {
         let state = timed(
             "increment",
@@ -168,9 +200,10 @@ async fn check_fail_open(url: &str) {
         )
         .await,
     );
+    check_challenges_fail_closed(&conn).await;
 
     // Through the engine: a failed login is just a failed login (no 503).
-    let login = login_through_engine(sessions, attempts, "nobody@example.com").await;
+    let login = login_through_engine(&conn, attempts, "nobody@example.com").await;
     assert!(
         matches!(login, Err(AuthError::InvalidCredentials)),
         "{login:?}"
@@ -221,7 +254,8 @@ async fn a_dropped_connection_recovers_without_rebuilding_the_store() {
     let server = support::Server::start(&[]);
     let conn = connection(&server.url());
     let attempts = RedisAttemptStore::new(conn.clone());
-    let sessions = RedisSessionStore::new(conn);
+    let sessions = RedisSessionStore::new(conn.clone());
+    let challenges = RedisChallengeStore::new(conn);
     let s = session();
     sessions.create_session(s.clone()).await.unwrap();
     assert_eq!(
@@ -269,6 +303,17 @@ async fn a_dropped_connection_recovers_without_rebuilding_the_store() {
             .await
             .unwrap()
     );
+    // Challenges too (never retried: a take may have consumed one).
+    assert!(kill_clients(&server) >= 1);
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    challenges.insert_challenge(challenge()).await.unwrap();
+    assert!(kill_clients(&server) >= 1);
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    let taken = challenges
+        .take_challenge(ChallengePurpose::SECOND_FACTOR, &challenge().hash, t0())
+        .await
+        .unwrap();
+    assert_eq!(taken.map(|c| c.payload), Some(challenge().payload));
 }
 
 /// Redis going away answers with the policy within the bound; once it is back
@@ -411,20 +456,24 @@ async fn failing_open_logs_a_warning_each_time() {
     );
 }
 
-/// A login for `email` through an engine whose sessions and counters are the
-/// given Redis stores (users, tokens and audit in memory), bounded like every
-/// call in this file.
+/// A login for `email` through an engine whose sessions, counters and
+/// challenges are Redis stores on `conn` (users, credentials, tokens and audit
+/// in memory), bounded like every call in this file.
 async fn login_through_engine(
-    sessions: RedisSessionStore,
+    conn: &RedisConnection,
     attempts: RedisAttemptStore,
     email: &str,
-) -> Result<LoginSuccess, AuthError> {
+) -> Result<LoginOutcome, AuthError> {
     let db = Arc::new(MemoryStore::new());
     let h = Harness::new(Stores {
         users: db.clone(),
+        passwords: db.clone(),
+        totp: db.clone(),
+        recovery_codes: db.clone(),
         tokens: db.clone(),
         audit: db,
-        sessions: Arc::new(sessions),
+        sessions: Arc::new(RedisSessionStore::new(conn.clone())),
+        challenges: Arc::new(RedisChallengeStore::new(conn.clone())),
         attempts: Arc::new(attempts),
     });
     timed(

@@ -1,9 +1,9 @@
 //! Two application instances: two `Auth` engines built separately, each with its
 //! own Redis connection and its own PostgreSQL pool, over the same Redis
-//! (counters and sessions) and the same PostgreSQL schema (users, tokens and the
-//! audit trail), as two processes of one deployment are. Both engines use the
-//! harness's fixed secret key (so they hash session tokens alike), and their
-//! clocks are moved together.
+//! (counters, sessions and challenges) and the same PostgreSQL schema (users,
+//! credentials, tokens and the audit trail), as two processes of one deployment
+//! are. Both engines use the harness's fixed secret key (so they hash session
+//! and challenge tokens alike), and their clocks are moved together.
 //!
 //! They need `REDIS_URL` and `DATABASE_URL`; without either they skip, unless
 //! `CI=true`, where they fail.
@@ -26,8 +26,9 @@ use std::sync::Arc;
 
 use auth_core::clock::Clock;
 use auth_core::conformance::Harness;
-use auth_core::store::{AttemptKey, AttemptScope};
-use auth_core::{AuthError, OpaqueToken, Password};
+use auth_core::conformance::engine::totp_code;
+use auth_core::store::{AttemptKey, AttemptScope, AuthMethod};
+use auth_core::{AuthError, LoginOutcome, OpaqueToken, Password, SecondFactorCode};
 use time::Duration;
 
 use support::Cleanup;
@@ -209,4 +210,58 @@ async fn concurrent_failures_through_both_count_once_each_and_lock_both() {
         PW,
     )
     .await;
+}
+
+/// S4, S15: the challenge a password sign-in answers on one instance is
+/// redeemed with a TOTP code on the other, once; the session it creates records
+/// both methods for both instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sign_in_started_on_one_is_completed_on_the_other() {
+    let Some(p) = Pair::new().await else { return };
+    let email = "two-step@example.com";
+    p.a.verified_user(email, PW).await;
+    // TOTP enrolled through A.
+    let token = p.a.login(email, PW).await;
+    let me = p.a.auth.authenticate(&token).await.unwrap();
+    let enrolment = p.a.auth.start_totp(&me, &Harness::ctx(1)).await.unwrap();
+    let secret = enrolment.secret.to_string();
+    let code = totp_code(&secret, p.a.clock.now());
+    p.a.auth
+        .confirm_totp(&me, &code, &Harness::ctx(1))
+        .await
+        .unwrap();
+    // The next step, so its code was never accepted.
+    p.advance(Duration::seconds(30));
+
+    let outcome =
+        p.a.auth
+            .login(email, &Password::new(PW), false, &Harness::ctx(2))
+            .await
+            .unwrap();
+    let LoginOutcome::SecondFactorRequired(challenge) = outcome else {
+        panic!("TOTP is on: a challenge was due");
+    };
+    let code = SecondFactorCode::totp(totp_code(&secret, p.b.clock.now()));
+    let signed_in =
+        p.b.auth
+            .complete_second_factor(&challenge.token, &code, &Harness::ctx(2))
+            .await
+            .unwrap();
+    let on_a =
+        p.a.auth
+            .authenticate(&signed_in.session.token)
+            .await
+            .unwrap();
+    assert_eq!(
+        on_a.session.methods,
+        [AuthMethod::Password, AuthMethod::Totp]
+    );
+    // Taken: neither instance accepts the challenge again.
+    for h in [&p.a, &p.b] {
+        let again = h
+            .auth
+            .complete_second_factor(&challenge.token, &code, &Harness::ctx(2))
+            .await;
+        assert!(matches!(again, Err(AuthError::TokenInvalid)), "{again:?}");
+    }
 }

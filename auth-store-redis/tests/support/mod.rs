@@ -25,11 +25,14 @@ use async_trait::async_trait;
 use auth_core::TokenHash;
 use auth_core::conformance::Stores;
 use auth_core::store::{
-    AttemptKey, AttemptState, AttemptStore, AuditSink, SessionId, SessionRecord, SessionStore,
-    StoreError, TokenStore, UserId, UserStore,
+    AttemptKey, AttemptState, AttemptStore, AuditSink, Challenge, ChallengePurpose, ChallengeStore,
+    NewChallenge, PasswordStore, RecoveryCodeStore, SessionId, SessionRecord, SessionStore,
+    StoreError, TokenStore, TotpStore, UserId, UserStore,
 };
 use auth_store_memory::MemoryStore;
-use auth_store_redis::{RedisAttemptStore, RedisConfig, RedisConnection, RedisSessionStore};
+use auth_store_redis::{
+    RedisAttemptStore, RedisChallengeStore, RedisConfig, RedisConnection, RedisSessionStore,
+};
 use time::OffsetDateTime;
 
 /// Whether this is a CI run (`CI` set to anything but empty, `0` or `false`).
@@ -224,6 +227,24 @@ impl SessionStore for Cleaned<RedisSessionStore> {
     }
 }
 
+#[async_trait]
+impl ChallengeStore for Cleaned<RedisChallengeStore> {
+    async fn insert_challenge(&self, challenge: NewChallenge) -> Result<(), StoreError> {
+        self.inner.insert_challenge(challenge).await
+    }
+    async fn take_challenge(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<Challenge>, StoreError> {
+        self.inner.take_challenge(purpose, hash, now).await
+    }
+    async fn delete_expired_challenges(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.delete_expired_challenges(now).await
+    }
+}
+
 /// Counters under a fresh prefix, or `None` (skip).
 pub async fn attempts() -> Option<Cleaned<RedisAttemptStore>> {
     let url = redis_url()?;
@@ -244,19 +265,52 @@ pub async fn sessions() -> Option<Cleaned<RedisSessionStore>> {
     })
 }
 
-/// Redis counters and sessions on `url` under `prefix` (one connection of their
-/// own, as one application instance has), with users, tokens and audit from `db`.
-pub fn bundle_on<D>(url: &str, prefix: &str, cleanup: &Arc<Cleanup>, db: &Arc<D>) -> Stores
-where
-    D: UserStore + TokenStore + AuditSink + 'static,
+/// Challenges under a fresh prefix, or `None` (skip).
+pub async fn challenges() -> Option<Cleaned<RedisChallengeStore>> {
+    let url = redis_url()?;
+    let prefix = fresh_prefix();
+    Some(Cleaned {
+        inner: RedisChallengeStore::new(connect(&url, &prefix)),
+        cleanup: Cleanup::new(&url, &prefix),
+    })
+}
+
+/// What a deployment keeps in its database rather than in Redis: users with
+/// their credentials, tokens and the audit trail.
+pub trait Database:
+    UserStore + PasswordStore + TotpStore + RecoveryCodeStore + TokenStore + AuditSink
 {
+}
+
+impl<D> Database for D where
+    D: UserStore + PasswordStore + TotpStore + RecoveryCodeStore + TokenStore + AuditSink
+{
+}
+
+/// The stores of one application instance: counters, sessions and challenges
+/// on Redis over a connection of its own to `url` under `prefix`; users,
+/// credentials, tokens and audit from `db` (credentials stay with the users: a
+/// user and their password are created together).
+pub fn bundle_on<D: Database + 'static>(
+    url: &str,
+    prefix: &str,
+    cleanup: &Arc<Cleanup>,
+    db: &Arc<D>,
+) -> Stores {
     let conn = connect(url, prefix);
     Stores {
         users: db.clone(),
+        passwords: db.clone(),
+        totp: db.clone(),
+        recovery_codes: db.clone(),
         tokens: db.clone(),
         audit: db.clone(),
         sessions: Arc::new(Cleaned {
             inner: RedisSessionStore::new(conn.clone()),
+            cleanup: cleanup.clone(),
+        }),
+        challenges: Arc::new(Cleaned {
+            inner: RedisChallengeStore::new(conn.clone()),
             cleanup: cleanup.clone(),
         }),
         attempts: Arc::new(Cleaned {
@@ -266,8 +320,8 @@ where
     }
 }
 
-/// Redis counters and sessions under a fresh prefix with users, tokens and audit
-/// in memory, or `None` (skip).
+/// Redis counters, sessions and challenges under a fresh prefix with users,
+/// credentials, tokens and audit in memory, or `None` (skip).
 pub async fn bundle() -> Option<Stores> {
     let url = redis_url()?;
     let prefix = fresh_prefix();
