@@ -203,3 +203,44 @@ proptest! {
         }
     }
 }
+
+/// A domain of exactly `len` bytes (at least 5): labels of at most 63 bytes,
+/// then `.com`.
+fn domain_of(len: usize) -> String {
+    let mut labels = Vec::new();
+    let mut rest = len - ".com".len();
+    while rest > 0 {
+        let mut take = rest.min(63);
+        if rest > take && rest - take < 2 {
+            take -= 1; // room for a dot and a label of one byte
+        }
+        labels.push("d".repeat(take));
+        rest -= take;
+        rest = rest.saturating_sub(1);
+    }
+    labels.push("com".to_owned());
+    labels.join(".")
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// S11 at the edges (found by mutation testing): the caps are inclusive:
+    /// 254 bytes in all and 64 in the local part are accepted, one more is not.
+    #[test]
+    fn s11_the_caps_are_inclusive(local in 1usize..=64, total in 240usize..=256) {
+        let domain_len = total.saturating_sub(local + 1).max(5);
+        let address = format!("{}@{}", "l".repeat(local), domain_of(domain_len));
+        prop_assert_eq!(address.len(), total.max(local + 5));
+        let parsed = EmailAddress::parse(&address);
+        if total <= MAX_EMAIL_BYTES {
+            prop_assert!(parsed.is_ok(), "{} bytes: {parsed:?}", address.len());
+        } else {
+            prop_assert_eq!(parsed, Err(InvalidEmail::TooLong));
+        }
+        let long_local = format!("{}@{}", "l".repeat(MAX_LOCAL_BYTES + 1), domain_of(20));
+        prop_assert_eq!(EmailAddress::parse(&long_local), Err(InvalidEmail::Malformed));
+        let full_local = format!("{}@{}", "l".repeat(MAX_LOCAL_BYTES), domain_of(20));
+        prop_assert!(EmailAddress::parse(&full_local).is_ok());
+    }
+}
