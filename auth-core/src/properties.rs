@@ -63,3 +63,35 @@ proptest! {
         prop_assert_eq!(session == key.hash(TokenPurpose::Session, &b), a == b);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// S10: `Debug` of a token, a key and a stored hash names the type and
+    /// nothing else, whatever the secret (found by mutation testing: an empty
+    /// `Debug` went unnoticed).
+    #[test]
+    fn s10_debug_is_the_type_and_a_redaction(
+        text in token_text(),
+        key in prop::collection::vec(any::<u8>(), 32..64),
+        bytes in any::<[u8; TOKEN_BYTES]>(),
+    ) {
+        prop_assert_eq!(format!("{:?}", OpaqueToken::new(text)), "OpaqueToken(<redacted>)");
+        let key = SecretKey::new(key).unwrap();
+        prop_assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
+        let hash = key.hash(TokenPurpose::Session, &bytes);
+        prop_assert_eq!(format!("{hash:?}"), "TokenHash(<redacted>)");
+    }
+
+    /// Stored hashes are map keys (the in-process store): equal hashes hash
+    /// alike and different ones apart, as `Hash` must agree with `Eq`.
+    #[test]
+    fn token_hashes_hash_like_their_bytes(a in any::<[u8; TOKEN_BYTES]>(), b in any::<[u8; TOKEN_BYTES]>()) {
+        use std::hash::{BuildHasher, RandomState};
+        let state = RandomState::new();
+        let key = SecretKey::new([3u8; 32]).unwrap();
+        let (ha, hb) = (key.hash(TokenPurpose::Session, &a), key.hash(TokenPurpose::Session, &b));
+        prop_assert_eq!(state.hash_one(ha), state.hash_one(key.hash(TokenPurpose::Session, &a)));
+        prop_assert_eq!(state.hash_one(ha) == state.hash_one(hb), a == b);
+    }
+}

@@ -81,6 +81,9 @@ proptest! {
         prop_assert_eq!(normalize(email.normalized()), email.normalized());
         // Parsing is idempotent: the stored address parses to itself.
         prop_assert_eq!(EmailAddress::parse(address), Ok(email.clone()));
+        // It prints as given (mail goes there), in Debug too.
+        prop_assert_eq!(email.to_string(), address);
+        prop_assert_eq!(format!("{email:?}"), format!("EmailAddress({address:?})"));
     }
 
     /// S6: addresses within the caps are accepted, and case never makes two
