@@ -13,8 +13,13 @@ use crate::extract::bearer_token;
 use crate::meta::client_ip;
 use crate::state::Web;
 
+/// 256 cases per property; `PROPTEST_CASES` sets another number for a deeper
+/// run by hand.
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(256)
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    ProptestConfig::with_cases(cases.unwrap_or(256))
 }
 
 const TRUSTED: [&str; 3] = ["10.0.0.0/8", "192.0.2.0/24", "2001:db8:1::/48"];
@@ -35,9 +40,8 @@ fn trusted_ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         any::<[u8; 3]>().prop_map(|[a, b, c]| IpAddr::V4(Ipv4Addr::new(10, a, b, c))),
         any::<u8>().prop_map(|d| IpAddr::V4(Ipv4Addr::new(192, 0, 2, d))),
-        any::<[u8; 3]>().prop_map(|[a, b, c]| {
-            IpAddr::V6(Ipv4Addr::new(10, a, b, c).to_ipv6_mapped())
-        }),
+        any::<[u8; 3]>()
+            .prop_map(|[a, b, c]| { IpAddr::V6(Ipv4Addr::new(10, a, b, c).to_ipv6_mapped()) }),
         any::<[u16; 5]>().prop_map(|[a, b, c, d, e]| {
             IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, a, b, c, d, e))
         }),

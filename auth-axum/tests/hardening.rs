@@ -306,17 +306,27 @@ async fn s7_the_bearer_exemption_is_narrow_and_same_origin_passes() {
             if let Some(c) = cookie {
                 r = r.header(header::COOKIE, c);
             }
-            r.body(Body::from(json!({"email": EMAIL, "password": PW}).to_string()))
-                .unwrap()
+            r.body(Body::from(
+                json!({"email": EMAIL, "password": PW}).to_string(),
+            ))
+            .unwrap()
         };
-        let login = api.send(cross_site("/api/v1/auth/login", false, None)).await;
-        assert_eq!(login.status, StatusCode::FORBIDDEN, "bearer {bearer_tokens}");
+        let login = api
+            .send(cross_site("/api/v1/auth/login", false, None))
+            .await;
+        assert_eq!(
+            login.status,
+            StatusCode::FORBIDDEN,
+            "bearer {bearer_tokens}"
+        );
         let cookie = api.login(EMAIL, PW).await;
         let both = api
             .send(cross_site("/api/v1/auth/logout", true, Some(&cookie)))
             .await;
         assert_eq!(both.status, StatusCode::FORBIDDEN, "bearer {bearer_tokens}");
-        let bearer_only = api.send(cross_site("/api/v1/auth/logout", true, None)).await;
+        let bearer_only = api
+            .send(cross_site("/api/v1/auth/logout", true, None))
+            .await;
         if bearer_tokens {
             // Exempt from S7 (a page cannot attach the header); logout answers
             // 204 whether or not the token names a session.
@@ -334,6 +344,10 @@ async fn s7_the_bearer_exemption_is_narrow_and_same_origin_passes() {
             .header("sec-fetch-site", site)
             .body(Body::empty())
             .unwrap();
-        assert_eq!(api.send(logout).await.status, StatusCode::NO_CONTENT, "{site}");
+        assert_eq!(
+            api.send(logout).await.status,
+            StatusCode::NO_CONTENT,
+            "{site}"
+        );
     }
 }

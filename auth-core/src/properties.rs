@@ -10,6 +10,14 @@ use proptest::prelude::*;
 
 use crate::token::{OpaqueToken, SecretKey, TOKEN_BYTES, TOKEN_CHARS, TokenPurpose};
 
+/// 256 cases per property; `PROPTEST_CASES` sets another number for a deeper
+/// run by hand.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    ProptestConfig::with_cases(cases.unwrap_or(256))
+}
 /// Text a client could send: anything, token-shaped or nearly so.
 fn token_text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -17,13 +25,12 @@ fn token_text() -> impl Strategy<Value = String> {
         "[A-Za-z0-9_-]{43}",
         "[A-Za-z0-9_+/=-]{40,46}",
         "[A-Za-z0-9_-]{42}[^A-Za-z0-9_-]",
-        prop::collection::vec(any::<u8>(), TOKEN_BYTES)
-            .prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+        prop::collection::vec(any::<u8>(), TOKEN_BYTES).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     /// A token decodes only when it is the one canonical text of 32 bytes: so
     /// no two texts reach the store as one token, and nothing else is looked up.
@@ -65,7 +72,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     /// S10: `Debug` of a token, a key and a stored hash names the type and
     /// nothing else, whatever the secret (found by mutation testing: an empty

@@ -11,8 +11,13 @@ use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
 use unicode_normalization::UnicodeNormalization;
 
+/// 256 cases per property; `PROPTEST_CASES` sets another number for a deeper
+/// run by hand.
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(256)
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    ProptestConfig::with_cases(cases.unwrap_or(256))
 }
 
 /// Text a client could type as an address: anything at all, address-shaped
@@ -27,8 +32,16 @@ fn address_text() -> impl Strategy<Value = String> {
         'ﬀ', 'Ω', 'Ω', '\u{3000}', '😀',
     ]);
     let part = prop::collection::vec(alphabet, 0..40).prop_map(String::from_iter);
+    // Letters that case-fold or NFKC-normalise in surprising ways, no forbidden
+    // characters, so that many of these parse.
+    let letters = prop::sample::select(vec![
+        'a', 'Z', 'é', 'ß', 'ẞ', 'ı', 'İ', 'K', '\u{212a}', 'ﬀ', 'Ω', 'Ω', 'ǅ', 'Σ', 'ς', 'ﬁ',
+        '\u{301}', '\u{ff41}', '①', 'ⅷ', '㎏', 'Å', 'Å',
+    ]);
+    let word = prop::collection::vec(letters, 1..12).prop_map(String::from_iter);
     prop_oneof![
         any::<String>(),
+        (word.clone(), word.clone(), word).prop_map(|(l, d, t)| format!("{l}@{d}.{t}")),
         (part.clone(), part.clone(), part).prop_map(|(l, d, t)| format!("{l}@{d}.{t}")),
         ("[a-z]{1,64}", "[a-z]{1,63}", 180usize..300)
             .prop_map(|(l, d, n)| format!("{l}@{d}.{}", "c".repeat(n))),
@@ -45,7 +58,10 @@ fn plain_address() -> impl Strategy<Value = String> {
         .prop_map(|(l, d, before, after)| format!("{before}{l}@{d}{after}"))
         .prop_filter("within the caps", |s| {
             s.trim().len() <= MAX_EMAIL_BYTES
-                && s.trim().split('@').next().is_some_and(|l| l.len() <= MAX_LOCAL_BYTES)
+                && s.trim()
+                    .split('@')
+                    .next()
+                    .is_some_and(|l| l.len() <= MAX_LOCAL_BYTES)
         })
 }
 
@@ -103,16 +119,15 @@ proptest! {
 /// over the whole range of `Duration` the engine could be configured with.
 fn backoff_policy() -> impl Strategy<Value = BackoffPolicy> {
     let nanos = 1i64..=i64::MAX / 4;
-    (1u32..=1_000, nanos.clone(), nanos, 0i64..=1_000)
-        .prop_map(|(threshold, a, b, extra)| {
-            let (base, cap) = (a.min(b), a.max(b));
-            BackoffPolicy {
-                threshold,
-                base: Duration::nanoseconds(base),
-                cap: Duration::nanoseconds(cap),
-                window: Duration::nanoseconds(cap) + Duration::seconds(extra),
-            }
-        })
+    (1u32..=1_000, nanos.clone(), nanos, 0i64..=1_000).prop_map(|(threshold, a, b, extra)| {
+        let (base, cap) = (a.min(b), a.max(b));
+        BackoffPolicy {
+            threshold,
+            base: Duration::nanoseconds(base),
+            cap: Duration::nanoseconds(cap),
+            window: Duration::nanoseconds(cap) + Duration::seconds(extra),
+        }
+    })
 }
 
 /// Counter states as a store could hand them back: any count, the last attempt
@@ -121,7 +136,13 @@ fn state_and_now() -> impl Strategy<Value = (AttemptState, OffsetDateTime)> {
     let secs = -10_000_000_000i64..=10_000_000_000;
     (any::<u32>(), prop::option::of(secs.clone()), secs).prop_map(|(count, last, now)| {
         let at = |s| OffsetDateTime::UNIX_EPOCH + Duration::seconds(s) + Duration::days(20_000);
-        (AttemptState { count, last_at: last.map(at) }, at(now))
+        (
+            AttemptState {
+                count,
+                last_at: last.map(at),
+            },
+            at(now),
+        )
     })
 }
 

@@ -9,6 +9,14 @@ use proptest::prelude::*;
 use super::HashError;
 use super::argon::{StoredArgon2, encode};
 
+/// 256 cases per property; `PROPTEST_CASES` sets another number for a deeper
+/// run by hand.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    ProptestConfig::with_cases(cases.unwrap_or(256))
+}
 /// Base64 (PHC's unpadded standard alphabet) of `len` characters.
 fn b64(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
     prop::collection::vec(
@@ -44,20 +52,24 @@ fn phc_like() -> impl Strategy<Value = String> {
 
 /// Parameters argon2 accepts, with or without a pepper key id.
 fn params() -> impl Strategy<Value = Params> {
-    (1u32..=16, 1u32..=8, 0u32..=4096, prop::option::of("[a-z0-9]{1,8}")).prop_map(
-        |(p, t, extra, keyid)| {
+    (
+        1u32..=16,
+        1u32..=8,
+        0u32..=4096,
+        prop::option::of("[a-z0-9]{1,8}"),
+    )
+        .prop_map(|(p, t, extra, keyid)| {
             let mut b = ParamsBuilder::new();
             b.m_cost(8 * p + extra).t_cost(t).p_cost(p);
             if let Some(id) = keyid {
                 b.keyid(argon2::KeyId::new(id.as_bytes()).unwrap());
             }
             b.build().unwrap()
-        },
-    )
+        })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     /// Any text, PHC-shaped or not, parses or is refused as malformed; what
     /// parses is argon2id v19 with parameters argon2 accepts.
@@ -131,6 +143,7 @@ mod bcrypt_hashes {
 
     use super::super::HashError;
     use super::super::legacy::{is_bcrypt, verify};
+    use super::config;
 
     /// bcrypt-shaped strings: a `$2?$` prefix, a cost that is cheap or invalid
     /// (never a slow valid one), and 0 to 60 characters of bcrypt's alphabet.
@@ -144,7 +157,7 @@ mod bcrypt_hashes {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(config())]
 
         /// Any stored string answers a boolean or "malformed", never panics.
         #[test]
