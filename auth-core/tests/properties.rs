@@ -268,3 +268,53 @@ proptest! {
         prop_assert!(EmailAddress::parse(&full_local).is_ok());
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// S1 at the edges (found by mutation testing): a password of exactly the
+    /// byte cap is accepted and one byte more is refused, whatever mix of 1- to
+    /// 4-byte characters fills it; `Debug` of what passes is a redaction.
+    #[test]
+    fn s1_the_byte_cap_is_inclusive(
+        wide in prop::collection::vec(prop::sample::select(vec!['a', 'é', '€', '😀']), 1..128),
+    ) {
+        let base: String = wide.into_iter().collect();
+        let policy = PasswordPolicy::builder()
+            .max_bytes(base.len().max(128))
+            .build()
+            .unwrap();
+        // Pad with ASCII to exactly the cap, within 128 code points.
+        let padded = format!("{base}{}", "x".repeat(policy.max_bytes() - base.len()));
+        prop_assume!(padded.chars().count() <= policy.max_chars());
+        let accepted = policy.normalize(&Password::new(padded.clone()));
+        prop_assert!(accepted.is_ok(), "{} bytes", padded.len());
+        prop_assert_eq!(
+            format!("{:?}", accepted.unwrap()),
+            "NormalizedPassword(<redacted>)"
+        );
+        let over = policy.normalize(&Password::new(format!("{padded}x")));
+        let refused = matches!(over, Err(PolicyViolation::TooManyBytes { .. }));
+        prop_assert!(refused);
+    }
+}
+
+/// The policy's own bounds (found by mutation testing): the builder accepts
+/// exactly min >= 8, max >= 64, max >= min, and max <= bytes <= 4096, every
+/// edge tried on both sides.
+#[test]
+fn s1_policy_bounds_are_inclusive() {
+    for min in (6..=10).chain(62..=67) {
+        for max in 62..=67 {
+            for bytes in [max - 1, max, max + 1, 4095, 4096, 4097] {
+                let built = PasswordPolicy::builder()
+                    .min_chars(min)
+                    .max_chars(max)
+                    .max_bytes(bytes)
+                    .build();
+                let valid = min >= 8 && max >= 64 && max >= min && bytes >= max && bytes <= 4096;
+                assert_eq!(built.is_ok(), valid, "min {min} max {max} bytes {bytes}");
+            }
+        }
+    }
+}
