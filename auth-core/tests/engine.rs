@@ -1105,3 +1105,125 @@ async fn s13_a_saturated_hasher_refuses_hashing_flows_before_any_store_call() {
     assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
     busy.await.unwrap().unwrap();
 }
+
+// ------------------------------------------- gaps found by mutation testing
+
+/// S6: registrations, and reset requests, from one client address are limited
+/// per address: past the threshold the next one is refused with
+/// `RateLimited`, while another address is still served. (Without the per-IP
+/// limit, every test here still passed.)
+#[tokio::test]
+async fn s6_mail_requests_and_registrations_are_limited_per_ip() {
+    let h = harness();
+    let limit = AuthConfig::default().ip_request_limit.threshold;
+    let ctx = RequestContext::from_ip([198, 51, 100, 7].into());
+    for i in 0..limit {
+        h.auth
+            .request_password_reset(&format!("u{i}@example.com"), &ctx)
+            .await
+            .unwrap();
+        h.auth
+            .register(&format!("r{i}@example.com"), &pw(PW), &ctx)
+            .await
+            .unwrap();
+    }
+    let reset = h.auth.request_password_reset(EMAIL, &ctx).await;
+    assert!(
+        matches!(reset, Err(AuthError::RateLimited { .. })),
+        "{reset:?}"
+    );
+    let register = h.auth.register(EMAIL, &pw(PW), &ctx).await;
+    assert!(
+        matches!(register, Err(AuthError::RateLimited { .. })),
+        "{register:?}"
+    );
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+}
+
+/// S5: the incident-response revocation ends every user's sessions and says
+/// how many it ended.
+#[tokio::test]
+async fn s5_revoke_all_sessions_ends_every_session_and_counts_them() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    h.verified_user("bob@example.com", PW).await;
+    let alice = login(&h, EMAIL, PW).await.unwrap();
+    let alice_again = login(&h, EMAIL, PW).await.unwrap();
+    let bob = login(&h, "bob@example.com", PW).await.unwrap();
+    assert_eq!(h.auth.revoke_all_sessions(&anon()).await.unwrap(), 3);
+    for token in [&alice, &alice_again, &bob] {
+        assert!(h.auth.authenticate(token).await.is_err());
+    }
+    assert_eq!(h.auth.revoke_all_sessions(&anon()).await.unwrap(), 0);
+}
+
+/// ASVS 6.4.6: a reset started by an administrator mails a link to the
+/// stored address; with `require`, the password stops working and every
+/// session ends at once.
+#[tokio::test]
+async fn admin_started_reset_mails_a_link_and_can_require_it() {
+    let h = harness();
+    let user = h.verified_user(EMAIL, PW).await;
+    let session = login(&h, EMAIL, PW).await.unwrap();
+    let mails = h.mailer.messages().len();
+    h.auth
+        .start_password_reset(user, false, &anon())
+        .await
+        .unwrap();
+    h.mailer.wait_for(mails + 1).await;
+    assert!(
+        h.mailer
+            .token_for(EMAIL, MessageKind::PasswordReset)
+            .is_some()
+    );
+    assert!(h.auth.authenticate(&session).await.is_ok(), "offered only");
+    h.auth
+        .start_password_reset(user, true, &anon())
+        .await
+        .unwrap();
+    h.mailer.wait_for(mails + 2).await;
+    assert!(h.auth.authenticate(&session).await.is_err());
+    assert!(login(&h, EMAIL, PW).await.is_err());
+}
+
+/// Expired tokens, sessions and counters are removed by `purge_expired`,
+/// which says how many of each.
+#[tokio::test]
+async fn purge_expired_removes_expired_tokens_sessions_and_counters() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    login(&h, EMAIL, PW).await.unwrap();
+    assert!(login(&h, EMAIL, "a wrong password").await.is_err());
+    let mails = h.mailer.messages().len();
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    h.mailer.wait_for(mails + 1).await;
+    // Nothing live goes (a consumed verification token may).
+    let early = h.auth.purge_expired().await.unwrap();
+    assert_eq!((early.sessions, early.attempts), (0, 0), "{early:?}");
+    h.clock.advance(Duration::days(31));
+    let purged = h.auth.purge_expired().await.unwrap();
+    assert!(
+        purged.tokens >= 1 && purged.sessions >= 1 && purged.attempts >= 1,
+        "{purged:?}"
+    );
+}
+
+/// The builder keeps the policy it is given (`Auth::policy` answers it), and
+/// `Debug` of the engine and its builder names them.
+#[tokio::test]
+async fn the_builder_keeps_its_policy_and_debug_names_the_engine() {
+    let policy = auth_core::password::PasswordPolicy::builder()
+        .min_chars(12)
+        .build()
+        .unwrap();
+    let builder = auth_core::Auth::builder()
+        .stores(Arc::new(MemoryStore::new()))
+        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
+        .secret_key(auth_core::SecretKey::generate().unwrap())
+        .policy(policy);
+    assert!(format!("{builder:?}").starts_with("AuthBuilder"));
+    let auth = builder.build().unwrap();
+    assert_eq!(auth.policy().min_chars(), 12);
+    assert!(format!("{auth:?}").starts_with("Auth {"));
+}
