@@ -1227,3 +1227,36 @@ async fn the_builder_keeps_its_policy_and_debug_names_the_engine() {
     assert_eq!(auth.policy().min_chars(), 12);
     assert!(format!("{auth:?}").starts_with("Auth {"));
 }
+
+/// S5: a password change keeps the kind of session it replaces: a remember-me
+/// session stays one, with its longer lifetime, and an ordinary one does not
+/// become one.
+#[tokio::test]
+async fn s5_a_password_change_keeps_remember_me_as_it_was() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    let config = AuthConfig::default();
+    let passwords = [PW, "first new passphrase", "second new passphrase"];
+    for (round, remember) in [false, true].into_iter().enumerate() {
+        let (old, new) = (passwords[round], passwords[round + 1]);
+        let login = h
+            .auth
+            .login(EMAIL, &pw(old), remember, &anon())
+            .await
+            .unwrap();
+        let changed = h
+            .auth
+            .change_password(&login.session.token, &pw(old), &pw(new), &anon())
+            .await
+            .unwrap();
+        assert_eq!(changed.session.remember_me, remember);
+        let record = &changed.session.session;
+        let lifetime = record.absolute_expires_at - record.created_at;
+        let expected = if remember {
+            config.remember_me_lifetime
+        } else {
+            config.session_lifetime
+        };
+        assert_eq!(lifetime, expected, "remember me: {remember}");
+    }
+}
