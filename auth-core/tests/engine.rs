@@ -1260,3 +1260,41 @@ async fn s5_a_password_change_keeps_remember_me_as_it_was() {
         assert_eq!(lifetime, expected, "remember me: {remember}");
     }
 }
+
+/// S3: a resend mails a new link only to an account that is unverified and
+/// enabled, never to a verified or a disabled one (the answer is the same).
+#[tokio::test]
+async fn s3_resend_mails_only_unverified_enabled_accounts() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    for email in ["new@example.com", "off@example.com"] {
+        h.auth.register(email, &pw(PW), &anon()).await.unwrap();
+    }
+    let off = h
+        .stores
+        .users
+        .user_by_email("off@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    h.auth.disable_user(off.id, &anon()).await.unwrap();
+    for email in ["new@example.com", "off@example.com"] {
+        h.token(email, MessageKind::Verification).await;
+    }
+    let sent = |to: &str| h.mailer.messages_to(to, MessageKind::Verification).len();
+    let before = [EMAIL, "new@example.com", "off@example.com"].map(sent);
+    for email in [EMAIL, "new@example.com", "off@example.com"] {
+        h.auth.resend_verification(email, &anon()).await.unwrap();
+    }
+    h.auth.shutdown().await;
+    let after = [EMAIL, "new@example.com", "off@example.com"].map(sent);
+    assert_eq!(
+        [
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2]
+        ],
+        [0, 1, 0],
+        "verified, unverified, disabled"
+    );
+}

@@ -318,3 +318,20 @@ fn s1_policy_bounds_are_inclusive() {
         }
     }
 }
+
+/// A context-word refusal names the word's kind (found by mutation testing:
+/// an empty `Display` of the kind left "must not be your ").
+#[test]
+fn s1_context_word_messages_name_the_kind() {
+    use auth_core::password::ContextKind;
+    for (kind, name) in [
+        (ContextKind::Email, "email address"),
+        (ContextKind::EmailLocalPart, "user name"),
+        (ContextKind::ServiceName, "the service name"),
+    ] {
+        assert_eq!(
+            PolicyViolation::ContextWord(kind).to_string(),
+            format!("password must not be your {name}")
+        );
+    }
+}
