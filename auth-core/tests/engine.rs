@@ -1298,3 +1298,15 @@ async fn s3_resend_mails_only_unverified_enabled_accounts() {
         "verified, unverified, disabled"
     );
 }
+
+/// A message the mailer refuses until the outbox gives up is counted in
+/// `Auth::mail_dropped`, the figure operators watch.
+#[tokio::test]
+async fn mail_given_up_on_is_counted_in_mail_dropped() {
+    let h = harness_with(|c| c.outbox.max_attempts = 1);
+    h.mailer.fail_next(1);
+    assert_eq!(h.auth.mail_dropped(), 0);
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    h.auth.shutdown().await;
+    assert_eq!(h.auth.mail_dropped(), 1);
+}
