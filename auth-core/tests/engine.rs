@@ -1171,7 +1171,9 @@ async fn admin_started_reset_mails_a_link_and_can_require_it() {
         .start_password_reset(user, false, &anon())
         .await
         .unwrap();
-    h.mailer.wait_for(mails + 1).await;
+    // Bounded waits: a reset that sends nothing fails here, not by hanging.
+    let wait = |n| tokio::time::timeout(std::time::Duration::from_secs(5), h.mailer.wait_for(n));
+    wait(mails + 1).await.expect("a reset link is mailed");
     assert!(
         h.mailer
             .token_for(EMAIL, MessageKind::PasswordReset)
@@ -1182,7 +1184,9 @@ async fn admin_started_reset_mails_a_link_and_can_require_it() {
         .start_password_reset(user, true, &anon())
         .await
         .unwrap();
-    h.mailer.wait_for(mails + 2).await;
+    wait(mails + 2)
+        .await
+        .expect("a second reset link is mailed");
     assert!(h.auth.authenticate(&session).await.is_err());
     assert!(login(&h, EMAIL, PW).await.is_err());
 }
