@@ -63,6 +63,9 @@ mod pages;
 mod routes;
 mod state;
 
+#[cfg(test)]
+mod properties;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{Extension, Router};

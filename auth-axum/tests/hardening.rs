@@ -285,3 +285,69 @@ async fn request_ids_only_from_trusted_proxies() {
     let reply = trusting(&["203.0.113.0/24"]).send(bad).await;
     assert_eq!(reply.headers["x-request-id"].len(), 32);
 }
+
+/// S7, found by mutation testing: the bearer exemption needs all three of
+/// bearer tokens enabled, an `Authorization: Bearer` header and no session
+/// cookie. Without that, a cross-site login (login CSRF, no cookie yet) or a
+/// cross-site request that adds a bearer header would skip the check. And a
+/// browser's `Sec-Fetch-Site: same-origin` or `none` passes without `Origin`.
+#[tokio::test]
+async fn s7_the_bearer_exemption_is_narrow_and_same_origin_passes() {
+    for bearer_tokens in [false, true] {
+        let api = Api::with(|_, w| w.bearer_tokens = bearer_tokens);
+        api.verified(EMAIL).await;
+        let cross_site = |path: &str, bearer: bool, cookie: Option<&str>| {
+            let mut r = Request::post(path)
+                .header(header::ORIGIN, "https://evil.example")
+                .header(header::CONTENT_TYPE, "application/json");
+            if bearer {
+                r = r.header(header::AUTHORIZATION, "Bearer not-a-session");
+            }
+            if let Some(c) = cookie {
+                r = r.header(header::COOKIE, c);
+            }
+            r.body(Body::from(
+                json!({"email": EMAIL, "password": PW}).to_string(),
+            ))
+            .unwrap()
+        };
+        let login = api
+            .send(cross_site("/api/v1/auth/login", false, None))
+            .await;
+        assert_eq!(
+            login.status,
+            StatusCode::FORBIDDEN,
+            "bearer {bearer_tokens}"
+        );
+        let cookie = api.login(EMAIL, PW).await;
+        let both = api
+            .send(cross_site("/api/v1/auth/logout", true, Some(&cookie)))
+            .await;
+        assert_eq!(both.status, StatusCode::FORBIDDEN, "bearer {bearer_tokens}");
+        let bearer_only = api
+            .send(cross_site("/api/v1/auth/logout", true, None))
+            .await;
+        if bearer_tokens {
+            // Exempt from S7 (a page cannot attach the header); logout answers
+            // 204 whether or not the token names a session.
+            assert_eq!(bearer_only.status, StatusCode::NO_CONTENT);
+        } else {
+            assert_eq!(bearer_only.status, StatusCode::FORBIDDEN);
+        }
+    }
+    let api = Api::new();
+    api.verified(EMAIL).await;
+    for site in ["same-origin", "none"] {
+        let cookie = api.login(EMAIL, PW).await;
+        let logout = Request::post("/api/v1/auth/logout")
+            .header(header::COOKIE, cookie)
+            .header("sec-fetch-site", site)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            api.send(logout).await.status,
+            StatusCode::NO_CONTENT,
+            "{site}"
+        );
+    }
+}

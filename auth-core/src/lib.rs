@@ -78,6 +78,9 @@ mod secret;
 pub mod store;
 mod token;
 
+#[cfg(test)]
+mod properties;
+
 #[cfg(feature = "test-util")]
 pub mod conformance;
 

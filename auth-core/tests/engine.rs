@@ -1107,3 +1107,212 @@ async fn s13_a_saturated_hasher_refuses_hashing_flows_before_any_store_call() {
     assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
     busy.await.unwrap().unwrap();
 }
+
+// ------------------------------------------- gaps found by mutation testing
+
+/// S6: registrations, and reset requests, from one client address are limited
+/// per address: past the threshold the next one is refused with
+/// `RateLimited`, while another address is still served. (Without the per-IP
+/// limit, every test here still passed.)
+#[tokio::test]
+async fn s6_mail_requests_and_registrations_are_limited_per_ip() {
+    let h = harness();
+    let limit = AuthConfig::default().ip_request_limit.threshold;
+    let ctx = RequestContext::from_ip([198, 51, 100, 7].into());
+    for i in 0..limit {
+        h.auth
+            .request_password_reset(&format!("u{i}@example.com"), &ctx)
+            .await
+            .unwrap();
+        h.auth
+            .register(&format!("r{i}@example.com"), &pw(PW), &ctx)
+            .await
+            .unwrap();
+    }
+    let reset = h.auth.request_password_reset(EMAIL, &ctx).await;
+    assert!(
+        matches!(reset, Err(AuthError::RateLimited { .. })),
+        "{reset:?}"
+    );
+    let register = h.auth.register(EMAIL, &pw(PW), &ctx).await;
+    assert!(
+        matches!(register, Err(AuthError::RateLimited { .. })),
+        "{register:?}"
+    );
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+}
+
+/// S5: the incident-response revocation ends every user's sessions and says
+/// how many it ended.
+#[tokio::test]
+async fn s5_revoke_all_sessions_ends_every_session_and_counts_them() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    h.verified_user("bob@example.com", PW).await;
+    let alice = login(&h, EMAIL, PW).await.unwrap();
+    let alice_again = login(&h, EMAIL, PW).await.unwrap();
+    let bob = login(&h, "bob@example.com", PW).await.unwrap();
+    assert_eq!(h.auth.revoke_all_sessions(&anon()).await.unwrap(), 3);
+    for token in [&alice, &alice_again, &bob] {
+        assert!(h.auth.authenticate(token).await.is_err());
+    }
+    assert_eq!(h.auth.revoke_all_sessions(&anon()).await.unwrap(), 0);
+}
+
+/// ASVS 6.4.6: a reset started by an administrator mails a link to the
+/// stored address; with `require`, the password stops working and every
+/// session ends at once.
+#[tokio::test]
+async fn admin_started_reset_mails_a_link_and_can_require_it() {
+    let h = harness();
+    let user = h.verified_user(EMAIL, PW).await;
+    let session = login(&h, EMAIL, PW).await.unwrap();
+    let mails = h.mailer.messages().len();
+    h.auth
+        .start_password_reset(user, false, &anon())
+        .await
+        .unwrap();
+    // Bounded waits: a reset that sends nothing fails here, not by hanging.
+    let wait = |n| tokio::time::timeout(std::time::Duration::from_secs(5), h.mailer.wait_for(n));
+    wait(mails + 1).await.expect("a reset link is mailed");
+    assert!(
+        h.mailer
+            .token_for(EMAIL, MessageKind::PasswordReset)
+            .is_some()
+    );
+    assert!(h.auth.authenticate(&session).await.is_ok(), "offered only");
+    h.auth
+        .start_password_reset(user, true, &anon())
+        .await
+        .unwrap();
+    wait(mails + 2)
+        .await
+        .expect("a second reset link is mailed");
+    assert!(h.auth.authenticate(&session).await.is_err());
+    assert!(login(&h, EMAIL, PW).await.is_err());
+}
+
+/// Expired tokens, sessions and counters are removed by `purge_expired`,
+/// which says how many of each.
+#[tokio::test]
+async fn purge_expired_removes_expired_tokens_sessions_and_counters() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    login(&h, EMAIL, PW).await.unwrap();
+    assert!(login(&h, EMAIL, "a wrong password").await.is_err());
+    let mails = h.mailer.messages().len();
+    h.auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    h.mailer.wait_for(mails + 1).await;
+    // Nothing live goes (a consumed verification token may).
+    let early = h.auth.purge_expired().await.unwrap();
+    assert_eq!((early.sessions, early.attempts), (0, 0), "{early:?}");
+    h.clock.advance(Duration::days(31));
+    let purged = h.auth.purge_expired().await.unwrap();
+    assert!(
+        purged.tokens >= 1 && purged.sessions >= 1 && purged.attempts >= 1,
+        "{purged:?}"
+    );
+}
+
+/// The builder keeps the policy it is given (`Auth::policy` answers it), and
+/// `Debug` of the engine and its builder names them.
+#[tokio::test]
+async fn the_builder_keeps_its_policy_and_debug_names_the_engine() {
+    let policy = auth_core::password::PasswordPolicy::builder()
+        .min_chars(12)
+        .build()
+        .unwrap();
+    let builder = auth_core::Auth::builder()
+        .stores(Arc::new(MemoryStore::new()))
+        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
+        .secret_key(auth_core::SecretKey::generate().unwrap())
+        .policy(policy);
+    assert!(format!("{builder:?}").starts_with("AuthBuilder"));
+    let auth = builder.build().unwrap();
+    assert_eq!(auth.policy().min_chars(), 12);
+    assert!(format!("{auth:?}").starts_with("Auth {"));
+}
+
+/// S5: a password change keeps the kind of session it replaces: a remember-me
+/// session stays one, with its longer lifetime, and an ordinary one does not
+/// become one.
+#[tokio::test]
+async fn s5_a_password_change_keeps_remember_me_as_it_was() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    let config = AuthConfig::default();
+    let passwords = [PW, "first new passphrase", "second new passphrase"];
+    for (round, remember) in [false, true].into_iter().enumerate() {
+        let (old, new) = (passwords[round], passwords[round + 1]);
+        let login = h
+            .auth
+            .login(EMAIL, &pw(old), remember, &anon())
+            .await
+            .unwrap();
+        let changed = h
+            .auth
+            .change_password(&login.session.token, &pw(old), &pw(new), &anon())
+            .await
+            .unwrap();
+        assert_eq!(changed.session.remember_me, remember);
+        let record = &changed.session.session;
+        let lifetime = record.absolute_expires_at - record.created_at;
+        let expected = if remember {
+            config.remember_me_lifetime
+        } else {
+            config.session_lifetime
+        };
+        assert_eq!(lifetime, expected, "remember me: {remember}");
+    }
+}
+
+/// S3: a resend mails a new link only to an account that is unverified and
+/// enabled, never to a verified or a disabled one (the answer is the same).
+#[tokio::test]
+async fn s3_resend_mails_only_unverified_enabled_accounts() {
+    let h = harness();
+    h.verified_user(EMAIL, PW).await;
+    for email in ["new@example.com", "off@example.com"] {
+        h.auth.register(email, &pw(PW), &anon()).await.unwrap();
+    }
+    let off = h
+        .stores
+        .users
+        .user_by_email("off@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    h.auth.disable_user(off.id, &anon()).await.unwrap();
+    for email in ["new@example.com", "off@example.com"] {
+        h.token(email, MessageKind::Verification).await;
+    }
+    let sent = |to: &str| h.mailer.messages_to(to, MessageKind::Verification).len();
+    let before = [EMAIL, "new@example.com", "off@example.com"].map(sent);
+    for email in [EMAIL, "new@example.com", "off@example.com"] {
+        h.auth.resend_verification(email, &anon()).await.unwrap();
+    }
+    h.auth.shutdown().await;
+    let after = [EMAIL, "new@example.com", "off@example.com"].map(sent);
+    assert_eq!(
+        [
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2]
+        ],
+        [0, 1, 0],
+        "verified, unverified, disabled"
+    );
+}
+
+/// A message the mailer refuses until the outbox gives up is counted in
+/// `Auth::mail_dropped`, the figure operators watch.
+#[tokio::test]
+async fn mail_given_up_on_is_counted_in_mail_dropped() {
+    let h = harness_with(|c| c.outbox.max_attempts = 1);
+    h.mailer.fail_next(1);
+    assert_eq!(h.auth.mail_dropped(), 0);
+    h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    h.auth.shutdown().await;
+    assert_eq!(h.auth.mail_dropped(), 1);
+}

@@ -22,6 +22,9 @@ mod pepper;
 mod policy;
 mod workers;
 
+#[cfg(test)]
+mod properties;
+
 pub use crate::error::ConfigError;
 pub use backend::HashBackend;
 pub use hasher::{DEFAULT_QUEUE_PER_PERMIT, HasherMetrics, PasswordHasher, PasswordHasherBuilder};
