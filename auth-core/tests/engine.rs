@@ -1249,6 +1249,8 @@ async fn s5_a_password_change_keeps_remember_me_as_it_was() {
             .auth
             .login(EMAIL, &pw(old), remember, &anon())
             .await
+            .unwrap()
+            .signed_in()
             .unwrap();
         let changed = h
             .auth

@@ -165,6 +165,8 @@ fn hot_paths(c: &mut Criterion) {
             auth.login(&cheap_user, &Password::new(PW), false, &ctx)
                 .await
                 .unwrap()
+                .signed_in()
+                .expect("no second factor")
                 .session
                 .token
         });

@@ -1,6 +1,6 @@
 //! The stores the environment names: the in-process store by default,
-//! PostgreSQL with `DATABASE_URL` (feature `postgres`), Redis for sessions and
-//! attempt counters with `REDIS_URL` (feature `redis`). Connection URLs are
+//! PostgreSQL with `DATABASE_URL` (feature `postgres`), Redis for sessions,
+//! attempt counters and sign-in challenges with `REDIS_URL` (feature `redis`). Connection URLs are
 //! never logged: they may carry passwords.
 
 use std::sync::Arc;
@@ -170,17 +170,20 @@ pub(crate) mod postgres {
 
 #[cfg(feature = "redis")]
 mod redis {
-    //! Sessions and attempt counters on Redis.
+    //! Sessions, attempt counters and sign-in challenges on Redis.
 
     use std::sync::Arc;
 
     use auth_core::AuthBuilder;
-    use auth_store_redis::{RedisAttemptStore, RedisConfig, RedisSessionStore, UnavailablePolicy};
+    use auth_store_redis::{
+        RedisAttemptStore, RedisChallengeStore, RedisConfig, RedisSessionStore, UnavailablePolicy,
+    };
 
     use crate::Error;
     use crate::cli::{RedisUnavailable, ServeArgs};
 
-    /// Sessions and counters on Redis; checks that it answers before serving.
+    /// Sessions, counters and challenges on Redis; checks that it answers
+    /// before serving.
     pub(super) async fn wire(
         builder: AuthBuilder,
         url: &str,
@@ -197,9 +200,13 @@ mod redis {
             RedisUnavailable::Closed => UnavailablePolicy::FailClosed,
             RedisUnavailable::Open => UnavailablePolicy::FailOpen,
         };
-        tracing::info!(?policy, "storage: Redis for sessions and attempt counters");
+        tracing::info!(
+            ?policy,
+            "storage: Redis for sessions, attempt counters and sign-in challenges"
+        );
         Ok(builder
             .sessions(Arc::new(RedisSessionStore::new(conn.clone())))
+            .challenges(Arc::new(RedisChallengeStore::new(conn.clone())))
             .attempts(Arc::new(
                 RedisAttemptStore::new(conn).with_unavailable_policy(policy),
             )))
