@@ -254,7 +254,7 @@ macro_rules! credential_store_tests {
 }
 
 /// Runs every [`ChallengeStore`] check; `$make` evaluates to a fresh store.
-/// Add `, users_in_same_store` as for [`token_store_tests!`].
+/// Add `, users_in_same_store` as for [`token_store_tests!`](crate::token_store_tests).
 #[macro_export]
 macro_rules! challenge_store_tests {
     ($make:expr) => { $crate::challenge_store_tests!(@ $make, none); };
@@ -293,7 +293,7 @@ macro_rules! token_store_tests {
 }
 
 /// Runs every [`SessionStore`] check; `$make` evaluates to a fresh store. Add
-/// `, users_in_same_store` as for [`token_store_tests!`].
+/// `, users_in_same_store` as for [`token_store_tests!`](crate::token_store_tests).
 #[macro_export]
 macro_rules! session_store_tests {
     ($make:expr) => { $crate::session_store_tests!(@ $make, none); };
@@ -339,7 +339,7 @@ macro_rules! attempt_store_tests {
 }
 
 /// Runs every [`AuditSink`] check; `$make` evaluates to a fresh store. Add
-/// `, users_in_same_store` as for [`token_store_tests!`].
+/// `, users_in_same_store` as for [`token_store_tests!`](crate::token_store_tests).
 #[macro_export]
 macro_rules! audit_sink_tests {
     ($make:expr) => { $crate::audit_sink_tests!(@ $make, none); };
