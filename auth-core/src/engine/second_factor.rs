@@ -89,15 +89,7 @@ impl Auth {
         // The account is checked before the code, so a disabled account or a
         // changed password spends no code and mails no one (S5).
         let Some(user) = e.still_valid(user_id, pending.password.as_ref()).await? else {
-            e.audit(
-                AuditKind::LoginFailed,
-                ctx,
-                Some(user_id),
-                None,
-                Some("credential_changed"),
-            )
-            .await;
-            return Err(AuthError::InvalidCredentials);
+            return Err(e.credential_changed(user_id, ctx).await);
         };
         let method = match e.verify_second_factor(&user, code, ctx).await {
             Ok(Some(method)) => method,

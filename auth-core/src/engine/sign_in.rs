@@ -204,7 +204,7 @@ impl Auth {
                 .await?
                 .is_none()
             {
-                return Err(AuthError::InvalidCredentials);
+                return Err(e.credential_changed(user_id, ctx).await);
             }
             let pending = PendingSignIn {
                 first: first.clone(),
@@ -303,15 +303,7 @@ impl Engine {
             self.sessions
                 .revoke_session(user_id, session.id, self.now())
                 .await?;
-            self.audit(
-                AuditKind::LoginFailed,
-                ctx,
-                Some(user_id),
-                None,
-                Some("credential_changed"),
-            )
-            .await;
-            return Err(AuthError::InvalidCredentials);
+            return Err(self.credential_changed(user_id, ctx).await);
         };
         self.end_sessions_over_the_cap(user_id).await?;
         let session = NewSession {
@@ -342,6 +334,24 @@ impl Engine {
         Ok(current
             .is_some_and(|p| self.password_binding(&p.hash) == *bound)
             .then(|| user.clone()))
+    }
+
+    /// Audits a sign-in refused because the account or the checked password
+    /// changed since the check (S5), and returns its error.
+    pub(super) async fn credential_changed(
+        &self,
+        user_id: UserId,
+        ctx: &RequestContext,
+    ) -> AuthError {
+        self.audit(
+            AuditKind::LoginFailed,
+            ctx,
+            Some(user_id),
+            None,
+            Some("credential_changed"),
+        )
+        .await;
+        AuthError::InvalidCredentials
     }
 
     /// What a sign-in is bound to when it checked the password `hash` (S5):
