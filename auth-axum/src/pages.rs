@@ -1,7 +1,9 @@
 //! The small pages that emailed links open. Opening a link changes nothing:
 //! mail scanners prefetch links, so the page's button POSTs to the API. The
 //! pages send `Referrer-Policy: no-referrer` (the URL carries the token) and a
-//! strict CSP that allows only this crate's own script.
+//! strict CSP that allows only this crate's own script, which takes the token
+//! out of the address bar (`history.replaceState`) as soon as it has read it
+//! (S4).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -22,6 +24,15 @@ const SCRIPT: &str = r#"'use strict';
   var token = new URLSearchParams(window.location.search).get('token') || '';
   var out = document.getElementById('result');
   var button = document.getElementById('submit');
+  // The token leaves the address bar, and so the history, bookmarks and
+  // screenshots, as soon as it has been read (S4).
+  if (window.history && window.history.replaceState) {
+    window.history.replaceState(null, '', window.location.pathname);
+  }
+  if (!token) {
+    out.textContent = 'This link is incomplete. Open the link from your email again.';
+    button.disabled = true;
+  }
   function post(path, payload) {
     button.disabled = true;
     fetch(api + path, {
