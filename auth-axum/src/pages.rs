@@ -14,6 +14,9 @@ use crate::state::AuthState;
 /// Where the pages' script is served.
 pub(crate) const SCRIPT_PATH: &str = "/assets/auth-pages.js";
 
+/// The script's media type (RFC 9239), in its response and the OpenAPI document.
+pub(crate) const SCRIPT_CONTENT_TYPE: &str = "text/javascript";
+
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
                    form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
