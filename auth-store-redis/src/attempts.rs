@@ -77,8 +77,9 @@ return count + 1
 
 /// Failure counters for lockout and rate limits (S6) on Redis.
 ///
-/// Each counter is one hash, `<prefix>:att:<scope>:a:<email>` or
-/// `<prefix>:att:<scope>:ip:<addr>`. An increment is one script: it resets a
+/// Each counter is one hash, `<prefix>:att:<scope>:a:<email>`,
+/// `<prefix>:att:<scope>:ip:<addr>` or `<prefix>:att:<scope>:net:<addr>/48`.
+/// An increment is one script: it resets a
 /// counter that expired at the caller's `now`, adds one, records the time and sets
 /// the expiry, in one round trip and atomically, so concurrent increments are
 /// never lost. Expiry is judged on the engine's clock (`now`), and Redis's TTL

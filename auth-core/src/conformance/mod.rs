@@ -313,6 +313,7 @@ macro_rules! engine_conformance_tests {
                     squatting_variants_are_refused_and_unverified_accounts_expire,
                     registration_notices_share_the_mail_limit_and_resets_still_go_out,
                     a_flood_of_refused_requests_keeps_earlier_evidence,
+                    rotating_through_the_64s_of_a_48_meets_its_network_limit,
                 ]
             );
         }
@@ -356,4 +357,40 @@ macro_rules! store_conformance_tests {
             $make
         )));
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every check (a top-level `pub async fn` of a check module with one
+    /// parameter, the store or bundle) is named in the macros of this file,
+    /// so no check can exist without running in every backend (DESIGN 2).
+    #[test]
+    fn every_check_runs_in_the_macros() {
+        let macros = include_str!("mod.rs");
+        let modules = [
+            ("abuse", include_str!("abuse.rs")),
+            ("attempts", include_str!("attempts.rs")),
+            ("audit", include_str!("audit.rs")),
+            ("engine", include_str!("engine.rs")),
+            ("sessions", include_str!("sessions.rs")),
+            ("tokens", include_str!("tokens.rs")),
+            ("users", include_str!("users.rs")),
+        ];
+        let mut checks = 0;
+        for (module, source) in modules {
+            for item in source.split("\npub async fn ").skip(1) {
+                let (name, rest) = item.split_once('(').unwrap();
+                let params = rest.split_once(')').unwrap().0;
+                if params.matches(':').count() != 1 {
+                    continue; // a helper for other crates' tests, not a check
+                }
+                checks += 1;
+                let listed = macros
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == name);
+                assert!(listed, "{module}::{name} is in no conformance macro");
+            }
+        }
+        assert!(checks > 50, "{checks} checks found: the parsing broke");
+    }
 }

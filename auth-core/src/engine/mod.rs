@@ -25,6 +25,8 @@ use tracing::Instrument as _;
 pub use builder::AuthBuilder;
 pub use session::Authenticated;
 
+use limits::ClientLimits;
+
 use crate::clock::Clock;
 use crate::email::EmailAddress;
 use crate::error::AuthError;
@@ -35,7 +37,7 @@ use crate::store::{
     SessionRecord, SessionStore, TokenStore, User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
-use crate::{AuthConfig, BackoffPolicy, PasswordHashString};
+use crate::{AuthConfig, PasswordHashString};
 use background::Background;
 
 /// Who is asking: used for rate limits and the audit trail. Build it from the
@@ -329,14 +331,22 @@ impl Engine {
 
     /// Audits a refused request, aggregated per kind, client and detail over
     /// `audit_aggregation_window` (S12): a flood of refusals is one record with
-    /// a count, not one record each.
-    pub(crate) async fn audit_refused(&self, kind: AuditKind, ctx: &RequestContext, detail: &str) {
+    /// a count, not one record each. `client` is the address of the counter
+    /// that refused (an IPv6 client's /64 or /48), not the request's own, so
+    /// rotating through a network's addresses does not make a record each.
+    pub(crate) async fn audit_refused(
+        &self,
+        kind: AuditKind,
+        ctx: &RequestContext,
+        client: IpAddr,
+        detail: &str,
+    ) {
         let event = AuditEvent {
             at: self.now(),
             kind,
             user_id: None,
             email: None,
-            ip: ctx.ip,
+            ip: Some(client),
             user_agent: ctx.user_agent.clone(),
             request_id: ctx.request_id.clone(),
             detail: Some(detail.to_owned()),
@@ -388,52 +398,66 @@ impl Engine {
         Ok(after.count == before.count.saturating_add(1))
     }
 
-    /// Refuses the request when the client IP is over its limit for `scope`.
+    /// Refuses the request when the client is over one of its limits for
+    /// `scope` (its address, and for IPv6 its /48), with the longer wait.
     pub(crate) async fn check_ip(
         &self,
         scope: AttemptScope,
-        policy: &BackoffPolicy,
+        limits: ClientLimits<'_>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let ip = client_address(ctx)?;
-        let state = self
-            .attempts
-            .attempts(&AttemptKey::client(scope, ip), self.now())
-            .await?;
-        match policy.retry_after(&state, self.now()) {
-            Some(retry_after) => {
-                self.audit_refused(AuditKind::RateLimited, ctx, scope.as_str())
-                    .await;
+        let now = self.now();
+        let mut refused = None;
+        for counter in limits.counters(scope, ip) {
+            let state = self.attempts.attempts(&counter.key, now).await?;
+            if let Some(wait) = counter.policy.retry_after(&state, now)
+                && refused.as_ref().is_none_or(|(longest, _)| wait > *longest)
+            {
+                refused = Some((wait, counter));
+            }
+        }
+        match refused {
+            Some((retry_after, counter)) => {
+                self.audit_refused(
+                    AuditKind::RateLimited,
+                    ctx,
+                    counter.address,
+                    &counter.detail(),
+                )
+                .await;
                 Err(AuthError::RateLimited { retry_after })
             }
             None => Ok(()),
         }
     }
 
-    /// Checks and counts a request from the client IP against the per-IP
-    /// request limit (registration, reset and resend requests).
+    /// Checks and counts a request from the client against the per-client
+    /// request limits (registration, reset and resend requests).
     pub(crate) async fn admit_request(
         &self,
         scope: AttemptScope,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        self.check_ip(scope, &self.config.ip_request_limit, ctx)
-            .await?;
-        self.count_ip(scope, &self.config.ip_request_limit, ctx)
-            .await
+        let limits = ClientLimits::requests(&self.config);
+        self.check_ip(scope, limits, ctx).await?;
+        self.count_ip(scope, limits, ctx).await
     }
 
-    /// Counts one attempt from the client IP for `scope`.
+    /// Counts one attempt from the client for `scope`, in each of its counters.
     pub(crate) async fn count_ip(
         &self,
         scope: AttemptScope,
-        policy: &BackoffPolicy,
+        limits: ClientLimits<'_>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let ip = client_address(ctx)?;
-        self.attempts
-            .increment(&AttemptKey::client(scope, ip), self.now(), policy.window)
-            .await?;
+        let now = self.now();
+        for counter in limits.counters(scope, ip) {
+            self.attempts
+                .increment(&counter.key, now, counter.policy.window)
+                .await?;
+        }
         Ok(())
     }
 

@@ -13,7 +13,7 @@ mod session;
 mod token;
 mod user;
 
-pub use attempt::{AttemptKey, AttemptScope, AttemptState, AttemptStore};
+pub use attempt::{AttemptKey, AttemptScope, AttemptState, AttemptStore, IPV6_SITE_PREFIX};
 pub use audit::{AuditEvent, AuditKind, AuditSink};
 pub use session::{SessionId, SessionRecord, SessionStore};
 pub use token::{NewToken, TokenCheck, TokenStore};
