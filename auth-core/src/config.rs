@@ -4,6 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::ConfigError;
+use crate::log_sampling::LogSampling;
 use crate::mail::OutboxConfig;
 use crate::store::AttemptState;
 
@@ -190,6 +191,12 @@ pub struct AuthConfig {
     /// [`crate::Auth::purge_expired`] (S12; default 400 days, a year and a
     /// margin; `None` keeps them).
     pub audit_retention: Option<Duration>,
+    /// Sampling of log lines that repeat under a flood or an outage (S9): the
+    /// engine's (a failing audit sink or store in background work, dropped
+    /// work or mail, a request without a client address) and the web layer's
+    /// 5xx lines. Per reason, the first line per second in full, then
+    /// summaries that count the rest and list their request ids.
+    pub log_sampling: LogSampling,
 }
 
 /// Longest "remember me" lifetime accepted.
@@ -224,6 +231,7 @@ impl Default for AuthConfig {
             unverified_account_ttl: Some(Duration::days(7)),
             audit_aggregation_window: Duration::minutes(1),
             audit_retention: Some(Duration::days(400)),
+            log_sampling: LogSampling::default(),
         }
     }
 }
@@ -293,6 +301,7 @@ impl AuthConfig {
             .validate("ip_login_limit: need threshold >= 1, 0 < base <= cap <= window")?;
         self.ip_request_limit
             .validate("ip_request_limit: need threshold >= 1, 0 < base <= cap <= window")?;
+        self.log_sampling.validate()?;
         self.network_login_limit
             .validate("network_login_limit: need threshold >= 1, 0 < base <= cap <= window")?;
         self.network_request_limit
@@ -337,7 +346,8 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused_at_build_time() {
-        let cases: [fn(&mut AuthConfig); 12] = [
+        let cases: [fn(&mut AuthConfig); 13] = [
+            (|c| c.log_sampling.ids_per_summary = 0),
             (|c| c.network_login_limit.threshold = 19),
             (|c| c.network_request_limit.base = Duration::ZERO),
             (|c| c.public_url = "auth.example.com".into()),

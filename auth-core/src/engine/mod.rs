@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use tracing::Instrument as _;
+use tracing::{Instrument as _, Level};
 
 pub use builder::AuthBuilder;
 pub use session::Authenticated;
@@ -29,7 +29,8 @@ use limits::ClientLimits;
 
 use crate::clock::Clock;
 use crate::email::EmailAddress;
-use crate::error::AuthError;
+use crate::error::{AuthError, StoreError};
+use crate::log_sampling::LogSampler;
 use crate::mail::{EmailMessage, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
@@ -143,6 +144,8 @@ pub(crate) struct Engine {
     pub(crate) outbox: Outbox,
     pub(crate) templates: Templates,
     pub(crate) background: Background,
+    /// Samples the lines that repeat under a flood or an outage (S9).
+    pub(crate) log: LogSampler,
 }
 
 impl Auth {
@@ -167,6 +170,15 @@ impl Auth {
     #[must_use]
     pub fn policy(&self) -> &PasswordPolicy {
         &self.inner.policy
+    }
+
+    /// The sampler of log lines that repeat under a flood or an outage
+    /// (`AuthConfig::log_sampling`, S9). The engine samples its own with it;
+    /// a web layer samples its 5xx lines with it too, so one setting covers
+    /// both.
+    #[must_use]
+    pub fn log_sampler(&self) -> &LogSampler {
+        &self.inner.log
     }
 
     /// Messages the outbox dropped (queue full) or gave up on (retries exhausted).
@@ -246,8 +258,11 @@ impl Auth {
         Fut: Future<Output = Result<(), AuthError>> + Send + 'static,
     {
         let work = work(self.clone(), ctx.clone()).instrument(tracing::Span::current());
+        let (log, id) = (self.inner.log.clone(), ctx.request_id.clone());
         self.inner.background.spawn(async move {
-            if let Err(err) = work.await {
+            if let Err(err) = work.await
+                && log.sample(Level::ERROR, failure, id.as_deref())
+            {
                 tracing::error!(error = %err, "{failure}");
             }
         });
@@ -279,8 +294,11 @@ impl Auth {
         // The request's span (request id) stays on what the work logs.
         let work = follow(self.clone(), email, throttled, ctx.clone())
             .instrument(tracing::Span::current());
+        let (log, id) = (e.log.clone(), ctx.request_id.clone());
         e.background.spawn(async move {
-            if let Err(err) = work.await {
+            if let Err(err) = work.await
+                && log.sample(Level::ERROR, failure, id.as_deref())
+            {
                 tracing::error!(error = %err, "{failure}");
             }
         });
@@ -288,18 +306,24 @@ impl Auth {
     }
 }
 
-/// The client address of a request that per-IP limits apply to: a request
-/// without one is refused and logged, never served without its limits (S8).
-fn client_address(ctx: &RequestContext) -> Result<IpAddr, AuthError> {
-    ctx.ip.ok_or_else(|| {
-        tracing::error!(request_id = ctx.request_id, "{MissingClientAddress}");
-        AuthError::internal(MissingClientAddress)
-    })
-}
-
 impl Engine {
     pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// The client address of a request that per-IP limits apply to: a request
+    /// without one is refused and logged, never served without its limits (S8).
+    fn client_address(&self, ctx: &RequestContext) -> Result<IpAddr, AuthError> {
+        ctx.ip.ok_or_else(|| {
+            const REASON: &str = "request without a client address";
+            if self
+                .log
+                .sample(Level::ERROR, REASON, ctx.request_id.as_deref())
+            {
+                tracing::error!(request_id = ctx.request_id, "{MissingClientAddress}");
+            }
+            AuthError::internal(MissingClientAddress)
+        })
     }
 
     /// Writes an audit event. A failing audit sink is logged and does not fail the
@@ -325,7 +349,19 @@ impl Engine {
         };
         tracing::info!(event = kind.as_str(), user.id = ?user_id, detail, "audit");
         if let Err(err) = self.audit.record(event).await {
-            tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
+            self.audit_failed(kind, &err, ctx);
+        }
+    }
+
+    /// Logs a failed audit write, sampled: an audit store outage fails every
+    /// request's write (S9).
+    fn audit_failed(&self, kind: AuditKind, err: &StoreError, ctx: &RequestContext) {
+        const REASON: &str = "writing the audit event failed";
+        if self
+            .log
+            .sample(Level::ERROR, REASON, ctx.request_id.as_deref())
+        {
+            tracing::error!(event = kind.as_str(), error = %err, "{REASON}");
         }
     }
 
@@ -354,7 +390,7 @@ impl Engine {
         };
         let window = self.config.audit_aggregation_window;
         if let Err(err) = self.audit.record_aggregated(event, window).await {
-            tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
+            self.audit_failed(kind, &err, ctx);
         }
     }
 
@@ -406,7 +442,7 @@ impl Engine {
         limits: ClientLimits<'_>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let ip = client_address(ctx)?;
+        let ip = self.client_address(ctx)?;
         let now = self.now();
         let mut refused = None;
         for counter in limits.counters(scope, ip) {
@@ -451,7 +487,7 @@ impl Engine {
         limits: ClientLimits<'_>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let ip = client_address(ctx)?;
+        let ip = self.client_address(ctx)?;
         let now = self.now();
         for counter in limits.counters(scope, ip) {
             self.attempts
