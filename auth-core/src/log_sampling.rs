@@ -41,7 +41,8 @@ pub struct LogSampling {
     /// the rest, so a summary line stays a few KiB. At least 1.
     pub ids_per_summary: usize,
     /// Distinct reasons tracked at once (default 256); lines of further
-    /// reasons share one entry, [`OTHER_REASONS`]. At least 1.
+    /// reasons share one entry, [`OTHER_REASONS`]. At least 1. Reasons are
+    /// told apart by their first 256 bytes.
     pub max_reasons: usize,
 }
 
@@ -164,6 +165,8 @@ impl LogSampler {
     /// `true` when the caller should write it in full; `false` when it was
     /// counted, to be summarised with its id.
     pub fn sample(&self, level: Level, reason: &str, id: Option<&str>) -> bool {
+        let reason = truncate(reason, MAX_REASON_BYTES);
+        let id = id.map(|id| truncate(id, MAX_ID_BYTES));
         let now = Instant::now();
         let mut summaries = Vec::new();
         let (write, schedule) = {
@@ -254,6 +257,23 @@ impl LogSampler {
         // The state stays consistent whatever panicked while holding it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The longest reason kept, in bytes: a longer one (a cause that quotes a
+/// long input) is cut, so memory stays bounded whatever an error says.
+const MAX_REASON_BYTES: usize = 256;
+
+/// The longest request id kept, in bytes (ours are 32; a trusted proxy's at
+/// most 64).
+const MAX_ID_BYTES: usize = 64;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
 }
 
 /// Takes the summaries of the entries whose windows ended and forgets those

@@ -209,3 +209,20 @@ fn zero_settings_are_refused() {
         assert!(bad.validate().is_err(), "{bad:?}");
     }
 }
+
+/// Reasons are told apart by their first 256 bytes (cut at a character
+/// boundary), so a cause quoting a long input cannot grow the sampler.
+#[tokio::test(start_paused = true)]
+async fn long_reasons_are_cut() {
+    let (logs, _guard) = Captured::start();
+    let sampler = LogSampler::new(LogSampling::default());
+    let long = "é".repeat(200); // 400 bytes
+    assert!(sampler.sample(Level::WARN, &format!("{long}a"), Some("1")));
+    assert!(!sampler.sample(Level::WARN, &format!("{long}b"), Some("2")));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let lines = logs.lines();
+    let summaries = summaries(&lines);
+    assert_eq!(summaries.len(), 1);
+    let reason = summaries[0]["fields"]["reason"].as_str().unwrap();
+    assert_eq!(reason, "é".repeat(128));
+}
