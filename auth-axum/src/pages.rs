@@ -99,16 +99,21 @@ pub(crate) async fn verify(State(state): State<AuthState>) -> Response {
     )
 }
 
-/// The page a reset link opens.
+/// The page a reset link opens. The field's `minlength` is the policy's
+/// minimum (a hint: browsers count UTF-16 units, the server code points after
+/// NFKC, and the server decides).
 pub(crate) async fn reset(State(state): State<AuthState>) -> Response {
-    let form = "<label for=\"password\">New password</label> \
-                <input id=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"8\" required> ";
+    let form = format!(
+        "<label for=\"password\">New password</label> \
+         <input id=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{}\" required> ",
+        state.auth.policy().min_chars()
+    );
     page(
         &state,
         "reset",
         "Choose a new password",
         "Your password was changed. Log in with the new one.",
-        form,
+        &form,
     )
 }
 

@@ -17,8 +17,10 @@ use auth_core::password::PasswordPolicy;
 use auth_core::{Auth, SecretKey};
 use auth_store_memory::MemoryStore;
 use axum::http::{Method, StatusCode, header};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use support::Api;
+use tower::ServiceExt;
 
 fn operations(doc: &Value) -> Vec<(Method, String, Value)> {
     let mut out = Vec::new();
@@ -141,8 +143,8 @@ async fn the_document_validates_as_openapi_3_1() {
     assert!(printed.contains("OK"), "{printed}");
 }
 
-/// The document of an engine with `policy`, as served.
-async fn document_with(policy: Option<PasswordPolicy>) -> Value {
+/// The web state and document of an engine with `policy`.
+async fn document_with(policy: Option<PasswordPolicy>) -> (AuthState, Value) {
     let mut builder = Auth::builder()
         .stores(Arc::new(MemoryStore::new()))
         .mailer(Arc::new(ConsoleMailer))
@@ -151,7 +153,8 @@ async fn document_with(policy: Option<PasswordPolicy>) -> Value {
         builder = builder.policy(policy);
     }
     let state = AuthState::new(builder.build().unwrap(), WebConfig::default()).unwrap();
-    serde_json::to_value(state.openapi()).unwrap()
+    let doc = serde_json::to_value(state.openapi()).unwrap();
+    (state, doc)
 }
 
 /// S11: every string field of every request body says what the server
@@ -214,7 +217,8 @@ async fn s11_request_schemas_carry_the_constraints_the_server_enforces() {
     );
 }
 
-/// The password lengths in the document follow the engine's policy.
+/// The password lengths in the document, and the reset page's `minlength`,
+/// follow the engine's policy.
 #[tokio::test]
 async fn s11_password_lengths_follow_the_configured_policy() {
     let policy = PasswordPolicy::builder()
@@ -222,7 +226,7 @@ async fn s11_password_lengths_follow_the_configured_policy() {
         .max_chars(256)
         .build()
         .unwrap();
-    let doc = document_with(Some(policy)).await;
+    let (state, doc) = document_with(Some(policy)).await;
     let register = &doc["components"]["schemas"]["RegisterRequest"]["properties"]["password"];
     assert_eq!(
         (&register["minLength"], &register["maxLength"]),
@@ -234,10 +238,22 @@ async fn s11_password_lengths_follow_the_configured_policy() {
         (&Value::Null, &json!(256))
     );
     assert_eq!(
-        document_with(None).await["components"]["schemas"]["RegisterRequest"]["properties"]["password"]
+        document_with(None).await.1["components"]["schemas"]["RegisterRequest"]["properties"]["password"]
             ["maxLength"],
         128
     );
+    let page = state
+        .app()
+        .oneshot(
+            axum::http::Request::get("/reset-password")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let html = page.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8_lossy(&html);
+    assert!(html.contains("minlength=\"12\""), "{html}");
 }
 
 /// The documented limits are the server's: just inside them a registration
