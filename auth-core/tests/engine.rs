@@ -895,6 +895,7 @@ async fn s2_login_upgrades_weaker_and_bcrypt_hashes() {
 async fn s5_unverified_accounts_are_told_to_verify_only_with_the_right_password() {
     let h = harness();
     h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    h.auth.settle().await; // the account is created in the background (S3)
     assert_eq!(
         login(&h, EMAIL, "wrong password!")
             .await
@@ -1412,6 +1413,7 @@ async fn s3_resend_mails_only_unverified_enabled_accounts() {
     for email in ["new@example.com", "off@example.com"] {
         h.auth.register(email, &pw(PW), &anon()).await.unwrap();
     }
+    h.auth.settle().await; // the accounts are created in the background (S3)
     let off = h
         .stores
         .users

@@ -269,11 +269,13 @@ impl Auth {
     }
 
     /// A mail request (reset, resend): checks and counts the per-IP limit,
-    /// parses the address and counts it against its own limit, then answers,
-    /// leaving the rest to `follow` in the background with the address and
-    /// whether it is over its limit (then no mail goes out; the answer is the
-    /// same). Nothing before the answer depends on whether an account exists
-    /// (S3); a failure in the background is logged as `failure`.
+    /// parses the address, then answers, leaving the rest to the background:
+    /// the address's own mail limit, then `follow` with the address and
+    /// whether it is over that limit (then no mail goes out; the answer is the
+    /// same). Nothing before the answer depends on the address, whether an
+    /// account has it or how many mails it got (S3: a throttled address would
+    /// otherwise skip a counter write and answer sooner); a failure in the
+    /// background is logged as `failure`.
     pub(super) async fn answer_mail_request<F, Fut>(
         &self,
         scope: AttemptScope,
@@ -289,11 +291,14 @@ impl Auth {
         let e = &self.inner;
         e.admit_request(scope, ctx).await?;
         let email = EmailAddress::parse(email)?;
-        let key = AttemptKey::Account(scope, email.normalized().to_owned());
-        let throttled = !e.take_mail_slot(&key).await?;
+        let (auth, ctx_owned) = (self.clone(), ctx.clone());
         // The request's span (request id) stays on what the work logs.
-        let work = follow(self.clone(), email, throttled, ctx.clone())
-            .instrument(tracing::Span::current());
+        let work = async move {
+            let key = AttemptKey::Account(scope, email.normalized().to_owned());
+            let throttled = !auth.inner.take_mail_slot(&key).await?;
+            follow(auth, email, throttled, ctx_owned).await
+        }
+        .instrument(tracing::Span::current());
         let (log, id) = (e.log.clone(), ctx.request_id.clone());
         e.background.spawn(async move {
             if let Err(err) = work.await
