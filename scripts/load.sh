@@ -31,8 +31,10 @@
 # both set, again on PostgreSQL + Redis (built with --features postgres,redis;
 # the server runs its migrations with --migrate; use a database of its own: a
 # run leaves its user, sessions and audit rows there). Prints one markdown table
-# on stdout; progress goes to stderr. The server logs every 503 (S9): a flood
-# writes some 400 MB of JSON logs to the work directory, deleted at the end.
+# on stdout; progress goes to stderr. The server logs 5xx answers sampled (S9):
+# per reason, the first line per second in full and the rest counted in summary
+# lines with their request ids; the table counts both, and the size of the log.
+# The work directory is deleted at the end.
 #
 #   scripts/load.sh                                   # about 2 min after the build
 #   createdb -h 127.0.0.1 -U postgres auth_load       # once
@@ -470,17 +472,39 @@ PY
   R[$b.rss_after_kib]=$(rss_kib "$pid" VmRSS)
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$BASE/api/v1/users/me")
   R[$b.me_after]=$code
-  R[$b.server_5xx_logged]=$(grep -c '"status":5[0-9][0-9]' "$err" || true)
-  R[$b.server_500]=$(grep -c '"status":500' "$err" || true)
-  # The server's own time for each 503, from its request log.
+  # The 5xx answers the server logged: lines in full (with the server's own
+  # time of each 503) plus those counted in summary lines (S9); the log's size.
   python3 - "$err" >"$WORK/$b.srv503.txt" <<'PY'
-import re, sys
-pat = re.compile(r'"status":503,"elapsed_ms":([0-9.eE+-]+)')
-xs = sorted(float(m.group(1)) for line in open(sys.argv[1], errors="replace") for m in [pat.search(line)] if m)
+import json, os, sys
+xs, full, full500, summarised, summarised500, summaries, lines = [], 0, 0, 0, 0, 0, 0
+for line in open(sys.argv[1], errors="replace"):
+    lines += 1
+    if '"status":5' not in line and "repeated log lines suppressed" not in line:
+        continue
+    try:
+        fields = json.loads(line)["fields"]
+    except (ValueError, KeyError, TypeError):
+        continue
+    if fields.get("message") == "repeated log lines suppressed":
+        reason = str(fields.get("reason", ""))
+        if reason[:1] == "5":
+            summaries += 1
+            summarised += int(fields.get("suppressed", 0))
+            summarised500 += int(fields.get("suppressed", 0)) if reason.startswith("500 ") else 0
+    elif isinstance(fields.get("status"), int) and fields["status"] >= 500:
+        full += 1
+        full500 += fields["status"] == 500
+        if fields["status"] == 503:
+            xs.append(float(fields["elapsed_ms"]))
+xs.sort()
 pct = lambda p: xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
-print("PROBE n=%d p50_ms=%.4f p99_ms=%.4f max_ms=%.3f" % (len(xs), pct(50), pct(99), xs[-1] if xs else float("nan")))
+print("PROBE n=%d p50_ms=%.4f p99_ms=%.4f max_ms=%.3f logged=%d full=%d summaries=%d n500=%d lines=%d bytes=%d" % (
+    len(xs), pct(50), pct(99), xs[-1] if xs else float("nan"), full + summarised, full, summaries,
+    full500 + summarised500, lines, os.path.getsize(sys.argv[1])))
 PY
   parse_result "$b.srv503" "$WORK/$b.srv503.txt"
+  R[$b.server_5xx_logged]=${R[$b.srv503.logged]}
+  R[$b.server_500]=${R[$b.srv503.n500]}
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
   log "[$b] done"
@@ -535,7 +559,7 @@ cell() { # one backend's cell for a row
       calc "$(g $b.flood.statuses | tr ',' '\n' | awk -F: '$1 == 200 { n = $2 } END { print n + 0 }') / $(g $b.flood.secs)" 1 | sed 's|$|/s|' ;;
     retry) echo "flood: $(g $b.flood.retry_after); probe: $(g $b.probe.retry_503)" ;;
     probe)
-      echo "server: p50 $(ms "$(g $b.srv503.p50_ms)"), p99 $(ms "$(g $b.srv503.p99_ms)"), max $(ms "$(g $b.srv503.max_ms)") over $(g $b.srv503.n); probe (client): $(g $b.probe.n503) of $(g $b.probe.n) answered 503, p50 $(ms "$(g $b.probe.p50_503_ms)"), p99 $(ms "$(g $b.probe.p99_503_ms)"); $(g $b.probe.n200) admitted" ;;
+      echo "server (the 503 lines written in full): p50 $(ms "$(g $b.srv503.p50_ms)"), p99 $(ms "$(g $b.srv503.p99_ms)"), max $(ms "$(g $b.srv503.max_ms)") over $(g $b.srv503.n); probe (client): $(g $b.probe.n503) of $(g $b.probe.n) answered 503, p50 $(ms "$(g $b.probe.p50_503_ms)"), p99 $(ms "$(g $b.probe.p99_503_ms)"); $(g $b.probe.n200) admitted" ;;
     floodrss)
       local bound=$(( $(g $b.base_rss_kib) + PERMITS * M_KIB + 65536 ))
       echo "$(mib "$(g $b.hwm_kib)") MiB <= $(mib $bound) MiB? $(verdict "$(g $b.hwm_kib) <= $bound") (after: $(mib "$(g $b.rss_after_kib)") MiB)" ;;
@@ -553,6 +577,7 @@ cell() { # one backend's cell for a row
       done
       echo "${txt}anything else: at most ${max_other}% ($max_phase) ($(verdict "$max_other <= $DISTURBED_PCT")); phases repeated: $repeated" ;;
     after) echo "GET /users/me $(g $b.me_after); 5xx logged $(g $b.server_5xx_logged), of them 500: $(g $b.server_500)" ;;
+    logs) echo "$(g $b.srv503.full) 5xx lines in full and $(g $b.srv503.summaries) summaries for $(g $b.server_5xx_logged) answers; the whole run's log $(g $b.srv503.lines) lines, $(calc "$(g $b.srv503.bytes) / 1048576" 1) MiB" ;;
   esac
 }
 
@@ -592,6 +617,7 @@ row "flood: time to answer 503 (server log; a client probe every 50 ms)" "fast" 
 row "flood: GET /users/me, 4 connections, meanwhile" "keeps answering" meflood
 row "flood: peak RSS (VmHWM) <= base + $PERMITS x $M_KIB KiB + 64 MiB" "within bound" floodrss
 row "after the flood" "200; no 500" after
+row "server log (S9: 5xx lines sampled)" "every 5xx counted, the log small" logs
 row "share of the $CPUS CPUs used" "others <= $DISTURBED_PCT% (a quiet machine)" cpu
 echo
 echo "Run time: build ${BUILD_SECS} s, measurements ${MEASURE_SECS} s (bound ${LOAD_BUDGET_SECS} s)."

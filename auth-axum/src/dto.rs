@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// `POST /auth/register`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address (at most 254 bytes).
@@ -17,7 +17,7 @@ pub struct RegisterRequest {
 }
 
 /// `POST /auth/verify-email`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
     /// The token from the emailed link.
@@ -33,7 +33,7 @@ pub struct EmailRequest {
 }
 
 /// `POST /auth/login`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address.
@@ -47,7 +47,7 @@ pub struct LoginRequest {
 }
 
 /// `POST /auth/password/reset`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The token from the emailed link.
@@ -57,7 +57,7 @@ pub struct ResetPasswordRequest {
 }
 
 /// `POST /auth/password/change`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password.
@@ -75,12 +75,26 @@ pub struct ConfirmPasswordRequest {
     pub password: String,
 }
 
-impl std::fmt::Debug for ConfirmPasswordRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfirmPasswordRequest")
-            .field("password", &"[redacted]")
-            .finish()
-    }
+/// What `Debug` shows instead of a password or token (S10).
+const REDACTED: &str = "[redacted]";
+
+/// `Debug` that shows the listed fields and hides the secret ones (S10): a
+/// request or response logged with `{:?}` never carries a password or token.
+/// Every field must be listed as shown or hidden: the struct is destructured
+/// without `..`, so a field added later does not compile until it is sorted
+/// into one of the two lists.
+macro_rules! redacted_debug {
+    ($ty:ident { shown: [$($shown:ident),*], hidden: [$($hidden:ident),*] }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let Self { $($shown,)* $($hidden: _,)* } = self;
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($shown), $shown))*
+                    $(.field(stringify!($hidden), &REDACTED))*
+                    .finish()
+            }
+        }
+    };
 }
 
 /// `POST /auth/login/second-factor`: the challenge from the login answer and
@@ -98,11 +112,10 @@ pub struct SecondFactorRequest {
     pub recovery_code: Option<String>,
 }
 
-impl std::fmt::Debug for SecondFactorRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecondFactorRequest(<redacted>)")
-    }
-}
+redacted_debug!(SecondFactorRequest {
+    shown: [],
+    hidden: [challenge, code, recovery_code]
+});
 
 /// `POST /users/me/mfa/totp/confirm`: a code from the newly set-up app.
 #[derive(Deserialize, ToSchema)]
@@ -112,11 +125,10 @@ pub struct TotpCodeRequest {
     pub code: String,
 }
 
-impl std::fmt::Debug for TotpCodeRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TotpCodeRequest(<redacted>)")
-    }
-}
+redacted_debug!(TotpCodeRequest {
+    shown: [],
+    hidden: [code]
+});
 
 /// `DELETE /users/me/mfa/totp`: the current password and a TOTP code, or a
 /// recovery code alone.
@@ -134,11 +146,10 @@ pub struct DisableTotpRequest {
     pub recovery_code: Option<String>,
 }
 
-impl std::fmt::Debug for DisableTotpRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DisableTotpRequest(<redacted>)")
-    }
-}
+redacted_debug!(DisableTotpRequest {
+    shown: [],
+    hidden: [password, code, recovery_code]
+});
 
 /// `POST /users/me/mfa/recovery-codes`: exactly one of a TOTP code or a
 /// recovery code, proving the second factor.
@@ -153,11 +164,10 @@ pub struct SecondFactorProofRequest {
     pub recovery_code: Option<String>,
 }
 
-impl std::fmt::Debug for SecondFactorProofRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecondFactorProofRequest(<redacted>)")
-    }
-}
+redacted_debug!(SecondFactorProofRequest {
+    shown: [],
+    hidden: [code, recovery_code]
+});
 
 /// The login answer when a second factor is due.
 #[derive(Debug, Serialize, ToSchema)]
@@ -179,13 +189,10 @@ pub struct ChallengeView {
     pub expires_at: OffsetDateTime,
 }
 
-impl std::fmt::Debug for ChallengeView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChallengeView")
-            .field("methods", &self.methods)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(ChallengeView {
+    shown: [methods, expires_at],
+    hidden: [challenge]
+});
 
 /// `POST /auth/login`: signed in, or a second factor is due.
 #[derive(Debug, Serialize, ToSchema)]
@@ -208,11 +215,10 @@ pub struct TotpEnrolmentView {
     pub qr_svg: String,
 }
 
-impl std::fmt::Debug for TotpEnrolmentView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TotpEnrolmentView(<redacted>)")
-    }
-}
+redacted_debug!(TotpEnrolmentView {
+    shown: [],
+    hidden: [secret, otpauth_uri, qr_svg]
+});
 
 /// New recovery codes, shown once.
 #[derive(Serialize, ToSchema)]
@@ -241,6 +247,31 @@ pub struct SecondFactorsView {
     /// Unused recovery codes.
     pub recovery_codes_left: u32,
 }
+
+redacted_debug!(RegisterRequest {
+    shown: [email],
+    hidden: [password]
+});
+redacted_debug!(VerifyEmailRequest {
+    shown: [],
+    hidden: [token]
+});
+redacted_debug!(LoginRequest {
+    shown: [email, remember_me],
+    hidden: [password]
+});
+redacted_debug!(ResetPasswordRequest {
+    shown: [],
+    hidden: [token, new_password]
+});
+redacted_debug!(ChangePasswordRequest {
+    shown: [],
+    hidden: [current_password, new_password]
+});
+redacted_debug!(ConfirmPasswordRequest {
+    shown: [],
+    hidden: [password]
+});
 
 /// A request was accepted; what follows happens by email.
 #[derive(Debug, Serialize, ToSchema)]
@@ -333,7 +364,7 @@ impl SessionView {
 }
 
 /// A new session: after login or password change.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionResponse {
     /// The user.
     pub user: UserView,
@@ -345,9 +376,158 @@ pub struct SessionResponse {
     pub token: Option<String>,
 }
 
+/// Shows whether a token was handed out, never the token (S10).
+impl std::fmt::Debug for SessionResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            user,
+            session,
+            token,
+        } = self;
+        f.debug_struct("SessionResponse")
+            .field("user", user)
+            .field("session", session)
+            .field("token", &token.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
 /// Liveness and readiness.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRETS: [&str; 3] = [
+        "hunter2-correct-horse",
+        "zG9tZS1zZWNyZXQtdG9rZW4tdGhhdC1pcy00My1jaGFycw",
+        "new-secret-battery-staple",
+    ];
+
+    fn assert_hidden(debug: &str) {
+        for secret in SECRETS {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains(REDACTED), "{debug}");
+    }
+
+    /// S10: `{:?}` of every request and response that holds a password or
+    /// token shows none of it.
+    #[test]
+    fn s10_debug_of_dtos_hides_passwords_and_tokens() {
+        let [pw, token, new_pw] = SECRETS.map(str::to_owned);
+        let email = "someone@example.com".to_owned();
+        let register = RegisterRequest {
+            email: email.clone(),
+            password: pw.clone(),
+        };
+        let debug = format!("{register:?}");
+        assert_hidden(&debug);
+        assert!(debug.contains(&email), "the address stays visible: {debug}");
+        assert_hidden(&format!(
+            "{:?}",
+            VerifyEmailRequest {
+                token: token.clone()
+            }
+        ));
+        assert_hidden(&format!(
+            "{:?}",
+            LoginRequest {
+                email,
+                password: pw.clone(),
+                remember_me: true,
+            }
+        ));
+        assert_hidden(&format!(
+            "{:?}",
+            ResetPasswordRequest {
+                token: token.clone(),
+                new_password: new_pw.clone(),
+            }
+        ));
+        assert_hidden(&format!(
+            "{:#?}",
+            ChangePasswordRequest {
+                current_password: pw.clone(),
+                new_password: new_pw,
+            }
+        ));
+        assert_hidden(&format!(
+            "{:?}",
+            ConfirmPasswordRequest {
+                password: pw.clone()
+            }
+        ));
+
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let response = SessionResponse {
+            user: UserView {
+                id: Uuid::nil(),
+                email: "someone@example.com".to_owned(),
+                email_verified: true,
+                created_at: now,
+            },
+            session: SessionView {
+                id: Uuid::nil(),
+                created_at: now,
+                authenticated_at: now,
+                methods: vec!["password".to_owned()],
+                last_seen_at: now,
+                idle_expires_at: now,
+                expires_at: now,
+                ip: None,
+                user_agent: None,
+                current: true,
+            },
+            token: Some(token.clone()),
+        };
+        assert_hidden(&format!("{response:?}"));
+
+        // The second-factor requests and answers (S15).
+        assert_hidden(&format!(
+            "{:?}",
+            SecondFactorRequest {
+                challenge: token.clone(),
+                code: Some(pw.clone()),
+                recovery_code: Some(pw.clone()),
+            }
+        ));
+        assert_hidden(&format!("{:?}", TotpCodeRequest { code: pw.clone() }));
+        assert_hidden(&format!(
+            "{:?}",
+            DisableTotpRequest {
+                password: Some(pw.clone()),
+                code: Some(pw.clone()),
+                recovery_code: None,
+            }
+        ));
+        assert_hidden(&format!(
+            "{:?}",
+            SecondFactorProofRequest {
+                code: None,
+                recovery_code: Some(pw.clone()),
+            }
+        ));
+        assert_hidden(&format!(
+            "{:?}",
+            ChallengeView {
+                challenge: token,
+                methods: vec!["totp".to_owned()],
+                expires_at: now,
+            }
+        ));
+        assert_hidden(&format!(
+            "{:?}",
+            TotpEnrolmentView {
+                secret: pw.clone(),
+                otpauth_uri: pw.clone(),
+                qr_svg: pw,
+            }
+        ));
+    }
 }

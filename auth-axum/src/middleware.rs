@@ -1,5 +1,7 @@
 //! The request middleware: request ids, the error envelope's request id, one log
-//! line per request, and every 5xx logged with its cause (S9).
+//! line per request, and every 5xx logged with its cause (S9), sampled per
+//! reason under a flood (the first lines in full, the rest in summaries that
+//! list their request ids).
 
 use std::time::Instant;
 
@@ -8,7 +10,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
+use tracing::{Instrument, Level};
 
 use crate::error::{ApiError, ErrorBody, ErrorCause, ErrorEnvelope};
 use crate::meta;
@@ -54,6 +56,7 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         .flatten()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
+    let state = request.extensions().get::<AuthState>().cloned();
     // The path only: query strings may carry tokens (S10).
     let span = tracing::info_span!(
         "request",
@@ -92,11 +95,23 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
     if response.status().is_server_error() {
         let cause = response.extensions_mut().remove::<ErrorCause>();
         let cause = cause.map_or_else(|| "unknown".to_owned(), |c| c.0);
-        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-            // Load shedding or a store outage: expected under a flood, where an
-            // error-level line per refused request would drown the logs.
-            tracing::warn!(status, elapsed_ms, cause, "request refused: unavailable");
+        // Load shedding or a store outage is expected under a flood: a warning,
+        // not an error. Either way, lines of one status and cause are sampled
+        // with the engine's sampler (`AuthConfig::log_sampling`), so a flood
+        // cannot make logging the bottleneck (S9).
+        let unavailable = response.status() == StatusCode::SERVICE_UNAVAILABLE;
+        let level = if unavailable {
+            Level::WARN
         } else {
+            Level::ERROR
+        };
+        let write = state.as_ref().is_none_or(|state| {
+            let reason = format!("{status} {cause}");
+            state.auth.log_sampler().sample(level, &reason, Some(&id))
+        });
+        if write && unavailable {
+            tracing::warn!(status, elapsed_ms, cause, "request refused: unavailable");
+        } else if write {
             tracing::error!(status, elapsed_ms, cause, "request failed");
         }
     } else {

@@ -1,7 +1,9 @@
 //! The small pages that emailed links open. Opening a link changes nothing:
 //! mail scanners prefetch links, so the page's button POSTs to the API. The
 //! pages send `Referrer-Policy: no-referrer` (the URL carries the token) and a
-//! strict CSP that allows only this crate's own script.
+//! strict CSP that allows only this crate's own script, which takes the token
+//! out of the address bar (`history.replaceState`) as soon as it has read it
+//! (S4).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -11,6 +13,9 @@ use crate::state::AuthState;
 
 /// Where the pages' script is served.
 pub(crate) const SCRIPT_PATH: &str = "/assets/auth-pages.js";
+
+/// The script's media type (RFC 9239), in its response and the OpenAPI document.
+pub(crate) const SCRIPT_CONTENT_TYPE: &str = "text/javascript";
 
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
                    form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
@@ -22,6 +27,15 @@ const SCRIPT: &str = r#"'use strict';
   var token = new URLSearchParams(window.location.search).get('token') || '';
   var out = document.getElementById('result');
   var button = document.getElementById('submit');
+  // The token leaves the address bar, and so the history, bookmarks and
+  // screenshots, as soon as it has been read (S4).
+  if (window.history && window.history.replaceState) {
+    window.history.replaceState(null, '', window.location.pathname);
+  }
+  if (!token) {
+    out.textContent = 'This link is incomplete. Open the link from your email again.';
+    button.disabled = true;
+  }
   function post(path, payload) {
     button.disabled = true;
     fetch(api + path, {
@@ -85,16 +99,21 @@ pub(crate) async fn verify(State(state): State<AuthState>) -> Response {
     )
 }
 
-/// The page a reset link opens.
+/// The page a reset link opens. The field's `minlength` is the policy's
+/// minimum (a hint: browsers count UTF-16 units, the server code points after
+/// NFKC, and the server decides).
 pub(crate) async fn reset(State(state): State<AuthState>) -> Response {
-    let form = "<label for=\"password\">New password</label> \
-                <input id=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"8\" required> ";
+    let form = format!(
+        "<label for=\"password\">New password</label> \
+         <input id=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{}\" required> ",
+        state.auth.policy().min_chars()
+    );
     page(
         &state,
         "reset",
         "Choose a new password",
         "Your password was changed. Log in with the new one.",
-        form,
+        &form,
     )
 }
 

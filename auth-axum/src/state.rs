@@ -34,7 +34,8 @@ impl AuthState {
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] when cookies are not `Secure` for a public URL
-    /// other than localhost, or the API prefix is malformed.
+    /// other than localhost, the API prefix is malformed or the body limit is
+    /// under 1 KiB.
     pub fn new(auth: Auth, config: WebConfig) -> Result<Self, ConfigError> {
         let public_url = auth.config().public_url.clone();
         if !config.cookie_secure && !is_local_url(&public_url) {

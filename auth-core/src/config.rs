@@ -4,6 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::ConfigError;
+use crate::log_sampling::LogSampling;
 use crate::mail::OutboxConfig;
 use crate::store::AttemptState;
 
@@ -58,6 +59,20 @@ impl BackoffPolicy {
         base: Duration::seconds(30),
         cap: Duration::hours(1),
         window: Duration::hours(1),
+    };
+    /// Failed logins per IPv6 /48 network, across its /64s and accounts: 200
+    /// (ten times [`Self::IP_LOGIN`]'s, room for a site's many users), then
+    /// the same 1 s doubling up to 15 min; forgotten after 1 h.
+    pub const NETWORK_LOGIN: Self = Self {
+        threshold: 200,
+        ..Self::IP_LOGIN
+    };
+    /// Registrations, reset requests and resends per IPv6 /48 network: 100
+    /// (ten times [`Self::IP_REQUESTS`]'s), then the same 30 s doubling up to
+    /// 1 h; forgotten after 1 h.
+    pub const NETWORK_REQUESTS: Self = Self {
+        threshold: 100,
+        ..Self::IP_REQUESTS
     };
     /// Mail per account (reset links, verification resends, notices of a
     /// registration of a taken address; each kind its own counter): 3 mails,
@@ -154,6 +169,14 @@ pub struct AuthConfig {
     pub ip_login_limit: BackoffPolicy,
     /// Registrations, reset requests and resends per client IP.
     pub ip_request_limit: BackoffPolicy,
+    /// Failed logins per IPv6 /48 network, on top of `ip_login_limit` per /64
+    /// (S6; default [`BackoffPolicy::NETWORK_LOGIN`]). Its threshold is at
+    /// least `ip_login_limit`'s. IPv4 clients have no network limit.
+    pub network_login_limit: BackoffPolicy,
+    /// Registrations, reset requests and resends per IPv6 /48 network, on top
+    /// of `ip_request_limit` (S6; default [`BackoffPolicy::NETWORK_REQUESTS`]).
+    /// Its threshold is at least `ip_request_limit`'s.
+    pub network_request_limit: BackoffPolicy,
     /// Mail per account (reset, resend, owner notices); time-based (S6).
     pub account_request_limit: BackoffPolicy,
     /// The mail outbox.
@@ -171,6 +194,12 @@ pub struct AuthConfig {
     /// [`crate::Auth::purge_expired`] (S12; default 400 days, a year and a
     /// margin; `None` keeps them).
     pub audit_retention: Option<Duration>,
+    /// Sampling of log lines that repeat under a flood or an outage (S9): the
+    /// engine's (a failing audit sink or store in background work, dropped
+    /// work or mail, a request without a client address) and the web layer's
+    /// 5xx lines. Per reason, the first line per second in full, then
+    /// summaries that count the rest and list their request ids.
+    pub log_sampling: LogSampling,
 }
 
 /// Longest "remember me" lifetime accepted.
@@ -199,11 +228,14 @@ impl Default for AuthConfig {
             reset_required_after: 100,
             ip_login_limit: BackoffPolicy::IP_LOGIN,
             ip_request_limit: BackoffPolicy::IP_REQUESTS,
+            network_login_limit: BackoffPolicy::NETWORK_LOGIN,
+            network_request_limit: BackoffPolicy::NETWORK_REQUESTS,
             account_request_limit: BackoffPolicy::ACCOUNT_REQUESTS,
             outbox: OutboxConfig::default(),
             unverified_account_ttl: Some(Duration::days(7)),
             audit_aggregation_window: Duration::minutes(1),
             audit_retention: Some(Duration::days(400)),
+            log_sampling: LogSampling::default(),
         }
     }
 }
@@ -274,6 +306,16 @@ impl AuthConfig {
             .validate("ip_login_limit: need threshold >= 1, 0 < base <= cap <= window")?;
         self.ip_request_limit
             .validate("ip_request_limit: need threshold >= 1, 0 < base <= cap <= window")?;
+        self.log_sampling.validate()?;
+        self.network_login_limit
+            .validate("network_login_limit: need threshold >= 1, 0 < base <= cap <= window")?;
+        self.network_request_limit
+            .validate("network_request_limit: need threshold >= 1, 0 < base <= cap <= window")?;
+        check(
+            self.network_login_limit.threshold >= self.ip_login_limit.threshold
+                && self.network_request_limit.threshold >= self.ip_request_limit.threshold,
+            "a network limit's threshold must be at least its per-IP limit's",
+        )?;
         self.account_request_limit
             .validate("account_request_limit: need threshold >= 1, 0 < base <= cap <= window")
     }
@@ -294,11 +336,25 @@ mod tests {
         assert_eq!(c.reset_required_after, 100);
         assert_eq!(c.max_sessions_per_user, 100);
         assert_eq!(c.reauthentication_window, Duration::minutes(10));
+        assert_eq!(
+            (c.ip_login_limit.threshold, c.network_login_limit.threshold),
+            (20, 200)
+        );
+        assert_eq!(
+            (
+                c.ip_request_limit.threshold,
+                c.network_request_limit.threshold
+            ),
+            (10, 100)
+        );
     }
 
     #[test]
     fn bad_settings_are_refused_at_build_time() {
-        let cases: [fn(&mut AuthConfig); 10] = [
+        let cases: [fn(&mut AuthConfig); 13] = [
+            (|c| c.log_sampling.ids_per_summary = 0),
+            (|c| c.network_login_limit.threshold = 19),
+            (|c| c.network_request_limit.base = Duration::ZERO),
             (|c| c.public_url = "auth.example.com".into()),
             (|c| c.public_url = "https://auth.example.com/".into()),
             (|c| c.reset_ttl = Duration::ZERO),

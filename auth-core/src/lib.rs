@@ -71,6 +71,7 @@ mod config;
 mod email;
 mod engine;
 mod error;
+pub mod log_sampling;
 pub mod mail;
 pub mod password;
 mod seal;

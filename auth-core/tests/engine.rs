@@ -467,6 +467,144 @@ async fn s6_an_ipv6_client_rotating_within_its_64_is_throttled() {
     assert_eq!(r.unwrap_err().code(), "invalid_credentials");
 }
 
+/// The refused requests the engine hands its audit sink to aggregate, kept
+/// beside the memory store it forwards everything to.
+#[derive(Debug, Default)]
+struct AggregatedEvents {
+    inner: MemoryStore,
+    events: std::sync::Mutex<Vec<auth_core::store::AuditEvent>>,
+}
+
+#[async_trait::async_trait]
+impl auth_core::store::AuditSink for AggregatedEvents {
+    async fn record(
+        &self,
+        event: auth_core::store::AuditEvent,
+    ) -> Result<(), auth_core::StoreError> {
+        self.inner.record(event).await
+    }
+    async fn record_aggregated(
+        &self,
+        event: auth_core::store::AuditEvent,
+        window: Duration,
+    ) -> Result<(), auth_core::StoreError> {
+        self.events.lock().unwrap().push(event.clone());
+        self.inner.record_aggregated(event, window).await
+    }
+    async fn delete_events_before(
+        &self,
+        before: time::OffsetDateTime,
+    ) -> Result<u64, auth_core::StoreError> {
+        self.inner.delete_events_before(before).await
+    }
+    async fn events_for_user(
+        &self,
+        user_id: auth_core::store::UserId,
+        limit: usize,
+    ) -> Result<Vec<auth_core::store::AuditEvent>, auth_core::StoreError> {
+        self.inner.events_for_user(user_id, limit).await
+    }
+}
+
+/// A harness whose audit sink keeps the aggregated events.
+fn harness_keeping_refusals(
+    change: impl FnOnce(&mut AuthConfig),
+) -> (Harness, Arc<AggregatedEvents>) {
+    let audit = Arc::new(AggregatedEvents::default());
+    let stores = Stores {
+        audit: audit.clone(),
+        ..Stores::all(Arc::new(MemoryStore::new()))
+    };
+    let mut config = Harness::config();
+    change(&mut config);
+    (Harness::with_config(stores, config), audit)
+}
+
+/// The distinct aggregation keys, and the (address, detail) pairs, of the
+/// refusals an audit sink was handed.
+fn refusal_records(audit: &AggregatedEvents) -> (usize, Vec<(String, String)>) {
+    let events = audit.events.lock().unwrap();
+    let mut keys: Vec<_> = events
+        .iter()
+        .map(|e| e.aggregate_key(Duration::minutes(1)))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                e.detail.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    (keys.len(), seen)
+}
+
+/// S12: a client refused by its /64's limit that goes on from a fresh
+/// address of that /64 for each request is still one aggregated audit
+/// record: refusals are recorded under the counter's address (the /64), not
+/// the request's, or rotating addresses would flood the trail again.
+#[tokio::test]
+async fn s12_refusals_while_rotating_within_a_64_are_one_record() {
+    let (h, audit) = harness_keeping_refusals(|_| {});
+    let from = |host: u16| RequestContext {
+        ip: Some(format!("2001:db8:9:1:{host:x}::1").parse().unwrap()),
+        ..RequestContext::default()
+    };
+    let mut refused = 0;
+    for host in 0..60 {
+        match h
+            .auth
+            .request_password_reset("nobody@example.com", &from(host))
+            .await
+        {
+            Ok(()) => {}
+            Err(AuthError::RateLimited { .. }) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        refused, 50,
+        "10 admitted (the /64's threshold), then refused"
+    );
+    let (records, seen) = refusal_records(&audit);
+    assert_eq!(records, 1, "{seen:?}");
+    assert_eq!(seen, [("2001:db8:9:1::".to_owned(), "reset".to_owned())]);
+}
+
+/// S12: the same when the /48's limit refuses a client moving from /64 to
+/// /64: one record, under the /48, with a detail that says so.
+#[tokio::test]
+async fn s12_refusals_while_rotating_within_a_48_are_one_record() {
+    let (h, audit) = harness_keeping_refusals(|c| {
+        c.network_request_limit.threshold = c.ip_request_limit.threshold;
+    });
+    let from = |subnet: u16| RequestContext {
+        ip: Some(format!("2001:db8:9:{subnet:x}::1").parse().unwrap()),
+        ..RequestContext::default()
+    };
+    let mut refused = 0;
+    for subnet in 0..60 {
+        match h
+            .auth
+            .request_password_reset("nobody@example.com", &from(subnet))
+            .await
+        {
+            Ok(()) => {}
+            Err(AuthError::RateLimited { .. }) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 50);
+    let (records, seen) = refusal_records(&audit);
+    assert_eq!(records, 1, "{seen:?}");
+    assert_eq!(seen, [("2001:db8:9::".to_owned(), "reset/48".to_owned())]);
+}
+
 /// S6: logins at an account that is already locked are not counted against the
 /// account, but are counted against the client's IP, which gets throttled.
 #[tokio::test]
@@ -756,6 +894,7 @@ async fn s2_login_upgrades_weaker_and_bcrypt_hashes() {
 async fn s5_unverified_accounts_are_told_to_verify_only_with_the_right_password() {
     let h = harness();
     h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    h.auth.settle().await; // the account is created in the background (S3)
     assert_eq!(
         login(&h, EMAIL, "wrong password!")
             .await
@@ -1278,6 +1417,7 @@ async fn s3_resend_mails_only_unverified_enabled_accounts() {
     for email in ["new@example.com", "off@example.com"] {
         h.auth.register(email, &pw(PW), &anon()).await.unwrap();
     }
+    h.auth.settle().await; // the accounts are created in the background (S3)
     let off = h
         .stores
         .users

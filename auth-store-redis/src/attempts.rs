@@ -4,9 +4,11 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use auth_core::StoreError;
+use auth_core::log_sampling::{LogSampler, LogSampling};
 use auth_core::store::{AttemptKey, AttemptState, AttemptStore};
 use redis::Script;
 use time::{Duration, OffsetDateTime};
+use tracing::Level;
 
 use crate::codec::{Malformed, OutOfRange, nanos, parse_nanos, ttl_ms};
 use crate::conn::{RedisConnection, Retry};
@@ -77,8 +79,9 @@ return count + 1
 
 /// Failure counters for lockout and rate limits (S6) on Redis.
 ///
-/// Each counter is one hash, `<prefix>:att:<scope>:a:<email>` or
-/// `<prefix>:att:<scope>:ip:<addr>`. An increment is one script: it resets a
+/// Each counter is one hash, `<prefix>:att:<scope>:a:<email>`,
+/// `<prefix>:att:<scope>:ip:<addr>` or `<prefix>:att:<scope>:net:<addr>/48`.
+/// An increment is one script: it resets a
 /// counter that expired at the caller's `now`, adds one, records the time and sets
 /// the expiry, in one round trip and atomically, so concurrent increments are
 /// never lost. Expiry is judged on the engine's clock (`now`), and Redis's TTL
@@ -87,6 +90,8 @@ return count + 1
 pub struct RedisAttemptStore {
     conn: RedisConnection,
     policy: UnavailablePolicy,
+    /// Samples the fail-open warning, one per call while Redis is down (S9).
+    log: LogSampler,
 }
 
 impl RedisAttemptStore {
@@ -96,6 +101,7 @@ impl RedisAttemptStore {
         Self {
             conn,
             policy: UnavailablePolicy::FailClosed,
+            log: LogSampler::new(LogSampling::default()),
         }
     }
 
@@ -121,11 +127,12 @@ impl RedisAttemptStore {
     ) -> Result<T, StoreError> {
         match (self.policy, result) {
             (UnavailablePolicy::FailOpen, Err(StoreError::Unavailable(error))) => {
-                tracing::warn!(
-                    operation,
-                    error = %error,
-                    "Redis unavailable: attempt counters fail open (lockout and rate limits are off)"
-                );
+                const FAIL_OPEN: &str = "Redis unavailable: attempt counters fail open (lockout and rate limits are off)";
+                // Every call while Redis is down: the first per second in
+                // full, the rest counted (S9).
+                if self.log.sample(Level::WARN, FAIL_OPEN, None) {
+                    tracing::warn!(operation, error = %error, "{FAIL_OPEN}");
+                }
                 Ok(open)
             }
             (_, result) => result,

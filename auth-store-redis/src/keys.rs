@@ -22,8 +22,9 @@ impl Keys {
         }
     }
 
-    /// `<prefix>:att:<scope>:a:<email>` or `<prefix>:att:<scope>:ip:<addr>`: one hash
-    /// per counter (a single key, so no hash tag is needed).
+    /// `<prefix>:att:<scope>:a:<email>`, `<prefix>:att:<scope>:ip:<addr>` or
+    /// `<prefix>:att:<scope>:net:<addr>/48`: one hash per counter (a single
+    /// key, so no hash tag is needed).
     pub(crate) fn attempt(&self, key: &AttemptKey) -> String {
         format!("{}:att:{}", self.prefix, key.storage_key())
     }

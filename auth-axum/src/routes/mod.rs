@@ -32,7 +32,11 @@ pub(crate) fn cleared_cookie(state: &AuthState) -> HeaderMap {
     headers
 }
 
-/// `Cache-Control: no-store` on every auth response.
+/// Headers on every response of the library's routes: `Cache-Control:
+/// no-store` (nothing a proxy or browser cache keeps), `X-Content-Type-Options:
+/// nosniff`, and `Referrer-Policy: no-referrer`, so a page or client that
+/// follows a link from a response never sends the URL it came from, which for
+/// the pages emailed links open carries a token (S4).
 pub(crate) async fn no_store(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -43,6 +47,10 @@ pub(crate) async fn no_store(
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     response
 }

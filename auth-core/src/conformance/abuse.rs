@@ -211,3 +211,70 @@ pub async fn a_flood_of_refused_requests_keeps_earlier_evidence(stores: Stores) 
         .collect();
     assert!(kinds.contains(&AuditKind::LoginSucceeded), "{kinds:?}");
 }
+
+/// A request from `2001:db8:{site}:{subnet}::1`: the /64 `subnet` of the /48
+/// `site`.
+fn from_v6(site: u16, subnet: u16) -> RequestContext {
+    RequestContext {
+        ip: Some(format!("2001:db8:{site:x}:{subnet:x}::1").parse().unwrap()),
+        user_agent: Some("rotator/1.0".into()),
+        request_id: Some(format!("req-{site}-{subnet}")),
+    }
+}
+
+/// S6: a client rotating through the /64s of one IPv6 /48 meets the /48's
+/// own limit (defaults: 200 failed logins, 100 requests), although each /64
+/// stays far under its own (20, 10). Another /48 and IPv4 clients are not
+/// affected, and logins and requests count apart.
+pub async fn rotating_through_the_64s_of_a_48_meets_its_network_limit(stores: Stores) {
+    let h = Harness::new(stores);
+    let (login_threshold, request_threshold) = (200_u16, 100_u16);
+    let config = h.auth.config();
+    assert_eq!(
+        (
+            config.network_login_limit.threshold,
+            config.network_request_limit.threshold
+        ),
+        (u32::from(login_threshold), u32::from(request_threshold))
+    );
+    let login = |email: String, ctx: RequestContext| {
+        let auth = h.auth.clone();
+        async move { auth.login(&email, &Password::new(PW), false, &ctx).await }
+    };
+    for subnet in 0..login_threshold {
+        let err = login(format!("n{subnet}@example.com"), from_v6(1, subnet))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_credentials", "login {subnet}: {err:?}");
+    }
+    let err = login("next@example.com".into(), from_v6(1, 0xfff0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::RateLimited { .. }),
+        "the /48 is over its limit: {err:?}"
+    );
+    for (what, ctx) in [("another /48", from_v6(2, 0)), ("IPv4", Harness::ctx(77))] {
+        let err = login("next@example.com".into(), ctx).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_credentials", "{what}: {err:?}");
+    }
+    // Requests have their own counters: the /48 refused for logins can
+    // still ask for resets, up to its request limit.
+    for subnet in 0..request_threshold {
+        h.auth
+            .request_password_reset("nobody@example.com", &from_v6(1, subnet))
+            .await
+            .unwrap_or_else(|e| panic!("request {subnet}: {e:?}"));
+    }
+    let err = h
+        .auth
+        .request_password_reset("nobody@example.com", &from_v6(1, 0xfff1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::RateLimited { .. }), "{err:?}");
+    h.auth
+        .request_password_reset("nobody@example.com", &from_v6(3, 0))
+        .await
+        .unwrap();
+    h.auth.settle().await;
+}

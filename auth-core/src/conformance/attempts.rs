@@ -201,17 +201,22 @@ pub async fn clear_resets_to_zero(store: Arc<dyn AttemptStore>) {
     store.clear(&key).await.unwrap(); // clearing nothing is fine
 }
 
-/// Scopes, accounts and IPs count separately.
+/// Scopes, accounts, IPs and IPv6 networks count separately; a network's
+/// counter is not the counter of its first address.
 pub async fn keys_are_independent(store: Arc<dyn AttemptStore>) {
     let ip = "198.51.100.4"
         .parse()
         .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let net: std::net::Ipv6Addr = "2001:db8:1::".parse().unwrap();
     let keys = [
         account("k@example.com"),
         account("l@example.com"),
         AttemptKey::Account(AttemptScope::ResetRequest, "k@example.com".into()),
         AttemptKey::Ip(AttemptScope::Login, ip),
         AttemptKey::Ip(AttemptScope::Register, ip),
+        AttemptKey::Ip(AttemptScope::Login, net.into()),
+        AttemptKey::Network(AttemptScope::Login, net),
+        AttemptKey::Network(AttemptScope::Register, net),
     ];
     for (i, key) in keys.iter().enumerate() {
         for _ in 0..=i {

@@ -408,6 +408,7 @@ macro_rules! engine_conformance_tests {
                     squatting_variants_are_refused_and_unverified_accounts_expire,
                     registration_notices_share_the_mail_limit_and_resets_still_go_out,
                     a_flood_of_refused_requests_keeps_earlier_evidence,
+                    rotating_through_the_64s_of_a_48_meets_its_network_limit,
                 ]
             );
         }
@@ -458,7 +459,7 @@ macro_rules! store_conformance_tests {
 #[cfg(test)]
 mod tests {
     /// Every check module's source, by file name.
-    const MODULES: [(&str, &str); 10] = [
+    const MODULES: [(&str, &str); 11] = [
         ("abuse", include_str!("abuse.rs")),
         ("attempts", include_str!("attempts.rs")),
         ("audit", include_str!("audit.rs")),
@@ -469,6 +470,7 @@ mod tests {
         ("sessions", include_str!("sessions.rs")),
         ("tokens", include_str!("tokens.rs")),
         ("totp", include_str!("totp.rs")),
+        ("users", include_str!("users.rs")),
     ];
     /// Public async functions that are helpers for backends' own tests, not
     /// checks (they take several engines).

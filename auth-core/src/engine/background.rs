@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tracing::Level;
+
+use crate::log_sampling::LogSampler;
 
 /// How long spawned work waits before it starts. Measured before this delay
 /// existed: a reset request for a known address answered 9% (22 us) later than
@@ -29,12 +32,8 @@ struct Inner {
     running: AtomicUsize,
     idle: Notify,
     max_pending: usize,
-}
-
-impl Default for Background {
-    fn default() -> Self {
-        Self::with_limit(MAX_PENDING)
-    }
+    /// Samples the line of dropped work, which repeats under a flood (S9).
+    log: LogSampler,
 }
 
 impl Background {
@@ -50,10 +49,10 @@ impl Background {
                 (n < self.inner.max_pending).then_some(n + 1)
             });
         if admitted.is_err() {
-            tracing::warn!(
-                max_pending = self.inner.max_pending,
-                "background work dropped: too much pending"
-            );
+            const DROPPED: &str = "background work dropped: too much pending";
+            if self.inner.log.sample(Level::WARN, DROPPED, None) {
+                tracing::warn!(max_pending = self.inner.max_pending, "{DROPPED}");
+            }
             return;
         }
         let inner = Arc::clone(&self.inner);
@@ -64,12 +63,19 @@ impl Background {
         });
     }
 
-    fn with_limit(max_pending: usize) -> Self {
+    /// At most [`MAX_PENDING`] pieces of work pending; `log` samples the
+    /// line of dropped work.
+    pub(crate) fn new(log: LogSampler) -> Self {
+        Self::with_limit(MAX_PENDING, log)
+    }
+
+    fn with_limit(max_pending: usize, log: LogSampler) -> Self {
         Self {
             inner: Arc::new(Inner {
                 running: AtomicUsize::new(0),
                 idle: Notify::new(),
                 max_pending,
+                log,
             }),
         }
     }
@@ -100,12 +106,13 @@ impl Drop for Done {
 #[cfg(test)]
 mod tests {
     use super::Background;
+    use crate::log_sampling::{LogSampler, LogSampling};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
     async fn work_beyond_the_limit_is_dropped_and_the_rest_runs() {
-        let background = Background::with_limit(2);
+        let background = Background::with_limit(2, LogSampler::new(LogSampling::default()));
         let ran = Arc::new(AtomicUsize::new(0));
         // Closed until the three are spawned: the first two are then pending.
         let gate = Arc::new(tokio::sync::Semaphore::new(0));

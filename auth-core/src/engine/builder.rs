@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use super::{Auth, Engine, background::Background};
 use crate::clock::{Clock, SystemClock};
+use crate::log_sampling::LogSampler;
 use crate::mail::{Mailer, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
@@ -188,7 +189,8 @@ impl AuthBuilder {
             None => PasswordHasher::builder().build()?,
         };
         let mailer = self.mailer.ok_or(ConfigError::Missing("mailer"))?;
-        let outbox = Outbox::start(mailer, &config.outbox)?;
+        let log = LogSampler::new(config.log_sampling);
+        let outbox = Outbox::start(mailer, &config.outbox, log.clone())?;
         let templates = Templates {
             service_name: config.service_name.clone(),
             public_url: config.public_url.clone(),
@@ -218,7 +220,8 @@ impl AuthBuilder {
                 policy,
                 outbox,
                 templates,
-                background: Background::default(),
+                background: Background::new(log.clone()),
+                log,
                 config,
             }),
         })

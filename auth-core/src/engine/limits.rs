@@ -1,12 +1,87 @@
 //! The lockout's atomic check-and-count, reusable for any counter and policy
 //! (S6): passwords today, second factors next.
 
+use std::net::IpAddr;
+
 use time::Duration;
 
 use super::Engine;
-use crate::BackoffPolicy;
 use crate::error::AuthError;
-use crate::store::{AttemptKey, AttemptState};
+use crate::store::{AttemptKey, AttemptScope, AttemptState, IPV6_SITE_PREFIX};
+use crate::{AuthConfig, BackoffPolicy};
+
+/// The per-client limits of one kind of request (S6): per client address (an
+/// IPv6 client by its /64) and, for IPv6 clients, per /48 network, whose
+/// threshold is higher.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientLimits<'a> {
+    address: &'a BackoffPolicy,
+    network: &'a BackoffPolicy,
+}
+
+/// One counter a request from a client is judged by and counted in.
+#[derive(Debug)]
+pub(crate) struct ClientCounter<'a> {
+    pub(crate) key: AttemptKey,
+    pub(crate) policy: &'a BackoffPolicy,
+    /// The address the counter stands for (the client's IPv4 address, IPv6
+    /// /64 or /48): refusals are audited under it, so a client rotating
+    /// through the addresses of a network it was refused for still adds to
+    /// one aggregated record (S12).
+    pub(crate) address: IpAddr,
+}
+
+impl<'a> ClientLimits<'a> {
+    /// Failed logins.
+    pub(crate) fn login(config: &'a AuthConfig) -> Self {
+        Self {
+            address: &config.ip_login_limit,
+            network: &config.network_login_limit,
+        }
+    }
+
+    /// Registrations, reset requests and resends.
+    pub(crate) fn requests(config: &'a AuthConfig) -> Self {
+        Self {
+            address: &config.ip_request_limit,
+            network: &config.network_request_limit,
+        }
+    }
+
+    /// The counters of a request from `ip` in `scope`: its address's, and for
+    /// IPv6 its /48's.
+    pub(crate) fn counters(self, scope: AttemptScope, ip: IpAddr) -> Vec<ClientCounter<'a>> {
+        let client = AttemptKey::client(scope, ip);
+        let network = AttemptKey::network(scope, ip);
+        [
+            Some((client, self.address)),
+            network.map(|key| (key, self.network)),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(key, policy)| ClientCounter {
+            address: match key {
+                AttemptKey::Network(_, net) => IpAddr::V6(net),
+                AttemptKey::Ip(_, address) => address,
+                AttemptKey::Account(..) => ip,
+            },
+            key,
+            policy,
+        })
+        .collect()
+    }
+}
+
+impl ClientCounter<'_> {
+    /// The audit detail of a refusal: the scope (`login`), with the prefix
+    /// length for a network counter (`login/48`).
+    pub(crate) fn detail(&self) -> String {
+        match &self.key {
+            AttemptKey::Network(scope, _) => format!("{}/{IPV6_SITE_PREFIX}", scope.as_str()),
+            AttemptKey::Ip(scope, _) | AttemptKey::Account(scope, _) => scope.as_str().to_owned(),
+        }
+    }
+}
 
 /// What a reservation answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The password method: login, and the password check it shares with
 //! password change and re-authentication (S2, S3, S5, S6).
 
-use super::limits::Reservation;
+use super::limits::{ClientLimits, Reservation};
 use super::sign_in::{LoginOutcome, SignIn};
 use super::{Auth, Engine, RequestContext};
 use crate::error::AuthError;
@@ -49,12 +49,12 @@ impl Auth {
         let e = &self.inner;
         // Under a flood, refuse before any store round trip (S13).
         e.hasher.check_capacity()?;
-        e.check_ip(AttemptScope::Login, &e.config.ip_login_limit, ctx)
+        e.check_ip(AttemptScope::Login, ClientLimits::login(&e.config), ctx)
             .await?;
         let Ok(email) = EmailAddress::parse(email) else {
             // No account can have this address: same work and answer as an unknown one.
             e.hasher.verify_dummy().await?;
-            e.count_ip(AttemptScope::Login, &e.config.ip_login_limit, ctx)
+            e.count_ip(AttemptScope::Login, ClientLimits::login(&e.config), ctx)
                 .await?;
             e.audit(
                 AuditKind::LoginFailed,
@@ -151,7 +151,7 @@ impl Engine {
                 // but against the client's IP: otherwise one address could send
                 // unlimited logins, each costing an argon2 run, at a locked
                 // account (S6).
-                self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
+                self.count_ip(AttemptScope::Login, ClientLimits::login(&self.config), ctx)
                     .await?;
                 let id = user.as_ref().map(|u| u.id);
                 self.audit(
@@ -227,7 +227,7 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let now = self.now();
-        self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
+        self.count_ip(AttemptScope::Login, ClientLimits::login(&self.config), ctx)
             .await?;
         let Some(user) = user else { return Ok(()) };
         if counted.count == self.config.account_lockout.threshold {

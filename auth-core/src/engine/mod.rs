@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use tracing::Instrument as _;
+use tracing::{Instrument as _, Level};
 
 pub use builder::AuthBuilder;
 pub use recovery_codes::RecoveryCodes;
@@ -33,9 +33,13 @@ pub use session::Authenticated;
 pub use sign_in::{LoginOutcome, SecondFactorChallenge, SignIn};
 pub use totp::{SecondFactorStatus, TotpEnrolment};
 
+use limits::ClientLimits;
+
+use crate::AuthConfig;
 use crate::clock::Clock;
 use crate::email::EmailAddress;
-use crate::error::AuthError;
+use crate::error::{AuthError, StoreError};
+use crate::log_sampling::LogSampler;
 use crate::mail::{EmailMessage, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
@@ -44,7 +48,6 @@ use crate::store::{
     User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
-use crate::{AuthConfig, BackoffPolicy};
 use background::Background;
 
 /// Who is asking: used for rate limits and the audit trail. Build it from the
@@ -156,6 +159,8 @@ pub(crate) struct Engine {
     pub(crate) outbox: Outbox,
     pub(crate) templates: Templates,
     pub(crate) background: Background,
+    /// Samples the lines that repeat under a flood or an outage (S9).
+    pub(crate) log: LogSampler,
 }
 
 impl Auth {
@@ -180,6 +185,15 @@ impl Auth {
     #[must_use]
     pub fn policy(&self) -> &PasswordPolicy {
         &self.inner.policy
+    }
+
+    /// The sampler of log lines that repeat under a flood or an outage
+    /// (`AuthConfig::log_sampling`, S9). The engine samples its own with it;
+    /// a web layer samples its 5xx lines with it too, so one setting covers
+    /// both.
+    #[must_use]
+    pub fn log_sampler(&self) -> &LogSampler {
+        &self.inner.log
     }
 
     /// Messages the outbox dropped (queue full) or gave up on (retries exhausted).
@@ -261,19 +275,24 @@ impl Auth {
         Fut: Future<Output = Result<(), AuthError>> + Send + 'static,
     {
         let work = work(self.clone(), ctx.clone()).instrument(tracing::Span::current());
+        let (log, id) = (self.inner.log.clone(), ctx.request_id.clone());
         self.inner.background.spawn(async move {
-            if let Err(err) = work.await {
+            if let Err(err) = work.await
+                && log.sample(Level::ERROR, failure, id.as_deref())
+            {
                 tracing::error!(error = %err, "{failure}");
             }
         });
     }
 
     /// A mail request (reset, resend): checks and counts the per-IP limit,
-    /// parses the address and counts it against its own limit, then answers,
-    /// leaving the rest to `follow` in the background with the address and
-    /// whether it is over its limit (then no mail goes out; the answer is the
-    /// same). Nothing before the answer depends on whether an account exists
-    /// (S3); a failure in the background is logged as `failure`.
+    /// parses the address, then answers, leaving the rest to the background:
+    /// the address's own mail limit, then `follow` with the address and
+    /// whether it is over that limit (then no mail goes out; the answer is the
+    /// same). Nothing before the answer depends on the address, whether an
+    /// account has it or how many mails it got (S3: a throttled address would
+    /// otherwise skip a counter write and answer sooner); a failure in the
+    /// background is logged as `failure`.
     pub(super) async fn answer_mail_request<F, Fut>(
         &self,
         scope: AttemptScope,
@@ -289,13 +308,19 @@ impl Auth {
         let e = &self.inner;
         e.admit_request(scope, ctx).await?;
         let email = EmailAddress::parse(email)?;
-        let key = AttemptKey::Account(scope, email.normalized().to_owned());
-        let throttled = !e.take_mail_slot(&key).await?;
+        let (auth, ctx_owned) = (self.clone(), ctx.clone());
         // The request's span (request id) stays on what the work logs.
-        let work = follow(self.clone(), email, throttled, ctx.clone())
-            .instrument(tracing::Span::current());
+        let work = async move {
+            let key = AttemptKey::Account(scope, email.normalized().to_owned());
+            let throttled = !auth.inner.take_mail_slot(&key).await?;
+            follow(auth, email, throttled, ctx_owned).await
+        }
+        .instrument(tracing::Span::current());
+        let (log, id) = (e.log.clone(), ctx.request_id.clone());
         e.background.spawn(async move {
-            if let Err(err) = work.await {
+            if let Err(err) = work.await
+                && log.sample(Level::ERROR, failure, id.as_deref())
+            {
                 tracing::error!(error = %err, "{failure}");
             }
         });
@@ -303,18 +328,24 @@ impl Auth {
     }
 }
 
-/// The client address of a request that per-IP limits apply to: a request
-/// without one is refused and logged, never served without its limits (S8).
-fn client_address(ctx: &RequestContext) -> Result<IpAddr, AuthError> {
-    ctx.ip.ok_or_else(|| {
-        tracing::error!(request_id = ctx.request_id, "{MissingClientAddress}");
-        AuthError::internal(MissingClientAddress)
-    })
-}
-
 impl Engine {
     pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// The client address of a request that per-IP limits apply to: a request
+    /// without one is refused and logged, never served without its limits (S8).
+    fn client_address(&self, ctx: &RequestContext) -> Result<IpAddr, AuthError> {
+        ctx.ip.ok_or_else(|| {
+            const REASON: &str = "request without a client address";
+            if self
+                .log
+                .sample(Level::ERROR, REASON, ctx.request_id.as_deref())
+            {
+                tracing::error!(request_id = ctx.request_id, "{MissingClientAddress}");
+            }
+            AuthError::internal(MissingClientAddress)
+        })
     }
 
     /// Writes an audit event. A failing audit sink is logged and does not fail the
@@ -340,20 +371,40 @@ impl Engine {
         };
         tracing::info!(event = kind.as_str(), user.id = ?user_id, detail, "audit");
         if let Err(err) = self.audit.record(event).await {
-            tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
+            self.audit_failed(kind, &err, ctx);
+        }
+    }
+
+    /// Logs a failed audit write, sampled: an audit store outage fails every
+    /// request's write (S9).
+    fn audit_failed(&self, kind: AuditKind, err: &StoreError, ctx: &RequestContext) {
+        const REASON: &str = "writing the audit event failed";
+        if self
+            .log
+            .sample(Level::ERROR, REASON, ctx.request_id.as_deref())
+        {
+            tracing::error!(event = kind.as_str(), error = %err, "{REASON}");
         }
     }
 
     /// Audits a refused request, aggregated per kind, client and detail over
     /// `audit_aggregation_window` (S12): a flood of refusals is one record with
-    /// a count, not one record each.
-    pub(crate) async fn audit_refused(&self, kind: AuditKind, ctx: &RequestContext, detail: &str) {
+    /// a count, not one record each. `client` is the address of the counter
+    /// that refused (an IPv6 client's /64 or /48), not the request's own, so
+    /// rotating through a network's addresses does not make a record each.
+    pub(crate) async fn audit_refused(
+        &self,
+        kind: AuditKind,
+        ctx: &RequestContext,
+        client: IpAddr,
+        detail: &str,
+    ) {
         let event = AuditEvent {
             at: self.now(),
             kind,
             user_id: None,
             email: None,
-            ip: ctx.ip,
+            ip: Some(client),
             user_agent: ctx.user_agent.clone(),
             request_id: ctx.request_id.clone(),
             detail: Some(detail.to_owned()),
@@ -361,7 +412,7 @@ impl Engine {
         };
         let window = self.config.audit_aggregation_window;
         if let Err(err) = self.audit.record_aggregated(event, window).await {
-            tracing::error!(event = kind.as_str(), error = %err, "writing the audit event failed");
+            self.audit_failed(kind, &err, ctx);
         }
     }
 
@@ -405,52 +456,66 @@ impl Engine {
         Ok(after.count == before.count.saturating_add(1))
     }
 
-    /// Refuses the request when the client IP is over its limit for `scope`.
+    /// Refuses the request when the client is over one of its limits for
+    /// `scope` (its address, and for IPv6 its /48), with the longer wait.
     pub(crate) async fn check_ip(
         &self,
         scope: AttemptScope,
-        policy: &BackoffPolicy,
+        limits: ClientLimits<'_>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let ip = client_address(ctx)?;
-        let state = self
-            .attempts
-            .attempts(&AttemptKey::client(scope, ip), self.now())
-            .await?;
-        match policy.retry_after(&state, self.now()) {
-            Some(retry_after) => {
-                self.audit_refused(AuditKind::RateLimited, ctx, scope.as_str())
-                    .await;
+        let ip = self.client_address(ctx)?;
+        let now = self.now();
+        let mut refused = None;
+        for counter in limits.counters(scope, ip) {
+            let state = self.attempts.attempts(&counter.key, now).await?;
+            if let Some(wait) = counter.policy.retry_after(&state, now)
+                && refused.as_ref().is_none_or(|(longest, _)| wait > *longest)
+            {
+                refused = Some((wait, counter));
+            }
+        }
+        match refused {
+            Some((retry_after, counter)) => {
+                self.audit_refused(
+                    AuditKind::RateLimited,
+                    ctx,
+                    counter.address,
+                    &counter.detail(),
+                )
+                .await;
                 Err(AuthError::RateLimited { retry_after })
             }
             None => Ok(()),
         }
     }
 
-    /// Checks and counts a request from the client IP against the per-IP
-    /// request limit (registration, reset and resend requests).
+    /// Checks and counts a request from the client against the per-client
+    /// request limits (registration, reset and resend requests).
     pub(crate) async fn admit_request(
         &self,
         scope: AttemptScope,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        self.check_ip(scope, &self.config.ip_request_limit, ctx)
-            .await?;
-        self.count_ip(scope, &self.config.ip_request_limit, ctx)
-            .await
+        let limits = ClientLimits::requests(&self.config);
+        self.check_ip(scope, limits, ctx).await?;
+        self.count_ip(scope, limits, ctx).await
     }
 
-    /// Counts one attempt from the client IP for `scope`.
+    /// Counts one attempt from the client for `scope`, in each of its counters.
     pub(crate) async fn count_ip(
         &self,
         scope: AttemptScope,
-        policy: &BackoffPolicy,
+        limits: ClientLimits<'_>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let ip = client_address(ctx)?;
-        self.attempts
-            .increment(&AttemptKey::client(scope, ip), self.now(), policy.window)
-            .await?;
+        let ip = self.client_address(ctx)?;
+        let now = self.now();
+        for counter in limits.counters(scope, ip) {
+            self.attempts
+                .increment(&counter.key, now, counter.policy.window)
+                .await?;
+        }
         Ok(())
     }
 

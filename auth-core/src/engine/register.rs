@@ -8,19 +8,23 @@ use crate::token::{OpaqueToken, TokenPurpose};
 use crate::{EmailAddress, Password};
 
 impl Auth {
-    /// Registers an account and emails a verification link (in the
-    /// background).
+    /// Registers an account and emails a verification link.
     ///
     /// A taken email answers exactly like a new one and mails the owner instead
     /// (S3), unless `enumeration_protection` is off, when it answers
-    /// [`AuthError::EmailTaken`]. The password is hashed in both cases, so both
-    /// cost the same. Of concurrent registrations of one email, exactly one
-    /// creates the account.
+    /// [`AuthError::EmailTaken`]. The password is checked and hashed on the
+    /// request path for every address; with enumeration protection the account
+    /// is created in the background, and then the verification link or the
+    /// owner's notice goes out, so the answer and its timing never depend on
+    /// the address (a new row's commit costs a write a conflict does not). Of
+    /// concurrent registrations of one email, exactly one creates the account.
     ///
     /// # Errors
     /// [`AuthError::RateLimited`] (per IP), [`AuthError::InvalidEmail`],
     /// [`AuthError::WeakPassword`] naming the rule, [`AuthError::EmailTaken`] (only
-    /// without enumeration protection), [`AuthError::Unavailable`].
+    /// without enumeration protection), [`AuthError::Unavailable`] (the hasher or
+    /// the attempt counters; the user store only without enumeration
+    /// protection: with it, a failure to create the account is logged).
     #[tracing::instrument(name = "register", skip_all)]
     pub async fn register(
         &self,
@@ -44,29 +48,37 @@ impl Auth {
             password_hash: Some(hash),
             created_at: now,
         };
-        // The request path does the same store work for a new and a taken
-        // address (one insert, which succeeds or conflicts); the rest (the
-        // token, the mail, the per-account notice limit, the lookup, the audit)
-        // happens in the background, as for reset requests (S3).
-        let taken = match e.users.create_user(new).await {
-            Ok(user) => {
-                self.in_background(
-                    ctx,
-                    "sending a verification email failed",
-                    |auth, ctx| async move { auth.send_first_verification(&user, &ctx).await },
-                );
-                return Ok(());
-            }
-            Err(StoreError::Conflict) if !e.config.enumeration_protection => {
-                return Err(AuthError::EmailTaken);
-            }
-            Err(StoreError::Conflict) => email,
-            Err(err) => return Err(err.into()),
-        };
+        if !e.config.enumeration_protection {
+            // The answer says whether the address is taken: the insert is on
+            // the request path.
+            let user = match e.users.create_user(new).await {
+                Ok(user) => user,
+                Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
+                Err(err) => return Err(err.into()),
+            };
+            self.in_background(
+                ctx,
+                "sending a verification email failed",
+                |auth, ctx| async move { auth.send_first_verification(&user, &ctx).await },
+            );
+            return Ok(());
+        }
+        // Nothing on the request path depends on the address (S3): the insert
+        // (a new row commits a write that a conflict does not, measurably on
+        // PostgreSQL), then the token and mail or the owner's notice, the
+        // lookup and the audit, all in the background, as for reset requests.
         self.in_background(
             ctx,
-            "telling an owner of a registration failed",
-            |auth, ctx| async move { auth.tell_owner_of_registration(&taken, &ctx).await },
+            "registering an account failed",
+            |auth, ctx| async move {
+                match auth.inner.users.create_user(new).await {
+                    Ok(user) => auth.send_first_verification(&user, &ctx).await,
+                    Err(StoreError::Conflict) => {
+                        auth.tell_owner_of_registration(&email, &ctx).await
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            },
         );
         Ok(())
     }

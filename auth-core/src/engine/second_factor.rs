@@ -5,7 +5,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::limits::Reservation;
+use super::limits::{ClientLimits, Reservation};
 use super::recovery_codes;
 use super::sign_in::{PendingSignIn, SignIn};
 use super::{Auth, Engine, LoginSuccess, RequestContext};
@@ -74,7 +74,7 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<LoginSuccess, AuthError> {
         let e = &self.inner;
-        e.check_ip(AttemptScope::Login, &e.config.ip_login_limit, ctx)
+        e.check_ip(AttemptScope::Login, ClientLimits::login(&e.config), ctx)
             .await?;
         let bytes = challenge.decode().ok_or(AuthError::TokenInvalid)?;
         let purpose = ChallengePurpose::SECOND_FACTOR;
@@ -181,9 +181,10 @@ impl Engine {
                 // Counted against the client IP, so one address cannot keep
                 // sending codes at a locked account, and audited aggregated, so
                 // it cannot flood the trail (S6, S12).
-                self.count_ip(AttemptScope::Login, &self.config.ip_login_limit, ctx)
+                self.count_ip(AttemptScope::Login, ClientLimits::login(&self.config), ctx)
                     .await?;
-                self.audit_refused(AuditKind::SecondFactorFailed, ctx, "locked")
+                let client = self.client_address(ctx)?;
+                self.audit_refused(AuditKind::SecondFactorFailed, ctx, client, "locked")
                     .await;
                 return Err(AuthError::Locked {
                     retry_after: Some(retry_after),

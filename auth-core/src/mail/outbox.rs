@@ -6,9 +6,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Level;
 
 use super::{EmailMessage, Mailer};
 use crate::ConfigError;
+use crate::log_sampling::LogSampler;
 
 /// Settings of the mail outbox.
 #[derive(Debug, Clone)]
@@ -47,6 +49,7 @@ pub(crate) struct Outbox {
     senders: Mutex<Option<Senders>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     counts: Arc<Counts>,
+    log: LogSampler,
 }
 
 #[derive(Debug, Clone)]
@@ -72,10 +75,13 @@ impl Counts {
 }
 
 impl Outbox {
-    /// Starts the sending task on the current tokio runtime.
+    /// Starts the sending task on the current tokio runtime; `log` samples
+    /// the lines of dropped and failed messages, which repeat under a flood
+    /// or a mail server outage (S9).
     pub(crate) fn start(
         mailer: Arc<dyn Mailer>,
         config: &OutboxConfig,
+        log: LogSampler,
     ) -> Result<Self, ConfigError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         if config.capacity == 0 || config.notice_capacity == 0 || config.max_attempts == 0 {
@@ -92,11 +98,13 @@ impl Outbox {
             notices_rx,
             config.clone(),
             Arc::clone(&counts),
+            log.clone(),
         ));
         Ok(Self {
             senders: Mutex::new(Some(Senders { account, notices })),
             worker: Mutex::new(Some(worker)),
             counts,
+            log,
         })
     }
 
@@ -121,7 +129,10 @@ impl Outbox {
         if !matches!(queued, Some(Ok(()))) {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             self.counts.finished();
-            tracing::warn!(?kind, "mail outbox full or closed; message dropped");
+            const DROPPED: &str = "mail outbox full or closed; message dropped";
+            if self.log.sample(Level::WARN, DROPPED, None) {
+                tracing::warn!(?kind, "{DROPPED}");
+            }
         }
     }
 
@@ -179,7 +190,11 @@ async fn run(
     mut notices: mpsc::Receiver<EmailMessage>,
     config: OutboxConfig,
     counts: Arc<Counts>,
+    log: LogSampler,
 ) {
+    const PERMANENT: &str = "mail refused permanently; not retried";
+    const RETRYING: &str = "sending mail failed; retrying";
+    const GIVING_UP: &str = "sending mail failed; giving up";
     // Bounded like the queues: beyond that, a failing message is given up on.
     let max_retries = config.capacity.saturating_add(config.notice_capacity);
     let mut retries: VecDeque<Retry> = VecDeque::new();
@@ -210,13 +225,17 @@ async fn run(
             Err(err) if err.is_permanent() => {
                 counts.dropped.fetch_add(1, Ordering::Relaxed);
                 counts.finished();
-                tracing::warn!(kind = ?message.kind, error = %err, "mail refused permanently; not retried");
+                if log.sample(Level::WARN, PERMANENT, None) {
+                    tracing::warn!(kind = ?message.kind, error = %err, "{PERMANENT}");
+                }
             }
             Err(err) if tries < config.max_attempts && retries.len() < max_retries => {
                 let backoff = config
                     .initial_backoff
                     .saturating_mul(1 << (tries - 1).min(16));
-                tracing::warn!(kind = ?message.kind, attempt = tries, error = %err, "sending mail failed; retrying");
+                if log.sample(Level::WARN, RETRYING, None) {
+                    tracing::warn!(kind = ?message.kind, attempt = tries, error = %err, "{RETRYING}");
+                }
                 retries.push_back(Retry {
                     message,
                     tries,
@@ -226,7 +245,9 @@ async fn run(
             Err(err) => {
                 counts.dropped.fetch_add(1, Ordering::Relaxed);
                 counts.finished();
-                tracing::error!(kind = ?message.kind, attempt = tries, error = %err, "sending mail failed; giving up");
+                if log.sample(Level::ERROR, GIVING_UP, None) {
+                    tracing::error!(kind = ?message.kind, attempt = tries, error = %err, "{GIVING_UP}");
+                }
             }
         }
     }
@@ -243,7 +264,12 @@ mod tests {
     use tokio::time::Instant;
 
     use super::{Outbox, OutboxConfig};
+    use crate::log_sampling::{LogSampler, LogSampling};
     use crate::mail::{EmailMessage, MailError, Mailer, MessageKind};
+
+    fn sampler() -> LogSampler {
+        LogSampler::new(LogSampling::default())
+    }
 
     fn message(kind: MessageKind, to: &str) -> EmailMessage {
         EmailMessage {
@@ -290,7 +316,7 @@ mod tests {
             permanent,
             ..Picky::default()
         });
-        let outbox = Outbox::start(mailer.clone(), &OutboxConfig::default()).unwrap();
+        let outbox = Outbox::start(mailer.clone(), &OutboxConfig::default(), sampler()).unwrap();
         let start = Instant::now();
         for i in 0..10 {
             outbox.enqueue(message(
@@ -338,7 +364,7 @@ mod tests {
             notice_capacity: 4,
             ..OutboxConfig::default()
         };
-        let outbox = Outbox::start(mailer.clone(), &config).unwrap();
+        let outbox = Outbox::start(mailer.clone(), &config, sampler()).unwrap();
         // The worker has not run yet (paused, not yielded): the queues fill.
         for i in 0..100 {
             outbox.enqueue(message(

@@ -38,15 +38,29 @@ impl AttemptScope {
 /// The /64 network part of an IPv6 address.
 const IPV6_NETWORK: u128 = !0 << 64;
 
+/// The prefix length of the larger IPv6 network that [`AttemptKey::Network`]
+/// counts: a /48, the most a provider commonly hands one customer (a site).
+pub const IPV6_SITE_PREFIX: u8 = 48;
+
+/// The /48 network part of an IPv6 address.
+const IPV6_SITE: u128 = !0 << (128 - IPV6_SITE_PREFIX);
+
 /// A counter's key: a scope and either an account (normalised email, whether or
-/// not it exists, so unknown emails are limited alike) or a client IP.
+/// not it exists, so unknown emails are limited alike), a client IP, or the
+/// IPv6 /48 network a client is in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum AttemptKey {
     /// Per account, by normalised email.
     Account(AttemptScope, String),
     /// Per client IP. The engine builds it with [`AttemptKey::client`], so an
     /// IPv6 client's address here is its /64 network.
     Ip(AttemptScope, IpAddr),
+    /// Per IPv6 /48 network, a counter of its own beside the client's, judged
+    /// with a higher threshold (S6): one holder of a /48 could otherwise spread
+    /// over 65,536 /64 keys. The engine builds it with
+    /// [`AttemptKey::network`], so the address here is the network's first.
+    Network(AttemptScope, Ipv6Addr),
 }
 
 impl AttemptKey {
@@ -67,12 +81,31 @@ impl AttemptKey {
         Self::Ip(scope, counted)
     }
 
-    /// A stable text form, for key-value backends: `scope:a:email` or `scope:ip:addr`.
+    /// The per-network key for a request from `ip` (S6): its IPv6 /48
+    /// network; `None` for IPv4 (also written IPv4-mapped), which has no such
+    /// key.
+    #[must_use]
+    pub fn network(scope: AttemptScope, ip: IpAddr) -> Option<Self> {
+        let IpAddr::V6(v6) = ip else { return None };
+        if v6.to_ipv4_mapped().is_some() {
+            return None;
+        }
+        Some(Self::Network(
+            scope,
+            Ipv6Addr::from(u128::from(v6) & IPV6_SITE),
+        ))
+    }
+
+    /// A stable text form, for key-value backends: `scope:a:email`,
+    /// `scope:ip:addr` or `scope:net:addr/48`.
     #[must_use]
     pub fn storage_key(&self) -> String {
         match self {
             Self::Account(scope, email) => format!("{}:a:{email}", scope.as_str()),
             Self::Ip(scope, ip) => format!("{}:ip:{ip}", scope.as_str()),
+            Self::Network(scope, net) => {
+                format!("{}:net:{net}/{IPV6_SITE_PREFIX}", scope.as_str())
+            }
         }
     }
 }
@@ -163,5 +196,23 @@ mod tests {
         );
         assert_eq!(counted("2001:db8:1:2::1"), counted("2001:db8:1:2:ffff::9"));
         assert_ne!(counted("2001:db8:1:2::1"), counted("2001:db8:1:3::1"));
+    }
+
+    fn network(ip: &str) -> Option<String> {
+        AttemptKey::network(AttemptScope::Login, ip.parse().unwrap()).map(|key| key.storage_key())
+    }
+
+    #[test]
+    fn s6_ipv6_clients_also_count_per_48_and_ipv4_has_no_network_key() {
+        assert_eq!(
+            network("2001:db8:1:2:aaaa:bbbb:cccc:dddd").as_deref(),
+            Some("login:net:2001:db8:1::/48")
+        );
+        assert_eq!(network("2001:db8:1:2::1"), network("2001:db8:1:ffff::9"));
+        assert_ne!(network("2001:db8:1::1"), network("2001:db8:2::1"));
+        assert_eq!(network("192.0.2.7"), None);
+        assert_eq!(network("::ffff:192.0.2.7"), None);
+        // The network's key is not the /64 key of its first address.
+        assert_ne!(network("2001:db8:1::1"), Some(counted("2001:db8:1::1")));
     }
 }

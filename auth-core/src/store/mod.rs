@@ -15,7 +15,7 @@ mod session;
 mod token;
 mod user;
 
-pub use attempt::{AttemptKey, AttemptScope, AttemptState, AttemptStore};
+pub use attempt::{AttemptKey, AttemptScope, AttemptState, AttemptStore, IPV6_SITE_PREFIX};
 pub use audit::{AuditEvent, AuditKind, AuditSink};
 pub use challenge::{Challenge, ChallengePurpose, ChallengeStore, NewChallenge};
 pub use credential::{

@@ -94,8 +94,9 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Settings of the server.
-#[derive(Debug, Parser)]
+/// Settings of the server. `Debug` is hand-written: it hides the secret key
+/// and the credentials URLs may carry (S10).
+#[derive(Parser)]
 pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
@@ -180,4 +181,126 @@ pub(crate) struct ServeArgs {
     /// Seconds that requests in progress get after a shutdown signal.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub(crate) shutdown_grace_secs: u64,
+}
+
+/// What `Debug` shows instead of a secret.
+const REDACTED: &str = "[redacted]";
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| REDACTED))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("migrate", &self.migrate)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("redis_unavailable", &self.redis_unavailable)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_sender", &self.email_sender)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("bearer_tokens", &self.bearer_tokens)
+            .field("log_format", &self.log_format)
+            .field("service_name", &self.service_name)
+            .field("argon2_m_cost", &self.argon2_m_cost)
+            .field("argon2_t_cost", &self.argon2_t_cost)
+            .field("argon2_p_cost", &self.argon2_p_cost)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("cleanup_interval_secs", &self.cleanup_interval_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("body_read_timeout_secs", &self.body_read_timeout_secs)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .finish()
+    }
+}
+
+/// A URL without what may be a credential: the user info
+/// (`smtps://user:pass@host`) and the query (`?password=...`) are replaced.
+/// When an `@` follows the first `?` or `#`, a password may hold a raw `?` or
+/// `#` (which URL parsers read differently), so everything after the scheme
+/// is replaced: shown too little rather than a secret.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let (before_query, query) = rest.split_at(rest.find(['?', '#']).unwrap_or(rest.len()));
+    if query.contains('@') {
+        return format!("{scheme}{REDACTED}");
+    }
+    let host_and_path = match before_query.rsplit_once('@') {
+        Some((_, host_and_path)) => format!("{REDACTED}@{host_and_path}"),
+        None => before_query.to_owned(),
+    };
+    let query = if query.is_empty() { "" } else { "?[redacted]" };
+    format!("{scheme}{host_and_path}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// S10: `{:?}` of the parsed command line shows no secret key, no
+    /// password of a database, Redis or SMTP URL.
+    #[test]
+    fn s10_debug_of_the_arguments_hides_secrets() {
+        let cli = Cli::try_parse_from([
+            "example-server",
+            "--secret-key",
+            "k3y-0f-at-least-thirty-two-bytes-long!!",
+            "--database-url",
+            "postgres://app:pg-pa55@db.internal:5432/auth?password=pg-query-pa55",
+            "--redis-url",
+            "redis://:redis-pa55@cache:6379/0",
+            "--smtp-url",
+            "smtps://mailer:smtp-pa55@smtp.example.com:465",
+        ])
+        .unwrap();
+        let debug = format!("{cli:?}");
+        for secret in [
+            "k3y-0f-at-least",
+            "pg-pa55",
+            "pg-query-pa55",
+            "redis-pa55",
+            "smtp-pa55",
+            "mailer",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        for kept in [
+            "db.internal:5432/auth",
+            "cache:6379/0",
+            "smtp.example.com:465",
+        ] {
+            assert!(debug.contains(kept), "{kept} missing from {debug}");
+        }
+        for (url, shown) in [
+            ("smtp://127.0.0.1:1025", "smtp://127.0.0.1:1025"),
+            // A raw '/' in a password: the user info ends at the last '@'.
+            (
+                "postgres://app:pa/ss@db:5432/auth",
+                "postgres://[redacted]@db:5432/auth",
+            ),
+            // A raw '?' in a password: nothing after the scheme is shown.
+            ("redis://:pa?ss@cache:6379", "redis://[redacted]"),
+            ("smtp://mailer:pa#ss@smtp.example.com", "smtp://[redacted]"),
+            ("user:pass@host:25", "[redacted]@host:25"),
+            (
+                "postgresql:///auth?host=/run/postgresql",
+                "postgresql:///auth?[redacted]",
+            ),
+        ] {
+            assert_eq!(super::redact_url(url), shown, "{url}");
+        }
+    }
 }

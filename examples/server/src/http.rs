@@ -12,8 +12,9 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use auth_core::log_sampling::{LogSampler, LogSampling};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -26,6 +27,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 use tower::ServiceExt;
+use tracing::Level;
 
 /// hyper's smallest read buffer.
 const MIN_BUF: usize = 8192;
@@ -66,8 +68,10 @@ pub(crate) async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (close, closing) = watch::channel(false);
     let mut connections = JoinSet::new();
-    let mut refused = Sampled::new("connection limit reached: closing new connections");
-    let mut failed = Sampled::new("accepting a connection failed");
+    // A flood of refused connections would write a line each: sampled (S9).
+    let log = LogSampler::new(LogSampling::default());
+    const REFUSED: &str = "connection limit reached: closing new connections";
+    const FAILED: &str = "accepting a connection failed";
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -78,13 +82,17 @@ pub(crate) async fn serve(
                     Ok(accepted) => accepted,
                     Err(err) => {
                         // Out of file descriptors, most likely: wait, don't spin.
-                        failed.hit(Some(&err));
+                        if log.sample(Level::WARN, FAILED, None) {
+                            tracing::warn!(error = %err, "{FAILED}");
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                    refused.hit(None);
+                    if log.sample(Level::WARN, REFUSED, None) {
+                        tracing::warn!("{REFUSED}");
+                    }
                     drop(stream);
                     continue;
                 };
@@ -147,38 +155,6 @@ fn log_end(result: Result<(), hyper::Error>) {
     if let Err(err) = result {
         // Timeouts, resets and oversized heads: the client's doing, not ours.
         tracing::debug!(error = %err, "connection closed");
-    }
-}
-
-/// A log line at most once a second, with the count since the last one, so a
-/// flood of refused connections cannot flood the log (S9).
-struct Sampled {
-    what: &'static str,
-    count: u64,
-    last: Option<Instant>,
-}
-
-impl Sampled {
-    fn new(what: &'static str) -> Self {
-        Self {
-            what,
-            count: 0,
-            last: None,
-        }
-    }
-
-    fn hit(&mut self, err: Option<&std::io::Error>) {
-        self.count += 1;
-        if self
-            .last
-            .is_some_and(|l| l.elapsed() < Duration::from_secs(1))
-        {
-            return;
-        }
-        let error = err.map(ToString::to_string).unwrap_or_default();
-        tracing::warn!(count = self.count, error, "{}", self.what);
-        self.count = 0;
-        self.last = Some(Instant::now());
     }
 }
 
