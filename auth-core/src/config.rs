@@ -170,12 +170,14 @@ pub struct AuthConfig {
     /// Registrations, reset requests and resends per client IP.
     pub ip_request_limit: BackoffPolicy,
     /// Failed logins per IPv6 /48 network, on top of `ip_login_limit` per /64
-    /// (S6; default [`BackoffPolicy::NETWORK_LOGIN`]). Its threshold is at
-    /// least `ip_login_limit`'s. IPv4 clients have no network limit.
+    /// (S6; default [`BackoffPolicy::NETWORK_LOGIN`]). Keep its threshold
+    /// above `ip_login_limit`'s (one /64 alone should meet its own limit
+    /// first); raising the per-IP limit does not raise this one. IPv4 clients
+    /// have no network limit.
     pub network_login_limit: BackoffPolicy,
     /// Registrations, reset requests and resends per IPv6 /48 network, on top
     /// of `ip_request_limit` (S6; default [`BackoffPolicy::NETWORK_REQUESTS`]).
-    /// Its threshold is at least `ip_request_limit`'s.
+    /// Keep its threshold above `ip_request_limit`'s.
     pub network_request_limit: BackoffPolicy,
     /// Mail per account (reset, resend, owner notices); time-based (S6).
     pub account_request_limit: BackoffPolicy,
@@ -311,11 +313,6 @@ impl AuthConfig {
             .validate("network_login_limit: need threshold >= 1, 0 < base <= cap <= window")?;
         self.network_request_limit
             .validate("network_request_limit: need threshold >= 1, 0 < base <= cap <= window")?;
-        check(
-            self.network_login_limit.threshold >= self.ip_login_limit.threshold
-                && self.network_request_limit.threshold >= self.ip_request_limit.threshold,
-            "a network limit's threshold must be at least its per-IP limit's",
-        )?;
         self.account_request_limit
             .validate("account_request_limit: need threshold >= 1, 0 < base <= cap <= window")
     }
@@ -353,7 +350,7 @@ mod tests {
     fn bad_settings_are_refused_at_build_time() {
         let cases: [fn(&mut AuthConfig); 13] = [
             (|c| c.log_sampling.ids_per_summary = 0),
-            (|c| c.network_login_limit.threshold = 19),
+            (|c| c.network_login_limit.threshold = 0),
             (|c| c.network_request_limit.base = Duration::ZERO),
             (|c| c.public_url = "auth.example.com".into()),
             (|c| c.public_url = "https://auth.example.com/".into()),

@@ -258,10 +258,13 @@ impl Auth {
         self.inner.outbox.drain().await;
     }
 
-    /// Waits until the background work started so far is done and the outbox
-    /// has sent (or given up on) every queued message, without stopping
-    /// anything: for tests (feature `test-util`).
-    #[cfg(feature = "test-util")]
+    /// Waits until no background work runs (the account a registration
+    /// creates, the mail a reset request prepares, ...) and the outbox has
+    /// sent (or given up on) every queued message, without stopping anything:
+    /// for tests, and for tools that act on what a flow left to the
+    /// background, such as a command-line tool that registers an account and
+    /// then uses it. A server never needs it; under steady traffic it may
+    /// wait as long as work keeps arriving.
     pub async fn settle(&self) {
         self.inner.background.wait_idle().await;
         self.inner.outbox.wait_idle().await;

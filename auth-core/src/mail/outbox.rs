@@ -143,7 +143,6 @@ impl Outbox {
 
     /// Waits until every message queued so far was sent or given up on,
     /// without closing the outbox.
-    #[cfg(feature = "test-util")]
     pub(crate) async fn wait_idle(&self) {
         loop {
             let idle = self.counts.idle.notified();
