@@ -10,9 +10,7 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use auth_axum::{CurrentUser, TrustedProxy, refuse_cross_site};
 use axum::Router;
@@ -21,7 +19,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::post;
 use serde_json::json;
-use support::{Api, PEER, PW};
+use support::{Api, Captured, PEER, PW};
 
 const EMAIL: &str = "alice@example.com";
 
@@ -111,29 +109,9 @@ async fn s8_ports_and_brackets_in_forwarded_for() {
     }
 }
 
-/// Log lines written while a test runs, on this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn s8_without_a_client_address_requests_fail_closed_and_say_why() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::start(false);
 
     // Served without into_make_service_with_connect_info: no peer address.
     let mut api = Api::new();
@@ -149,7 +127,7 @@ async fn s8_without_a_client_address_requests_fail_closed_and_say_why() {
         reply.text
     );
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     let errors: Vec<_> = logs.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{logs}");
     assert!(

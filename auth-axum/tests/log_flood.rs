@@ -9,50 +9,19 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
-use support::Api;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-}
+use serde_json::json;
+use support::{Api, Captured};
 
 /// A flood of 300 logins while the user store is down: 300 answers of 503,
 /// but one line in full and three summaries (of 100, 100 and 99 request
 /// ids) instead of 300 lines; each request id is in the log once.
 #[tokio::test(start_paused = true)]
 async fn s9_a_flood_of_503s_is_sampled_and_every_request_id_is_logged() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::start(true);
 
     let api = Api::new();
     api.users.mode.store(1, Ordering::SeqCst);

@@ -237,3 +237,48 @@ impl Api {
         r.cookie().unwrap()
     }
 }
+
+/// The log lines written on this thread while the guard [`Captured::start`]
+/// returns lives.
+#[derive(Clone, Default)]
+pub(crate) struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures this thread's log, as JSON lines with `json`, else as text.
+    pub(crate) fn start(json: bool) -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let sink = logs.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false);
+        let guard = if json {
+            tracing::subscriber::set_default(builder.json().finish())
+        } else {
+            tracing::subscriber::set_default(builder.finish())
+        };
+        (logs, guard)
+    }
+
+    /// Everything written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Every line written so far, parsed as JSON.
+    pub(crate) fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
