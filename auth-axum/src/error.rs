@@ -130,7 +130,7 @@ impl ApiError {
         self
     }
 
-    /// Maps the errors of axum's JSON extractor (S11).
+    /// Maps the errors of axum's JSON extractor (S11, S10).
     pub(crate) fn from_json(rejection: &JsonRejection) -> Self {
         match rejection {
             JsonRejection::MissingJsonContentType(_) => Self::new(
@@ -143,15 +143,11 @@ impl ApiError {
                 "malformed_json",
                 "the request body is not valid JSON",
             ),
-            JsonRejection::JsonDataError(e) => {
-                // serde's message names the field, never a value: safe to show.
-                let detail = e.body_text();
-                let detail = detail
-                    .rsplit_once(": ")
-                    .map_or(detail.as_str(), |(_, d)| d)
-                    .to_owned();
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", detail)
-            }
+            JsonRejection::JsonDataError(e) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                data_error_detail(&e.body_text()),
+            ),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Self::payload_too_large()
             }
@@ -245,9 +241,68 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a 422 says of a body that does not fit its type: the field and the
+/// problem, never a value the client sent (S10: a password sent as a number
+/// would otherwise come back in the answer and in gateways' logs). serde
+/// quotes the values it did not expect (`invalid type: integer \`123\``,
+/// `invalid value: string "x"`) and the fields it names (\`field\`); for the
+/// former only the expected part is kept.
+fn data_error_detail(body: &str) -> String {
+    // axum: "Failed to deserialize the JSON body into the target type: <path>: <serde message>".
+    let message = body.split_once("target type: ").map_or(body, |(_, m)| m);
+    let (path, serde) = match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => (Some(path), rest),
+        _ => (None, message),
+    };
+    let serde = serde.split(" at line ").next().unwrap_or(serde);
+    let detail = if serde.starts_with("invalid type")
+        || serde.starts_with("invalid value")
+        || serde.starts_with("invalid length")
+    {
+        match serde.rsplit_once(", expected ") {
+            Some((_, expected)) => format!("expected {expected}"),
+            None => "invalid value".to_owned(),
+        }
+    } else {
+        serde.to_owned()
+    };
+    match path {
+        Some(path) => format!("{path}: {detail}"),
+        None => detail,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// S10: a 422 names the field and what was expected, never the value.
+    #[test]
+    fn s10_data_errors_do_not_echo_values() {
+        let prefix = "Failed to deserialize the JSON body into the target type: ";
+        for (serde, shown) in [
+            (
+                "password: invalid type: integer `12345678`, expected a string at line 1 column 40",
+                "password: expected a string",
+            ),
+            (
+                "email: invalid value: string \"hunter2\", expected an address at line 1 column 9",
+                "email: expected an address",
+            ),
+            (
+                "unknown field `passwd`, expected one of `email`, `password` at line 1 column 9",
+                "unknown field `passwd`, expected one of `email`, `password`",
+            ),
+            (
+                "missing field `password` at line 1 column 2",
+                "missing field `password`",
+            ),
+        ] {
+            let detail = data_error_detail(&format!("{prefix}{serde}"));
+            assert_eq!(detail, shown);
+            assert!(!detail.contains("12345678") && !detail.contains("hunter2"));
+        }
+    }
 
     #[test]
     fn s9_every_engine_error_has_its_status() {

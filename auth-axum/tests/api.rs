@@ -406,6 +406,49 @@ async fn s6_rate_limited_ip_answers_429() {
     assert!(limited.headers.contains_key(header::RETRY_AFTER));
 }
 
+/// S10: a body of the wrong type answers 422 naming the field, never the
+/// value sent (a password sent as a number, say).
+#[tokio::test]
+async fn s10_a_422_does_not_echo_the_value_sent() {
+    let api = Api::new();
+    for password in [json!(987_654_321), json!(true), json!(["s3cret-in-array"])] {
+        let reply = api
+            .post(
+                "/auth/login",
+                json!({"email": "a@example.com", "password": password}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            reply.text
+        );
+        assert!(reply.text.contains("password"), "{}", reply.text);
+        for secret in ["987654321", "s3cret"] {
+            assert!(!reply.text.contains(secret), "{}", reply.text);
+        }
+    }
+}
+
+/// S13: a registration answered 202 is not lost to a passing store outage:
+/// the account is created in the background, trying again while the user
+/// store is unavailable.
+#[tokio::test]
+async fn s13_an_accepted_registration_survives_a_store_blip() {
+    let api = Api::new();
+    api.users.mode.store(3, Ordering::SeqCst);
+    let email = "blip@example.com";
+    let reply = api
+        .post("/auth/register", json!({"email": email, "password": PW}))
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    api.h.auth.settle().await;
+    assert_eq!(api.users.mode.load(Ordering::SeqCst), 0, "the blip was hit");
+    let user = api.h.stores.users.user_by_email(email).await.unwrap();
+    assert!(user.is_some(), "the accepted registration was kept");
+}
+
 #[tokio::test]
 async fn s13_store_outage_is_503_with_retry_after_and_recovers() {
     let api = Api::new();

@@ -36,7 +36,8 @@ pub(crate) const PEER: [u8; 4] = [203, 0, 113, 5];
 /// users).
 pub(crate) struct Faulty {
     inner: Arc<MemoryStore>,
-    /// 0: healthy, 1: unavailable, 2: other error.
+    /// 0: healthy, 1: unavailable, 2: other error, 3: unavailable for the
+    /// next call only.
     pub(crate) mode: AtomicU8,
 }
 
@@ -45,6 +46,10 @@ impl Faulty {
         match self.mode.load(Ordering::SeqCst) {
             0 => Ok(()),
             1 => Err(StoreError::Unavailable("injected outage".into())),
+            3 => {
+                self.mode.store(0, Ordering::SeqCst);
+                Err(StoreError::Unavailable("injected blip".into()))
+            }
             _ => Err(StoreError::Other(
                 "injected failure with secret detail".into(),
             )),

@@ -612,6 +612,32 @@ pub async fn revoking_other_sessions_needs_a_recent_sign_in(stores: Stores) {
     );
 }
 
+/// S6: fifty concurrent reset requests from one client admit exactly the
+/// per-IP limit: the check and the count of each counter are one atomic step,
+/// so a burst cannot pass the check before any count lands.
+pub async fn fifty_concurrent_mail_requests_admit_exactly_the_ip_limit(stores: Stores) {
+    let h = Harness::new(stores);
+    let limit = h.auth.config().ip_request_limit.threshold;
+    let tasks: Vec<_> = (0..50_u8)
+        .map(|i| {
+            let auth = h.auth.clone();
+            tokio::spawn(async move {
+                let email = format!("nobody{i}@example.com");
+                auth.request_password_reset(&email, &Harness::ctx(77)).await
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => admitted += 1,
+            Err(AuthError::RateLimited { .. }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(admitted, limit, "check and count are one step per counter");
+}
+
 /// S3: of 20 concurrent registrations of one email, one makes the account; every
 /// caller gets the same answer; the owner is told of the others, within the
 /// per-account mail limit.

@@ -386,6 +386,7 @@ macro_rules! engine_conformance_tests {
                     codes_are_not_spent_for_an_account_that_cannot_sign_in,
                     enabling_totp_ends_the_other_sessions,
                     an_administrator_removes_a_lost_second_factor,
+                    fifty_concurrent_mail_requests_admit_exactly_the_ip_limit,
                     twenty_concurrent_registrations_make_one_user,
                     sixteen_concurrent_resets_have_one_winner,
                     revoke_all_racing_authenticate_leaves_no_usable_session,

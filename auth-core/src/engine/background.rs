@@ -37,11 +37,20 @@ struct Inner {
 }
 
 impl Background {
-    /// Runs `work` on the runtime.
+    /// Runs `work` on the runtime, and whether it was admitted: beyond the
+    /// limit it is dropped and logged with `request_id`, and the caller
+    /// answers 503 rather than accept a request whose work will never run
+    /// (S13). The limit is shared by every address, so that answer tells
+    /// nothing about one (S3).
     ///
     /// The work starts [`START_DELAY`] later, so it never competes for the CPUs
     /// with the response of the request that started it (S3).
-    pub(crate) fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+    #[must_use]
+    pub(crate) fn spawn(
+        &self,
+        request_id: Option<&str>,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) -> bool {
         let admitted = self
             .inner
             .running
@@ -50,10 +59,10 @@ impl Background {
             });
         if admitted.is_err() {
             const DROPPED: &str = "background work dropped: too much pending";
-            if self.inner.log.sample(Level::WARN, DROPPED, None) {
+            if self.inner.log.sample(Level::WARN, DROPPED, request_id) {
                 tracing::warn!(max_pending = self.inner.max_pending, "{DROPPED}");
             }
-            return;
+            return false;
         }
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
@@ -61,6 +70,7 @@ impl Background {
             tokio::time::sleep(START_DELAY).await;
             work.await;
         });
+        true
     }
 
     /// At most [`MAX_PENDING`] pieces of work pending; `log` samples the
@@ -116,21 +126,24 @@ mod tests {
         let ran = Arc::new(AtomicUsize::new(0));
         // Closed until the three are spawned: the first two are then pending.
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let mut admitted = Vec::new();
         for _ in 0..3 {
             let (ran, gate) = (Arc::clone(&ran), Arc::clone(&gate));
-            background.spawn(async move {
+            admitted.push(background.spawn(None, async move {
                 drop(gate.acquire().await);
                 ran.fetch_add(1, Ordering::SeqCst);
-            });
+            }));
         }
+        assert_eq!(admitted, [true, true, false], "the third is refused");
         gate.add_permits(3);
         background.wait_idle().await;
         assert_eq!(ran.load(Ordering::SeqCst), 2);
         // Room again once the pending work is done.
         let ran_later = Arc::clone(&ran);
-        background.spawn(async move {
+        let again = background.spawn(None, async move {
             ran_later.fetch_add(1, Ordering::SeqCst);
         });
+        assert!(again);
         background.wait_idle().await;
         assert_eq!(ran.load(Ordering::SeqCst), 3);
     }

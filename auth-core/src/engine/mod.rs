@@ -33,7 +33,7 @@ pub use session::Authenticated;
 pub use sign_in::{LoginOutcome, SecondFactorChallenge, SignIn};
 pub use totp::{SecondFactorStatus, TotpEnrolment};
 
-use limits::ClientLimits;
+use limits::{ClientLimits, Reservation};
 
 use crate::AuthConfig;
 use crate::clock::Clock;
@@ -272,20 +272,40 @@ impl Auth {
 
     /// Runs `work` in the background with the request's span (its request id);
     /// a failure is logged as `failure`.
-    pub(super) fn in_background<F, Fut>(&self, ctx: &RequestContext, failure: &'static str, work: F)
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] when too much work is pending: the request
+    /// must not be answered as accepted when its work will never run (S13).
+    pub(super) fn in_background<F, Fut>(
+        &self,
+        ctx: &RequestContext,
+        failure: &'static str,
+        work: F,
+    ) -> Result<(), AuthError>
     where
         F: FnOnce(Self, RequestContext) -> Fut,
         Fut: Future<Output = Result<(), AuthError>> + Send + 'static,
     {
         let work = work(self.clone(), ctx.clone()).instrument(tracing::Span::current());
         let (log, id) = (self.inner.log.clone(), ctx.request_id.clone());
-        self.inner.background.spawn(async move {
-            if let Err(err) = work.await
-                && log.sample(Level::ERROR, failure, id.as_deref())
-            {
-                tracing::error!(error = %err, "{failure}");
-            }
-        });
+        let admitted = self
+            .inner
+            .background
+            .spawn(ctx.request_id.as_deref(), async move {
+                if let Err(err) = work.await
+                    && log.sample(Level::ERROR, failure, id.as_deref())
+                {
+                    tracing::error!(error = %err, "{failure}");
+                }
+            });
+        if admitted {
+            Ok(())
+        } else {
+            Err(AuthError::Unavailable {
+                retry_after: crate::UNAVAILABLE_RETRY_AFTER,
+                source: Some("too much background work pending".into()),
+            })
+        }
     }
 
     /// A mail request (reset, resend): checks and counts the per-IP limit,
@@ -311,23 +331,11 @@ impl Auth {
         let e = &self.inner;
         e.admit_request(scope, ctx).await?;
         let email = EmailAddress::parse(email)?;
-        let (auth, ctx_owned) = (self.clone(), ctx.clone());
-        // The request's span (request id) stays on what the work logs.
-        let work = async move {
+        self.in_background(ctx, failure, move |auth, ctx| async move {
             let key = AttemptKey::Account(scope, email.normalized().to_owned());
             let throttled = !auth.inner.take_mail_slot(&key).await?;
-            follow(auth, email, throttled, ctx_owned).await
-        }
-        .instrument(tracing::Span::current());
-        let (log, id) = (e.log.clone(), ctx.request_id.clone());
-        e.background.spawn(async move {
-            if let Err(err) = work.await
-                && log.sample(Level::ERROR, failure, id.as_deref())
-            {
-                tracing::error!(error = %err, "{failure}");
-            }
-        });
-        Ok(())
+            follow(auth, email, throttled, ctx).await
+        })
     }
 }
 
@@ -494,15 +502,30 @@ impl Engine {
     }
 
     /// Checks and counts a request from the client against the per-client
-    /// request limits (registration, reset and resend requests).
+    /// request limits (registration, reset and resend requests), each counter
+    /// in one atomic step (S6): of concurrent requests, no more than the limit
+    /// are admitted.
     pub(crate) async fn admit_request(
         &self,
         scope: AttemptScope,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
-        let limits = ClientLimits::requests(&self.config);
-        self.check_ip(scope, limits, ctx).await?;
-        self.count_ip(scope, limits, ctx).await
+        let ip = self.client_address(ctx)?;
+        for counter in ClientLimits::requests(&self.config).counters(scope, ip) {
+            if let Reservation::Locked(retry_after) =
+                self.reserve_attempt(&counter.key, counter.policy).await?
+            {
+                self.audit_refused(
+                    AuditKind::RateLimited,
+                    ctx,
+                    counter.address,
+                    &counter.detail(),
+                )
+                .await;
+                return Err(AuthError::RateLimited { retry_after });
+            }
+        }
+        Ok(())
     }
 
     /// Counts one attempt from the client for `scope`, in each of its counters.

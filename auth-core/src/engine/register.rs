@@ -3,7 +3,7 @@
 use super::{Auth, RequestContext};
 use crate::error::{AuthError, StoreError};
 use crate::password::ContextWords;
-use crate::store::{AttemptKey, AttemptScope, AuditKind, NewUser, TokenCheck, UserId};
+use crate::store::{AttemptKey, AttemptScope, AuditKind, NewUser, TokenCheck, User, UserId};
 use crate::token::{OpaqueToken, TokenPurpose};
 use crate::{EmailAddress, Password};
 
@@ -56,11 +56,15 @@ impl Auth {
                 Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
                 Err(err) => return Err(err.into()),
             };
-            self.in_background(
-                ctx,
-                "sending a verification email failed",
-                |auth, ctx| async move { auth.send_first_verification(&user, &ctx).await },
-            );
+            // The account exists now: when too much work is pending the mail
+            // is dropped and logged, and the user asks for another link.
+            let _queued = self
+                .in_background(
+                    ctx,
+                    "sending a verification email failed",
+                    |auth, ctx| async move { auth.send_first_verification(&user, &ctx).await },
+                )
+                .is_ok();
             return Ok(());
         }
         // Nothing on the request path depends on the address (S3): the insert
@@ -71,7 +75,7 @@ impl Auth {
             ctx,
             "registering an account failed",
             |auth, ctx| async move {
-                match auth.inner.users.create_user(new).await {
+                match auth.create_user_retrying(new).await {
                     Ok(user) => auth.send_first_verification(&user, &ctx).await,
                     Err(StoreError::Conflict) => {
                         auth.tell_owner_of_registration(&email, &ctx).await
@@ -79,14 +83,33 @@ impl Auth {
                     Err(err) => Err(err.into()),
                 }
             },
-        );
-        Ok(())
+        )
+    }
+
+    /// Creates the account of an accepted registration, trying again a few
+    /// times while the user store is unavailable: the request was answered
+    /// and its password hashed, so a passing outage must not lose it. (An
+    /// insert that landed before its connection broke comes back as a
+    /// conflict: the owner's notice then goes out instead of the link, and
+    /// a resend brings the link.)
+    async fn create_user_retrying(&self, new: NewUser) -> Result<User, StoreError> {
+        let mut wait = std::time::Duration::from_millis(250);
+        for _ in 0..3 {
+            match self.inner.users.create_user(new.clone()).await {
+                Err(StoreError::Unavailable(_)) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                done => return done,
+            }
+        }
+        self.inner.users.create_user(new).await
     }
 
     /// The background half of a new registration: the verification link.
     async fn send_first_verification(
         &self,
-        user: &crate::store::User,
+        user: &User,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
         let e = &self.inner;
