@@ -241,3 +241,30 @@ impl Engine {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SecondFactorCode;
+
+    /// S10: `Debug` names the kind of code, never the code.
+    #[test]
+    fn s10_codes_are_redacted_in_debug() {
+        for (code, kind) in [
+            (SecondFactorCode::totp("123456"), "Totp"),
+            (
+                SecondFactorCode::recovery_code("abcd-efgh-jkmn-pqrs"),
+                "RecoveryCode",
+            ),
+        ] {
+            let shown = format!("{code:?}");
+            assert!(
+                shown.contains(kind) && shown.contains("redacted"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("123456") && !shown.contains("abcd"),
+                "{shown}"
+            );
+        }
+    }
+}

@@ -421,6 +421,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sign_in_shows_what_it_was_given() {
+        let oidc = AuthMethod::Oidc {
+            issuer: "https://id.example.com".into(),
+        };
+        let proof = SignIn::new(vec![oidc.clone(), AuthMethod::Totp]);
+        assert_eq!(proof.methods(), [oidc, AuthMethod::Totp]);
+        assert!(!proof.is_remember_me());
+        assert!(proof.remember_me(true).is_remember_me());
+    }
+
+    #[test]
     fn pending_sign_ins_round_trip_and_garbage_is_refused() {
         let pending = PendingSignIn {
             first: AuthMethod::Password,
@@ -443,6 +454,17 @@ mod tests {
         let mut short_binding = pending.encode().unwrap();
         short_binding.pop();
         assert!(PendingSignIn::decode(&short_binding).is_none());
+        // A payload of another version, or a remember-me flag that is not
+        // 0 or 1, is refused even when the rest would read.
+        let mut other_version = vec![1, 0, 8];
+        other_version.extend_from_slice(b"password");
+        let mut bad_flag = vec![PAYLOAD_VERSION, 2, 8];
+        bad_flag.extend_from_slice(b"password");
+        let mut good = vec![PAYLOAD_VERSION, 0, 8];
+        good.extend_from_slice(b"password");
+        assert!(PendingSignIn::decode(&good).is_some());
+        assert!(PendingSignIn::decode(&other_version).is_none());
+        assert!(PendingSignIn::decode(&bad_flag).is_none());
         for bad in [&[][..], &[2, 0], &[1, 0, 0], &[2, 2, 0], &[2, 0, 9, b'x']] {
             assert!(PendingSignIn::decode(bad).is_none(), "{bad:?}");
         }
