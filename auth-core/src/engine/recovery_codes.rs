@@ -138,6 +138,14 @@ impl Auth {
 mod tests {
     use super::*;
 
+    /// S10: `Debug` shows how many codes, never a code.
+    #[test]
+    fn s10_codes_are_redacted_in_debug() {
+        let codes = RecoveryCodes(vec![generate_code().unwrap(), generate_code().unwrap()]);
+        let shown = format!("{codes:?}");
+        assert_eq!(shown, "RecoveryCodes(<2 redacted>)");
+    }
+
     #[test]
     fn s15_codes_have_80_bits_in_groups_and_normalize_as_typed() {
         let a = generate_code().unwrap();
@@ -148,6 +156,14 @@ mod tests {
         let typed = a.to_uppercase().replace('-', " ");
         assert_eq!(normalize(&typed).as_deref(), normalize(&a).as_deref());
         assert_eq!(normalize(&a).unwrap().len(), 16);
+        // Dashes only between groups of four, and every symbol of the
+        // alphabet in use (a code drawn from fewer symbols has fewer bits).
+        assert!(a.split('-').all(|group| group.len() == 4), "{}", *a);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            seen.extend(normalize(&generate_code().unwrap()).unwrap().chars());
+        }
+        assert_eq!(seen.len(), 32, "1,024 symbols cover the alphabet");
         for bad in [
             "",
             "abcd",

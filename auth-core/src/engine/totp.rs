@@ -310,7 +310,21 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc6238;
+    use super::{TotpEnrolment, rfc6238};
+    use zeroize::Zeroizing;
+
+    /// S10: `Debug` of an enrolment shows none of the secret.
+    #[test]
+    fn s10_enrolments_are_redacted_in_debug() {
+        let enrolment = TotpEnrolment {
+            secret: Zeroizing::new("JBSWY3DPEHPK3PXP".to_owned()),
+            otpauth_uri: Zeroizing::new("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".to_owned()),
+            qr_svg: "<svg>JBSWY3DPEHPK3PXP</svg>".to_owned(),
+        };
+        let shown = format!("{enrolment:?}");
+        assert!(shown.contains("redacted"), "{shown}");
+        assert!(!shown.contains("JBSWY3DP"), "{shown}");
+    }
 
     /// RFC 6238 appendix B, SHA-1 (8 digits), and the 6-digit codes apps show
     /// (the same truncation, modulo 10^6), checked at ±1 step.
