@@ -33,7 +33,7 @@ pub use session::Authenticated;
 pub use sign_in::{LoginOutcome, SecondFactorChallenge, SignIn};
 pub use totp::{SecondFactorStatus, TotpEnrolment};
 
-use limits::{ClientLimits, Reservation};
+use limits::{ClientCounter, ClientLimits, Reservation};
 
 use crate::AuthConfig;
 use crate::clock::Clock;
@@ -488,17 +488,28 @@ impl Engine {
         }
         match refused {
             Some((retry_after, counter)) => {
-                self.audit_refused(
-                    AuditKind::RateLimited,
-                    ctx,
-                    counter.address,
-                    &counter.detail(),
-                )
-                .await;
-                Err(AuthError::RateLimited { retry_after })
+                Err(self.rate_limited(&counter, retry_after, ctx).await)
             }
             None => Ok(()),
         }
+    }
+
+    /// Audits a request `counter` refused (aggregated, S12) and returns the
+    /// error that answers it.
+    async fn rate_limited(
+        &self,
+        counter: &ClientCounter<'_>,
+        retry_after: time::Duration,
+        ctx: &RequestContext,
+    ) -> AuthError {
+        self.audit_refused(
+            AuditKind::RateLimited,
+            ctx,
+            counter.address,
+            &counter.detail(),
+        )
+        .await;
+        AuthError::RateLimited { retry_after }
     }
 
     /// Checks and counts a request from the client against the per-client
@@ -515,14 +526,7 @@ impl Engine {
             if let Reservation::Locked(retry_after) =
                 self.reserve_attempt(&counter.key, counter.policy).await?
             {
-                self.audit_refused(
-                    AuditKind::RateLimited,
-                    ctx,
-                    counter.address,
-                    &counter.detail(),
-                )
-                .await;
-                return Err(AuthError::RateLimited { retry_after });
+                return Err(self.rate_limited(&counter, retry_after, ctx).await);
             }
         }
         Ok(())
