@@ -1,4 +1,4 @@
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
@@ -63,9 +63,33 @@ pub enum AttemptKey {
     Network(AttemptScope, Ipv6Addr),
 }
 
+/// The IPv4 client an IPv6 address stands for, where it embeds one (S6):
+/// IPv4-mapped (`::ffff:0:0/96`), NAT64's well-known prefix (`64:ff9b::/96`,
+/// RFC 6052: behind a NAT64 gateway every IPv4 client would otherwise share
+/// one /64 counter), 6to4 (`2002::/16`, RFC 3056: one IPv4 host holds a whole
+/// /48 of it) and Teredo (`2001::/32`, RFC 4380: the client's address,
+/// inverted, in the last 32 bits; all clients of one server share a /64).
+/// A connection is a TCP handshake, so the embedded address is the one that
+/// answered it. A NAT64 network-specific prefix is not recognised.
+#[must_use]
+pub fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let bits = u128::from(v6);
+    let low32 = |b: u128| Ipv4Addr::from((b & 0xffff_ffff) as u32);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match bits >> 96 {
+        0x0064_ff9b if (bits >> 32) & 0xffff_ffff_ffff_ffff == 0 => Some(low32(bits)),
+        0x2001_0000 => Some(low32(!bits)),
+        _ if bits >> 112 == 0x2002 => Some(low32(bits >> 80)),
+        _ => None,
+    }
+}
+
 impl AttemptKey {
     /// The per-client key for a request from `ip` (S6). An IPv4 address (also
-    /// written IPv4-mapped, `::ffff:a.b.c.d`) counts as itself; an IPv6 address
+    /// written IPv4-mapped, `::ffff:a.b.c.d`, or arriving through NAT64, 6to4
+    /// or Teredo: see [`embedded_ipv4`]) counts as itself; an IPv6 address
     /// counts as its /64 network, the least a provider hands one subscriber, so
     /// a client cannot escape its limits by rotating through the 2^64 addresses
     /// it holds.
@@ -73,7 +97,7 @@ impl AttemptKey {
     pub fn client(scope: AttemptScope, ip: IpAddr) -> Self {
         let counted = match ip {
             IpAddr::V4(_) => ip,
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            IpAddr::V6(v6) => match embedded_ipv4(v6) {
                 Some(v4) => IpAddr::V4(v4),
                 None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & IPV6_NETWORK)),
             },
@@ -87,7 +111,7 @@ impl AttemptKey {
     #[must_use]
     pub fn network(scope: AttemptScope, ip: IpAddr) -> Option<Self> {
         let IpAddr::V6(v6) = ip else { return None };
-        if v6.to_ipv4_mapped().is_some() {
+        if embedded_ipv4(v6).is_some() {
             return None;
         }
         Some(Self::Network(
@@ -198,6 +222,29 @@ mod tests {
         assert_ne!(counted("2001:db8:1:2::1"), counted("2001:db8:1:3::1"));
     }
 
+    /// S6: NAT64, 6to4 and Teredo clients count as the IPv4 address they
+    /// embed, not as one shared /64.
+    #[test]
+    fn s6_addresses_embedding_ipv4_count_as_that_ipv4() {
+        for ip in [
+            "64:ff9b::192.0.2.7",
+            "2002:c000:207::1",
+            "2002:c000:207:ffff::9",
+            // Teredo: server 65.54.227.120, client 192.0.2.7 inverted.
+            "2001:0:4136:e378:8000:63bf:3fff:fdf8",
+        ] {
+            assert_eq!(counted(ip), "login:ip:192.0.2.7", "{ip}");
+        }
+        assert_ne!(counted("64:ff9b::192.0.2.7"), counted("64:ff9b::192.0.2.8"));
+        // Not NAT64's /96 (the middle bits are set): an ordinary /64.
+        assert_eq!(counted("64:ff9b:1::c000:207"), "login:ip:64:ff9b:1::");
+        assert_eq!(
+            counted("2001:db8::c000:207"),
+            "login:ip:2001:db8::",
+            "documentation prefix, not Teredo"
+        );
+    }
+
     fn network(ip: &str) -> Option<String> {
         AttemptKey::network(AttemptScope::Login, ip.parse().unwrap()).map(|key| key.storage_key())
     }
@@ -212,6 +259,9 @@ mod tests {
         assert_ne!(network("2001:db8:1::1"), network("2001:db8:2::1"));
         assert_eq!(network("192.0.2.7"), None);
         assert_eq!(network("::ffff:192.0.2.7"), None);
+        // Addresses that embed an IPv4 client count as it, with no network.
+        assert_eq!(network("64:ff9b::c000:207"), None);
+        assert_eq!(network("2002:c000:207::1"), None);
         // The network's key is not the /64 key of its first address.
         assert_ne!(network("2001:db8:1::1"), Some(counted("2001:db8:1::1")));
     }

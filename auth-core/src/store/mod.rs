@@ -15,7 +15,9 @@ mod session;
 mod token;
 mod user;
 
-pub use attempt::{AttemptKey, AttemptScope, AttemptState, AttemptStore, IPV6_SITE_PREFIX};
+pub use attempt::{
+    AttemptKey, AttemptScope, AttemptState, AttemptStore, IPV6_SITE_PREFIX, embedded_ipv4,
+};
 pub use audit::{AuditEvent, AuditKind, AuditSink};
 pub use challenge::{Challenge, ChallengePurpose, ChallengeStore, NewChallenge};
 pub use credential::{
