@@ -368,7 +368,7 @@ impl Engine {
             .totp
             .totp(user)
             .await?
-            .is_some_and(|t| t.confirmed_at.is_some()))
+            .is_some_and(|t| t.is_confirmed()))
     }
 
     /// Ends the user's oldest live sessions beyond `max_sessions_per_user`.

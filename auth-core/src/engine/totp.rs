@@ -107,7 +107,7 @@ impl Engine {
             .totp
             .totp(user.id)
             .await?
-            .filter(|t| t.confirmed_at.is_some())
+            .filter(TotpCredential::is_confirmed)
         else {
             return Ok(false);
         };
@@ -193,7 +193,7 @@ impl Auth {
             .totp
             .totp(user.id)
             .await?
-            .filter(|t| t.confirmed_at.is_none())
+            .filter(|t| !t.is_confirmed())
             .ok_or(AuthError::InvalidCode)?;
         let totp = e.open_totp(user, &pending)?;
         let step = e.matching_step(&totp, code);
@@ -269,8 +269,8 @@ impl Auth {
         let e = &self.inner;
         let totp = e.totp.totp(user).await?;
         Ok(SecondFactorStatus {
-            totp_enabled: totp.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
-            totp_pending: totp.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
+            totp_enabled: totp.as_ref().is_some_and(TotpCredential::is_confirmed),
+            totp_pending: totp.as_ref().is_some_and(|t| !t.is_confirmed()),
             recovery_codes_left: e.recovery_codes.recovery_codes_left(user).await?,
         })
     }

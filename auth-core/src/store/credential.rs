@@ -104,6 +104,14 @@ pub struct TotpCredential {
     pub last_step: Option<i64>,
 }
 
+impl TotpCredential {
+    /// Whether enrolment was confirmed: only then is it a second factor.
+    #[must_use]
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed_at.is_some()
+    }
+}
+
 /// TOTP secrets, by user: at most one per user, pending or confirmed.
 #[async_trait]
 pub trait TotpStore: Send + Sync {
