@@ -109,6 +109,17 @@ pub struct WebConfig {
     pub bearer_tokens: bool,
     /// Largest request body, in bytes (default 16 KiB; S11).
     pub body_limit: usize,
+    /// Prefix of the probes `/healthz` and `/readyz` of
+    /// [`crate::AuthState::probe_routes`] (default none, so `/healthz`).
+    pub probes_prefix: String,
+    /// Whether empty error responses of the application's own routes get the
+    /// error envelope too (default false: only the library's routes, and any
+    /// handler that returns an [`crate::ApiError`]).
+    pub envelope_for_all_routes: bool,
+    /// The application's login page, where [`crate::RequireAuth::redirect`]
+    /// sends a browser without a session (with `next=` the path it asked
+    /// for). A path on this site, like `/login`; default none.
+    pub login_page: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -122,6 +133,9 @@ impl Default for WebConfig {
             trusted_proxies: Vec::new(),
             bearer_tokens: false,
             body_limit: 16 * 1024,
+            probes_prefix: String::new(),
+            envelope_for_all_routes: false,
+            login_page: None,
         }
     }
 }

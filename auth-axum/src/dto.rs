@@ -14,6 +14,12 @@ pub struct RegisterRequest {
     pub email: String,
     /// Password (8 to 128 characters by default).
     pub password: String,
+    /// The application's own data for the new account (a JSON object), which
+    /// its lifecycle hooks check (422 `invalid_profile` when refused) and
+    /// store. A service without such hooks refuses any profile.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub profile: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `POST /auth/verify-email`.
@@ -250,7 +256,7 @@ pub struct SecondFactorsView {
 
 redacted_debug!(RegisterRequest {
     shown: [email],
-    hidden: [password]
+    hidden: [password, profile]
 });
 redacted_debug!(VerifyEmailRequest {
     shown: [],
@@ -425,6 +431,7 @@ mod tests {
         let register = RegisterRequest {
             email: email.clone(),
             password: pw.clone(),
+            profile: serde_json::from_str(&format!(r#"{{"secret": "{token}"}}"#)).ok(),
         };
         let debug = format!("{register:?}");
         assert_hidden(&debug);

@@ -100,6 +100,17 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
 
+    /// 403 `forbidden`: signed in, but without the role or permission a
+    /// route asks for.
+    #[must_use]
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "you do not have access to this resource",
+        )
+    }
+
     pub(crate) fn forbidden_origin() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -182,9 +193,9 @@ impl From<AuthError> for ApiError {
                 StatusCode::FORBIDDEN
             }
             AuthError::EmailTaken => StatusCode::CONFLICT,
-            AuthError::WeakPassword(_) | AuthError::InvalidEmail(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            AuthError::WeakPassword(_)
+            | AuthError::InvalidEmail(_)
+            | AuthError::InvalidProfile(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::Locked { .. } | AuthError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }

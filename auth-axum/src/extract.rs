@@ -3,9 +3,11 @@
 
 use auth_core::store::{SessionRecord, User};
 use auth_core::{AuthError, Authenticated, OpaqueToken};
-use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequest, OptionalFromRequestParts, Request,
+};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::cookie;
@@ -106,9 +108,46 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        AuthSession::from_request_parts(parts, state)
+        <AuthSession as FromRequestParts<S>>::from_request_parts(parts, state)
             .await
             .map(|s| Self(s.user))
+    }
+}
+
+/// No session is `None`; a store failure still answers (503), so a handler
+/// never mistakes an outage for a signed-out visitor.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(session) => Ok(Some(session)),
+            Err(err) if err.status() == StatusCode::UNAUTHORIZED => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// `Option<CurrentUser>`: `None` for a visitor without a session, as
+/// `Option<AuthSession>`.
+///
+/// ```
+/// use auth_axum::CurrentUser;
+///
+/// async fn home(user: Option<CurrentUser>) -> String {
+///     match user {
+///         Some(CurrentUser(user)) => format!("welcome back, {}", user.email),
+///         None => "welcome, visitor".to_owned(),
+///     }
+/// }
+/// ```
+impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        <AuthSession as OptionalFromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(|s| s.map(|s| Self(s.user)))
     }
 }
 

@@ -70,7 +70,12 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
 
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
-    if is_error && response.extensions().get::<ErrorBody>().is_none() && is_empty(&response) {
+    let ours = response.extensions().get::<LibraryResponse>().is_some()
+        || state
+            .as_ref()
+            .is_some_and(|s| s.web.envelope_for_all_routes);
+    if ours && is_error && response.extensions().get::<ErrorBody>().is_none() && is_empty(&response)
+    {
         // Errors produced by axum itself (an unknown method, ...) get the envelope too.
         let headers = response.headers().clone();
         response = generic(status).into_response();
@@ -117,6 +122,18 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
     } else {
         tracing::info!(status, elapsed_ms, "request");
     }
+    response
+}
+
+/// Marks a response as produced by one of the library's routes.
+#[derive(Debug, Clone, Copy)]
+struct LibraryResponse;
+
+/// The layer of every library route group: its responses are the library's,
+/// whose empty errors [`request_context`] renders in the envelope.
+pub(crate) async fn mark_library_response(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(LibraryResponse);
     response
 }
 

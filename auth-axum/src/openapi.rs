@@ -163,7 +163,7 @@ impl Modify for Runtime<'_> {
                 "text/html",
             ),
             (
-                crate::pages::SCRIPT_PATH.to_owned(),
+                self.0.web.script_path.clone(),
                 "The pages' script",
                 "The script",
                 crate::pages::SCRIPT_CONTENT_TYPE,

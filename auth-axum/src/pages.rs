@@ -11,9 +11,6 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::state::AuthState;
 
-/// Where the pages' script is served.
-pub(crate) const SCRIPT_PATH: &str = "/assets/auth-pages.js";
-
 /// The script's media type (RFC 9239), in its response and the OpenAPI document.
 pub(crate) const SCRIPT_CONTENT_TYPE: &str = "text/javascript";
 
@@ -67,8 +64,9 @@ fn page(state: &AuthState, kind: &str, title: &str, done: &str, form: &str) -> R
          <title>{title} - {service}</title></head>\
          <body data-page=\"{kind}\" data-api=\"{api}\" data-done=\"{done}\">\
          <h1>{title}</h1><form>{form}<button id=\"submit\" type=\"submit\">{title}</button></form>\
-         <p id=\"result\" role=\"status\"></p><script src=\"{SCRIPT_PATH}\"></script></body></html>",
+         <p id=\"result\" role=\"status\"></p><script src=\"{script}\"></script></body></html>",
         api = escape(&state.web.api_prefix),
+        script = escape(&state.web.script_path),
     );
     let mut response = Html(html).into_response();
     page_headers(response.headers_mut());

@@ -238,6 +238,10 @@ fn web(cookie_secure: bool) -> Web {
         trusted_proxies: Vec::new(),
         bearer_tokens: true,
         body_limit: 1024,
+        probes_prefix: String::new(),
+        script_path: "/auth/assets/auth-pages.js".to_owned(),
+        envelope_for_all_routes: false,
+        login_page: None,
     }
 }
 

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use auth_core::{Auth, ConfigError};
+use auth_core::store::{Role, User};
+use auth_core::{Auth, AuthError, ConfigError};
 use axum::Router;
 use axum::http::request::Parts;
 
+use crate::authz::{Permissions, RoleSource, StoredRoles};
 use crate::config::{SameSite, TrustedProxy, WebConfig, is_local_url, origin_of};
 use crate::error::ApiError;
 
@@ -14,6 +16,8 @@ use crate::error::ApiError;
 pub struct AuthState {
     pub(crate) auth: Auth,
     pub(crate) web: Arc<Web>,
+    roles: Arc<dyn RoleSource>,
+    permissions: Arc<Permissions>,
 }
 
 /// Validated web settings.
@@ -27,6 +31,10 @@ pub(crate) struct Web {
     pub(crate) trusted_proxies: Vec<TrustedProxy>,
     pub(crate) bearer_tokens: bool,
     pub(crate) body_limit: usize,
+    pub(crate) probes_prefix: String,
+    pub(crate) script_path: String,
+    pub(crate) envelope_for_all_routes: bool,
+    pub(crate) login_page: Option<String>,
 }
 
 impl AuthState {
@@ -47,6 +55,20 @@ impl AuthState {
         if !prefix.starts_with('/') {
             return Err(ConfigError::Invalid("api_prefix must start with '/'"));
         }
+        let probes_prefix = config.probes_prefix.trim_end_matches('/').to_owned();
+        if !probes_prefix.is_empty() && !probes_prefix.starts_with('/') {
+            return Err(ConfigError::Invalid(
+                "probes_prefix must be empty or start with '/'",
+            ));
+        }
+        let login_page = match config.login_page {
+            Some(page) if crate::guard::safe_next(&page).is_none() => {
+                return Err(ConfigError::Invalid(
+                    "login_page must be a path on this site, like /login",
+                ));
+            }
+            page => page,
+        };
         if config.body_limit < 1024 {
             return Err(ConfigError::Invalid(
                 "body_limit must be at least 1024 bytes",
@@ -75,11 +97,47 @@ impl AuthState {
             trusted_proxies: config.trusted_proxies,
             bearer_tokens: config.bearer_tokens,
             body_limit: config.body_limit,
+            probes_prefix,
+            script_path: script_path(&auth.config().verify_path),
+            envelope_for_all_routes: config.envelope_for_all_routes,
+            login_page,
         };
         Ok(Self {
             auth,
             web: Arc::new(web),
+            roles: Arc::new(StoredRoles),
+            permissions: Arc::new(Permissions::new()),
         })
+    }
+
+    /// Where [`crate::RequireAuth::role`] and
+    /// [`crate::RequireAuth::permission`] read a user's roles (default
+    /// [`StoredRoles`]: the stores' user-roles table).
+    #[must_use]
+    pub fn with_role_source(mut self, source: Arc<dyn RoleSource>) -> Self {
+        self.roles = source;
+        self
+    }
+
+    /// Which permissions each role grants, for
+    /// [`crate::RequireAuth::permission`] (default: none).
+    #[must_use]
+    pub fn with_permissions(mut self, permissions: Permissions) -> Self {
+        self.permissions = Arc::new(permissions);
+        self
+    }
+
+    /// The roles of `user`, from the configured [`RoleSource`].
+    ///
+    /// # Errors
+    /// As the source's ([`AuthError::Unavailable`] when it cannot answer).
+    pub async fn roles_of(&self, user: &User) -> Result<Vec<Role>, AuthError> {
+        self.roles.roles(&self.auth, user).await
+    }
+
+    /// The permissions each role grants.
+    pub fn permissions(&self) -> &Permissions {
+        &self.permissions
     }
 
     /// The engine.
@@ -94,15 +152,42 @@ impl AuthState {
         &self.web.cookie_name
     }
 
-    /// The whole application: [`Self::routes`] wrapped by [`Self::wrap`].
+    /// The library's whole server: every route group ([`Self::routes`] and
+    /// [`Self::probe_routes`]), the envelope for unknown paths too, wrapped by
+    /// [`Self::wrap`]. The example server serves this.
     pub fn app(&self) -> Router {
-        self.wrap(self.routes())
+        let unknown = self.library(Router::new().fallback(crate::routes::not_found));
+        self.wrap(self.routes().merge(self.probe_routes()).merge(unknown))
     }
 
-    /// The state of a request, put there by [`Self::wrap`].
+    /// The state of a request, put there by [`Self::wrap`] (or by a route
+    /// group's own layer).
     pub(crate) fn from_parts(parts: &Parts) -> Result<Self, ApiError> {
         parts.extensions.get::<Self>().cloned().ok_or_else(|| {
             ApiError::internal("AuthState missing: wrap the router with AuthState::wrap")
         })
+    }
+}
+
+/// `assets/auth-pages.js` in the folder of the verification page.
+fn script_path(verify_path: &str) -> String {
+    let folder = verify_path
+        .rsplit_once('/')
+        .map_or("", |(folder, _)| folder);
+    format!("{folder}/assets/auth-pages.js")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::script_path;
+
+    #[test]
+    fn the_script_sits_beside_the_verification_page() {
+        assert_eq!(
+            script_path("/auth/verify-email"),
+            "/auth/assets/auth-pages.js"
+        );
+        assert_eq!(script_path("/verify-email"), "/assets/auth-pages.js");
+        assert_eq!(script_path("/a/b/verify"), "/a/b/assets/auth-pages.js");
     }
 }

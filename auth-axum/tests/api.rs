@@ -806,7 +806,7 @@ async fn emailed_links_open_pages_that_change_nothing() {
     api.post("/auth/register", json!({"email": EMAIL, "password": PW}))
         .await;
     let token = api.h.token(EMAIL, MessageKind::Verification).await;
-    for path in ["/verify-email", "/reset-password"] {
+    for path in ["/auth/verify-email", "/auth/reset-password"] {
         let page = api
             .call(
                 Method::GET,
@@ -827,7 +827,7 @@ async fn emailed_links_open_pages_that_change_nothing() {
         assert!(page.text.contains("<form>") && !page.text.contains(token.expose_secret()));
     }
     let script = api
-        .call(Method::GET, "/assets/auth-pages.js", None, None)
+        .call(Method::GET, "/auth/assets/auth-pages.js", None, None)
         .await;
     assert!(script.text.contains("fetch("));
     // Opening the link verified nothing: the token still works, once.

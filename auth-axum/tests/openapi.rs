@@ -67,9 +67,9 @@ async fn the_document_is_served_and_lists_every_route_with_error_responses() {
         (Method::GET, "/api/v1/openapi.json"),
         (Method::GET, "/healthz"),
         (Method::GET, "/readyz"),
-        (Method::GET, "/verify-email"),
-        (Method::GET, "/reset-password"),
-        (Method::GET, "/assets/auth-pages.js"),
+        (Method::GET, "/auth/verify-email"),
+        (Method::GET, "/auth/reset-password"),
+        (Method::GET, "/auth/assets/auth-pages.js"),
     ];
     for (method, path) in &expected {
         assert!(
@@ -210,10 +210,10 @@ async fn s11_request_schemas_carry_the_constraints_the_server_enforces() {
         }
     }
     // The script is documented with its real content type.
-    let script = &doc["paths"]["/assets/auth-pages.js"]["get"]["responses"]["200"]["content"];
+    let script = &doc["paths"]["/auth/assets/auth-pages.js"]["get"]["responses"]["200"]["content"];
     assert!(script.get("text/javascript").is_some(), "{script}");
     let served = Api::new()
-        .call(Method::GET, "/assets/auth-pages.js", None, None)
+        .call(Method::GET, "/auth/assets/auth-pages.js", None, None)
         .await;
     assert!(
         served.headers[header::CONTENT_TYPE]
@@ -251,7 +251,7 @@ async fn s11_password_lengths_follow_the_configured_policy() {
     let page = state
         .app()
         .oneshot(
-            axum::http::Request::get("/reset-password")
+            axum::http::Request::get("/auth/reset-password")
                 .body(axum::body::Body::empty())
                 .unwrap(),
         )

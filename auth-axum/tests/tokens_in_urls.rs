@@ -60,17 +60,17 @@ async fn s4_every_response_of_the_library_says_no_referrer() {
         ("openapi 200", api.get("/openapi.json", None).await),
         (
             "verify page",
-            api.call(Method::GET, "/verify-email?token=abc", None, None)
+            api.call(Method::GET, "/auth/verify-email?token=abc", None, None)
                 .await,
         ),
         (
             "reset page",
-            api.call(Method::GET, "/reset-password?token=abc", None, None)
+            api.call(Method::GET, "/auth/reset-password?token=abc", None, None)
                 .await,
         ),
         (
             "script",
-            api.call(Method::GET, "/assets/auth-pages.js", None, None)
+            api.call(Method::GET, "/auth/assets/auth-pages.js", None, None)
                 .await,
         ),
         (
@@ -167,7 +167,7 @@ console.log(JSON.stringify(events));
 async fn s4_the_pages_take_the_token_out_of_the_address_bar() {
     let api = Api::new();
     let script = api
-        .call(Method::GET, "/assets/auth-pages.js", None, None)
+        .call(Method::GET, "/auth/assets/auth-pages.js", None, None)
         .await
         .text;
     let token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";

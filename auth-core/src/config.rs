@@ -126,9 +126,9 @@ pub struct AuthConfig {
     /// Base of every link in emails, for example `https://auth.example.com`; never
     /// taken from a request (default `http://localhost:8080`).
     pub public_url: String,
-    /// Path of the page that verifies an email (default `/verify-email`).
+    /// Path of the page that verifies an email (default `/auth/verify-email`).
     pub verify_path: String,
-    /// Path of the page that resets a password (default `/reset-password`).
+    /// Path of the page that resets a password (default `/auth/reset-password`).
     pub reset_path: String,
     /// Lifetime of verification tokens (default 24 h).
     pub verification_ttl: Duration,
@@ -212,8 +212,8 @@ impl Default for AuthConfig {
         Self {
             service_name: "Auth".to_owned(),
             public_url: "http://localhost:8080".to_owned(),
-            verify_path: "/verify-email".to_owned(),
-            reset_path: "/reset-password".to_owned(),
+            verify_path: "/auth/verify-email".to_owned(),
+            reset_path: "/auth/reset-password".to_owned(),
             verification_ttl: Duration::hours(24),
             reset_ttl: Duration::minutes(30),
             session_idle_timeout: Duration::minutes(30),

@@ -70,6 +70,10 @@ pub enum AuthError {
     /// The email address is not valid.
     #[error("{0}")]
     InvalidEmail(#[source] InvalidEmail),
+    /// The application refused a registration's profile
+    /// ([`crate::hooks::LifecycleHooks::check_profile`]).
+    #[error("{0}")]
+    InvalidProfile(#[source] crate::hooks::ProfileRejected),
     /// The email address is registered (only when enumeration protection is off).
     #[error("an account with this email address already exists")]
     EmailTaken,
@@ -124,6 +128,7 @@ impl AuthError {
             Self::TokenExpired => "token_expired",
             Self::WeakPassword(_) => "weak_password",
             Self::InvalidEmail(_) => "invalid_email",
+            Self::InvalidProfile(_) => "invalid_profile",
             Self::EmailTaken => "email_taken",
             Self::Unauthenticated => "unauthenticated",
             Self::ReauthenticationRequired => "reauthentication_required",

@@ -71,6 +71,7 @@ mod config;
 mod email;
 mod engine;
 mod error;
+pub mod hooks;
 pub mod log_sampling;
 pub mod mail;
 pub mod password;
@@ -89,7 +90,7 @@ pub use config::{AuthConfig, BackoffPolicy, MAX_SESSION_LIFETIME};
 pub use email::{EmailAddress, InvalidEmail, MAX_EMAIL_BYTES, MAX_LOCAL_BYTES};
 pub use engine::{
     Auth, AuthBuilder, Authenticated, LoginOutcome, LoginSuccess, MissingClientAddress, NewSession,
-    Purged, RecoveryCodes, RequestContext, SecondFactorChallenge, SecondFactorCode,
+    Purged, RecoveryCodes, Registration, RequestContext, SecondFactorChallenge, SecondFactorCode,
     SecondFactorStatus, SignIn, TotpEnrolment,
 };
 pub use error::{AuthError, BoxError, ConfigError, StoreError, UNAVAILABLE_RETRY_AFTER};

@@ -809,13 +809,13 @@ async fn s4_links_use_the_configured_public_url() {
     let mail = h.mailer.wait_for(1).await.remove(0);
     assert!(
         mail.text
-            .contains("https://auth.example.org/verify-email?token="),
+            .contains("https://auth.example.org/auth/verify-email?token="),
         "{}",
         mail.text
     );
     assert!(
         mail.html
-            .contains("https://auth.example.org/verify-email?token=")
+            .contains("https://auth.example.org/auth/verify-email?token=")
     );
 }
 

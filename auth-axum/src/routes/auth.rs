@@ -1,5 +1,6 @@
 //! `/auth/*`: registration, verification, login, logout, password reset and change.
 
+use auth_core::hooks::Profile;
 use auth_core::store::AuthMethod;
 use auth_core::{LoginOutcome, OpaqueToken, Password, RequestContext, SecondFactorCode};
 use axum::Json;
@@ -31,7 +32,7 @@ type ApiResult<T> = Result<T, ApiError>;
         (status = 409, description = "email_taken (only without enumeration protection)", body = ErrorEnvelope),
         (status = 413, description = "Body too large", body = ErrorEnvelope),
         (status = 415, description = "Not JSON", body = ErrorEnvelope),
-        (status = 422, description = "invalid_email, weak_password (with the rule), or unknown fields", body = ErrorEnvelope),
+        (status = 422, description = "invalid_email, weak_password (with the rule), invalid_profile (the application refused the profile), or unknown fields", body = ErrorEnvelope),
         (status = 429, description = "rate_limited, with Retry-After", body = ErrorEnvelope),
         (status = 500, description = "internal", body = ErrorEnvelope),
         (status = 503, description = "unavailable, with Retry-After", body = ErrorEnvelope),
@@ -41,9 +42,12 @@ pub(crate) async fn register(
     ClientContext(ctx): ClientContext,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let profile = body
+        .profile
+        .map(|p| Profile::from_json(serde_json::Value::Object(p).to_string()));
     state
         .auth
-        .register(&body.email, &Password::new(body.password), &ctx)
+        .register_with_profile(&body.email, &Password::new(body.password), profile, &ctx)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted::VALUE)))
 }

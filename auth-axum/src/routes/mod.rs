@@ -9,6 +9,7 @@ pub(crate) mod users;
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use crate::cookie;
+use crate::error::ApiError;
 use crate::state::AuthState;
 
 /// Headers that carry a new session cookie: persistent for remember-me sessions.
@@ -53,4 +54,9 @@ pub(crate) async fn no_store(
         HeaderValue::from_static("no-referrer"),
     );
     response
+}
+
+/// The answer to a path no route of the library matches.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found()
 }

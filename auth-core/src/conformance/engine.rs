@@ -12,7 +12,9 @@ use crate::clock::{Clock, MockClock};
 use crate::mail::{CapturingMailer, MessageKind, OutboxConfig};
 use crate::password::{HashParams, PasswordHasher};
 use crate::store::{AttemptKey, AttemptScope, AuditKind, AuthMethod, UserId};
-use crate::{Auth, AuthConfig, AuthError, OpaqueToken, Password, RequestContext, SecretKey};
+use crate::{
+    Auth, AuthBuilder, AuthConfig, AuthError, OpaqueToken, Password, RequestContext, SecretKey,
+};
 
 /// The engine checks take the bundle as is.
 #[must_use]
@@ -70,6 +72,21 @@ impl Harness {
     /// If the configuration is refused.
     #[must_use]
     pub fn with_config(stores: Stores, config: AuthConfig) -> Self {
+        Self::with_builder(stores, config, |builder| builder)
+    }
+
+    /// A harness whose engine builder `extra` completes (lifecycle hooks, a
+    /// session cache, ...) after the harness has set its stores, clock,
+    /// mailer and hasher.
+    ///
+    /// # Panics
+    /// If the configuration is refused.
+    #[must_use]
+    pub fn with_builder(
+        stores: Stores,
+        config: AuthConfig,
+        extra: impl FnOnce(AuthBuilder) -> AuthBuilder,
+    ) -> Self {
         let clock = MockClock::default();
         let mailer = CapturingMailer::new();
         let hasher = PasswordHasher::builder()
@@ -91,9 +108,8 @@ impl Harness {
             .mailer(Arc::new(mailer.clone()))
             .clock(Arc::new(clock.clone()))
             .hasher(hasher)
-            .secret_key(SecretKey::new([42u8; 32]).unwrap_or_else(|e| panic!("{e}")))
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .secret_key(SecretKey::new([42u8; 32]).unwrap_or_else(|e| panic!("{e}")));
+        let auth = extra(auth).build().unwrap_or_else(|e| panic!("{e}"));
         Self {
             auth,
             clock,

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use super::{Auth, Engine, background::Background};
 use crate::clock::{Clock, SystemClock};
+use crate::hooks::{LifecycleHooks, NoHooks};
 use crate::log_sampling::LogSampler;
 use crate::mail::{Mailer, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
@@ -52,6 +53,7 @@ pub struct AuthBuilder {
     hasher: Option<PasswordHasher>,
     policy: Option<PasswordPolicy>,
     key: Option<SecretKey>,
+    hooks: Option<Arc<dyn LifecycleHooks>>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -80,6 +82,12 @@ impl AuthBuilder {
         self.sessions = Some(store.clone());
         self.attempts = Some(store.clone());
         self.audit = Some(store);
+        self
+    }
+
+    /// The application's lifecycle hooks (default [`NoHooks`]).
+    pub fn hooks(mut self, hooks: Arc<dyn LifecycleHooks>) -> Self {
+        self.hooks = Some(hooks);
         self
     }
 
@@ -221,6 +229,7 @@ impl AuthBuilder {
                 outbox,
                 templates,
                 background: Background::new(log.clone()),
+                hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
                 log,
                 config,
             }),

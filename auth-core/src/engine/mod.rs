@@ -13,6 +13,7 @@ mod login;
 mod password;
 mod recovery_codes;
 mod register;
+mod roles;
 mod second_factor;
 mod session;
 mod sign_in;
@@ -28,6 +29,7 @@ use tracing::{Instrument as _, Level};
 
 pub use builder::AuthBuilder;
 pub use recovery_codes::RecoveryCodes;
+pub use register::Registration;
 pub use second_factor::SecondFactorCode;
 pub use session::Authenticated;
 pub use sign_in::{LoginOutcome, SecondFactorChallenge, SignIn};
@@ -39,6 +41,7 @@ use crate::AuthConfig;
 use crate::clock::Clock;
 use crate::email::EmailAddress;
 use crate::error::{AuthError, StoreError};
+use crate::hooks::LifecycleHooks;
 use crate::log_sampling::LogSampler;
 use crate::mail::{EmailMessage, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
@@ -161,6 +164,8 @@ pub(crate) struct Engine {
     pub(crate) background: Background,
     /// Samples the lines that repeat under a flood or an outage (S9).
     pub(crate) log: LogSampler,
+    /// The application's lifecycle hooks.
+    pub(crate) hooks: Arc<dyn LifecycleHooks>,
 }
 
 impl Auth {
@@ -547,6 +552,24 @@ impl Engine {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Awaits an application hook; a failure is logged with the request id
+    /// (sampled, S9) and never fails the flow, whose change is stored.
+    pub(crate) async fn hook(
+        &self,
+        name: &'static str,
+        ctx: &RequestContext,
+        hook: impl Future<Output = Result<(), crate::BoxError>>,
+    ) {
+        const REASON: &str = "a lifecycle hook failed";
+        if let Err(err) = hook.await
+            && self
+                .log
+                .sample(Level::ERROR, REASON, ctx.request_id.as_deref())
+        {
+            tracing::error!(hook = name, error = %err, "{REASON}");
+        }
     }
 
     pub(crate) fn send(&self, message: EmailMessage) {

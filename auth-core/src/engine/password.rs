@@ -169,6 +169,8 @@ impl Auth {
         e.send(e.templates.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordReset, ctx, Some(user.id), None, None)
             .await;
+        e.hook("password_changed", ctx, e.hooks.password_changed(&user))
+            .await;
         Ok(())
     }
 
@@ -262,6 +264,8 @@ impl Auth {
         let (session, user) = e.start_session(user.id, &proof, ctx).await?;
         e.send(e.templates.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordChanged, ctx, Some(user.id), None, None)
+            .await;
+        e.hook("password_changed", ctx, e.hooks.password_changed(&user))
             .await;
         Ok(LoginSuccess { user, session })
     }

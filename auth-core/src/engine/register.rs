@@ -2,12 +2,39 @@
 
 use super::{Auth, RequestContext};
 use crate::error::{AuthError, StoreError};
+use crate::hooks::Profile;
 use crate::password::ContextWords;
 use crate::store::{AttemptKey, AttemptScope, AuditKind, NewUser, TokenCheck, User, UserId};
 use crate::token::{OpaqueToken, TokenPurpose};
 use crate::{EmailAddress, Password};
 
+/// What a registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Registration {
+    /// The new account's id when it was created on the request path
+    /// (enumeration protection off). With enumeration protection the account
+    /// is created in the background, so that nothing in the answer depends on
+    /// the address (S3): this is `None`, and
+    /// [`crate::hooks::LifecycleHooks::registered`] reports the account.
+    pub user_id: Option<UserId>,
+}
+
 impl Auth {
+    /// Registers an account without a profile; see
+    /// [`Auth::register_with_profile`].
+    ///
+    /// # Errors
+    /// As [`Auth::register_with_profile`].
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<Registration, AuthError> {
+        self.register_with_profile(email, password, None, ctx).await
+    }
+
     /// Registers an account and emails a verification link.
     ///
     /// A taken email answers exactly like a new one and mails the owner instead
@@ -19,24 +46,37 @@ impl Auth {
     /// the address (a new row's commit costs a write a conflict does not). Of
     /// concurrent registrations of one email, exactly one creates the account.
     ///
+    /// `profile`, the application's own data, is checked by
+    /// [`crate::hooks::LifecycleHooks::check_profile`] before anything else
+    /// is done, and handed to [`crate::hooks::LifecycleHooks::registered`]
+    /// once the account exists (on the request path without enumeration
+    /// protection, so the application's row exists when this returns).
+    ///
     /// # Errors
     /// [`AuthError::RateLimited`] (per IP), [`AuthError::InvalidEmail`],
     /// [`AuthError::WeakPassword`] naming the rule, [`AuthError::EmailTaken`] (only
     /// without enumeration protection), [`AuthError::Unavailable`] (the hasher or
     /// the attempt counters; the user store only without enumeration
-    /// protection: with it, a failure to create the account is logged).
+    /// protection: with it, a failure to create the account is logged),
+    /// [`AuthError::InvalidProfile`].
     #[tracing::instrument(name = "register", skip_all)]
-    pub async fn register(
+    pub async fn register_with_profile(
         &self,
         email: &str,
         password: &Password,
+        profile: Option<Profile>,
         ctx: &RequestContext,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Registration, AuthError> {
         let e = &self.inner;
         // Under a flood, refuse before any store round trip (S13).
         e.hasher.check_capacity()?;
         e.admit_request(AttemptScope::Register, ctx).await?;
         let email = EmailAddress::parse(email)?;
+        if let Some(profile) = &profile {
+            e.hooks
+                .check_profile(profile)
+                .map_err(AuthError::InvalidProfile)?;
+        }
         let normalized = e
             .policy
             .validate_new(password, &ContextWords::new().email(email.as_str()))?;
@@ -56,8 +96,15 @@ impl Auth {
                 Err(StoreError::Conflict) => return Err(AuthError::EmailTaken),
                 Err(err) => return Err(err.into()),
             };
+            e.hook(
+                "registered",
+                ctx,
+                e.hooks.registered(&user, profile.as_ref()),
+            )
+            .await;
             // The account exists now: when too much work is pending the mail
             // is dropped and logged, and the user asks for another link.
+            let user_id = user.id;
             let _queued = self
                 .in_background(
                     ctx,
@@ -65,7 +112,9 @@ impl Auth {
                     |auth, ctx| async move { auth.send_first_verification(&user, &ctx).await },
                 )
                 .is_ok();
-            return Ok(());
+            return Ok(Registration {
+                user_id: Some(user_id),
+            });
         }
         // Nothing on the request path depends on the address (S3): the insert
         // (a new row commits a write that a conflict does not, measurably on
@@ -76,7 +125,16 @@ impl Auth {
             "registering an account failed",
             |auth, ctx| async move {
                 match auth.create_user_retrying(new).await {
-                    Ok(user) => auth.send_first_verification(&user, &ctx).await,
+                    Ok(user) => {
+                        let e = &auth.inner;
+                        e.hook(
+                            "registered",
+                            &ctx,
+                            e.hooks.registered(&user, profile.as_ref()),
+                        )
+                        .await;
+                        auth.send_first_verification(&user, &ctx).await
+                    }
                     Err(StoreError::Conflict) => {
                         auth.tell_owner_of_registration(&email, &ctx).await
                     }
@@ -84,6 +142,7 @@ impl Auth {
                 }
             },
         )
+        .map(|()| Registration { user_id: None })
     }
 
     /// Creates the account of an accepted registration, trying again a few
@@ -184,6 +243,10 @@ impl Auth {
                 e.users.mark_email_verified(user_id, now).await?;
                 e.audit(AuditKind::EmailVerified, ctx, Some(user_id), None, None)
                     .await;
+                if let Some(user) = e.users.user_by_id(user_id).await? {
+                    e.hook("email_verified", ctx, e.hooks.email_verified(&user))
+                        .await;
+                }
                 Ok(user_id)
             }
             TokenCheck::Expired => Err(AuthError::TokenExpired),

@@ -255,6 +255,8 @@ impl Auth {
                     .new_session(user.email.as_str(), ctx.ip, ctx.user_agent.as_deref()),
             );
         }
+        e.hook("signed_in", ctx, e.hooks.signed_in(&user, &session.session))
+            .await;
         Ok(LoginSuccess { user, session })
     }
 }
