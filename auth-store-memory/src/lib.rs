@@ -1,30 +1,4 @@
-//! # auth-store-memory
-//!
-//! Every `auth-core` store trait in process: users, single-use tokens, sessions,
-//! attempt counters and a bounded audit trail. It is the embedded default of the
-//! example server and the reference backend of the conformance suite, which it
-//! passes in full.
-//!
-//! One mutex guards all state, so every operation is atomic (token consumption,
-//! counter increments, unique emails) and none holds the lock across an await.
-//! Nothing survives a restart. Expired tokens, sessions and counters are removed by
-//! `Auth::purge_expired` and, so memory stays bounded without a timer, by a sweep
-//! every 1024 writes. The audit trail keeps the newest 10,000 events by default.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use auth_core::{Auth, SecretKey, mail::ConsoleMailer};
-//! use auth_store_memory::MemoryStore;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), auth_core::ConfigError> {
-//! let auth = Auth::builder()
-//!     .stores(Arc::new(MemoryStore::new()))
-//!     .mailer(Arc::new(ConsoleMailer))
-//!     .secret_key(SecretKey::generate()?)
-//!     .build()?;
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -457,6 +457,45 @@ macro_rules! store_conformance_tests {
     };
 }
 
+/// Whether the tests run in CI (`CI` set to anything but empty, `0` or
+/// `false`), where a missing service fails a test instead of skipping it.
+#[must_use]
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// The value of the environment variable `var` that names a service the
+/// calling test needs (`DATABASE_URL`, `REDIS_URL`, ...), or `None` after
+/// printing why the test skips (once per `var` and process).
+///
+/// # Panics
+/// In CI ([`in_ci`]) when `var` is unset: CI runs every test.
+#[must_use]
+pub fn service_url(var: &str, example: &str) -> Option<String> {
+    use std::io::Write as _;
+    if let Ok(url) = std::env::var(var)
+        && !url.trim().is_empty()
+    {
+        return Some(url);
+    }
+    assert!(
+        !in_ci(),
+        "CI is set but {var} is not: these tests must run in CI (for example {var}={example})"
+    );
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !said.iter().any(|v| v == var) {
+        said.push(var.to_owned());
+        // Past the test harness's capture, so the reason shows without --nocapture.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping the tests that need {var}: it is not set (e.g. {var}={example}; \
+             with CI=true they fail instead of skipping)"
+        );
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     /// Every check module's source, by file name.
