@@ -226,3 +226,43 @@ fn a_profile_s_debug_shows_only_its_size() {
     let debug = format!("{:?}", Profile::from_json(r#"{"ssn":"078-05-1120"}"#));
     assert_eq!(debug, "Profile(21 bytes)");
 }
+
+#[tokio::test]
+async fn deleting_an_account_frees_its_address_and_tells_the_application() {
+    let hooks = Arc::new(Recorder::default());
+    let h = harness(hooks.clone(), false);
+    let ctx = Harness::ctx(1);
+    let id = h
+        .auth
+        .register(EMAIL, &Password::new(PW), &ctx)
+        .await
+        .unwrap()
+        .user_id
+        .unwrap();
+    assert!(h.auth.delete_user(id, &ctx).await.unwrap());
+    assert!(!h.auth.delete_user(id, &ctx).await.unwrap());
+    assert_eq!(hooks.heard().last(), Some(&format!("deleted {id}")));
+    assert!(h.stores.users.user_by_id(id).await.unwrap().is_none());
+    h.auth
+        .register(EMAIL, &Password::new(PW), &ctx)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_purge_of_never_verified_accounts_tells_the_application() {
+    let hooks = Arc::new(Recorder::default());
+    let h = harness(hooks.clone(), false);
+    let id = h
+        .auth
+        .register(EMAIL, &Password::new(PW), &Harness::ctx(1))
+        .await
+        .unwrap()
+        .user_id
+        .unwrap();
+    let ttl = h.auth.config().unverified_account_ttl.unwrap();
+    h.clock.advance(ttl + time::Duration::seconds(1));
+    let purged = h.auth.purge_expired().await.unwrap();
+    assert_eq!(purged.unverified_users, 1);
+    assert_eq!(hooks.heard().last(), Some(&format!("deleted {id}")));
+}

@@ -101,6 +101,25 @@ impl MemoryStore {
 }
 
 impl State {
+    /// Removes a user and everything kept of it; whether it existed.
+    fn remove_user(&mut self, id: UserId) -> bool {
+        let Some(user) = self.users.remove(&id) else {
+            return false;
+        };
+        self.user_by_email.remove(user.email.normalized());
+        self.passwords.remove(&id);
+        self.totp.remove(&id);
+        self.recovery_codes.remove(&id);
+        self.challenges.retain(|_, (_, c)| c.user_id != Some(id));
+        self.tokens.retain(|_, t| t.user_id != id);
+        for session in self.user_sessions.remove(&id).unwrap_or_default() {
+            if let Some(hash) = self.session_hash.remove(&session) {
+                self.sessions.remove(&hash);
+            }
+        }
+        true
+    }
+
     fn user_mut(&mut self, id: UserId) -> Result<&mut User, StoreError> {
         self.users.get_mut(&id).ok_or(StoreError::NotFound)
     }
@@ -183,7 +202,7 @@ impl UserStore for MemoryStore {
     async fn delete_unverified_users(
         &self,
         created_before: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<UserId>, StoreError> {
         let mut state = self.lock();
         let gone: Vec<UserId> = state
             .users
@@ -192,21 +211,13 @@ impl UserStore for MemoryStore {
             .map(|u| u.id)
             .collect();
         for id in &gone {
-            if let Some(user) = state.users.remove(id) {
-                state.user_by_email.remove(user.email.normalized());
-            }
-            state.passwords.remove(id);
-            state.totp.remove(id);
-            state.recovery_codes.remove(id);
-            state.challenges.retain(|_, (_, c)| c.user_id != Some(*id));
-            state.tokens.retain(|_, t| t.user_id != *id);
-            for session in state.user_sessions.remove(id).unwrap_or_default() {
-                if let Some(hash) = state.session_hash.remove(&session) {
-                    state.sessions.remove(&hash);
-                }
-            }
+            state.remove_user(*id);
         }
-        Ok(gone.len() as u64)
+        Ok(gone)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        Ok(self.lock().remove_user(id))
     }
 
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {

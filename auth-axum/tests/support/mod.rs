@@ -59,9 +59,16 @@ impl Faulty {
 
 #[async_trait]
 impl UserStore for Faulty {
-    async fn delete_unverified_users(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn delete_unverified_users(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<UserId>, StoreError> {
         self.check()?;
         self.inner.delete_unverified_users(before).await
+    }
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete_user(id).await
     }
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         self.check()?;

@@ -196,6 +196,7 @@ macro_rules! user_store_tests {
                     disabled_and_reset_required_round_trip,
                     updates_of_unknown_users_are_not_found,
                     delete_unverified_users_removes_only_old_unverified_ones,
+                    delete_user_removes_the_account_and_frees_its_address,
                 ]
             );
         }
@@ -483,7 +484,9 @@ pub fn service_url(var: &str, example: &str) -> Option<String> {
         "CI is set but {var} is not: these tests must run in CI (for example {var}={example})"
     );
     static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut said = SAID
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !said.iter().any(|v| v == var) {
         said.push(var.to_owned());
         // Past the test harness's capture, so the reason shows without --nocapture.

@@ -183,7 +183,7 @@ pub async fn delete_unverified_users_removes_only_old_unverified_ones(store: Arc
         .delete_unverified_users(t0() + Duration::days(7))
         .await
         .unwrap();
-    assert_eq!(gone, 1);
+    assert_eq!(gone, [old_unverified.id]);
     assert!(store.user_by_id(old_unverified.id).await.unwrap().is_none());
     assert!(
         store
@@ -203,8 +203,37 @@ pub async fn delete_unverified_users_removes_only_old_unverified_ones(store: Arc
         store
             .delete_unverified_users(t0() + Duration::days(7))
             .await
-            .unwrap(),
+            .unwrap()
+            .len(),
         1,
         "the new one is also older than the bound (same created_at)"
     );
+}
+
+/// Deleting an account removes it and frees its address; another account
+/// stays; deleting it again reports that nothing was there.
+pub async fn delete_user_removes_the_account_and_frees_its_address(store: Arc<dyn UserStore>) {
+    let gone = store
+        .create_user(new_user("leaving@example.com"))
+        .await
+        .unwrap();
+    let stays = store
+        .create_user(new_user("staying@example.com"))
+        .await
+        .unwrap();
+    assert!(store.delete_user(gone.id).await.unwrap());
+    assert!(store.user_by_id(gone.id).await.unwrap().is_none());
+    assert!(
+        store
+            .user_by_email("leaving@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_by_id(stays.id).await.unwrap().is_some());
+    assert!(!store.delete_user(gone.id).await.unwrap());
+    store
+        .create_user(new_user("leaving@example.com"))
+        .await
+        .unwrap();
 }

@@ -68,6 +68,33 @@ impl Auth {
         Ok(())
     }
 
+    /// Deletes an account and everything the stores keep of it (its sessions
+    /// end first, wherever they are stored); its address is free again.
+    /// Audited; [`crate::hooks::LifecycleHooks::user_deleted`] tells the
+    /// application. Whether the account existed.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`].
+    #[tracing::instrument(name = "delete_user", skip_all)]
+    pub async fn delete_user(
+        &self,
+        user_id: UserId,
+        ctx: &RequestContext,
+    ) -> Result<bool, AuthError> {
+        let e = &self.inner;
+        e.sessions
+            .revoke_user_sessions(user_id, None, e.now())
+            .await?;
+        if !e.users.delete_user(user_id).await? {
+            return Ok(false);
+        }
+        e.audit(AuditKind::AccountDeleted, ctx, Some(user_id), None, None)
+            .await;
+        e.hook("user_deleted", ctx, e.hooks.user_deleted(user_id))
+            .await;
+        Ok(true)
+    }
+
     /// Removes a user's second factor (TOTP and recovery codes) on an
     /// administrator's behalf, for an owner who lost both the authenticator
     /// and the codes, once the administrator has checked who they are by other

@@ -216,15 +216,23 @@ impl Auth {
     /// The first store failure.
     pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
         let now = self.inner.now();
+        let unverified = match self.inner.config.unverified_account_ttl {
+            Some(ttl) => self.inner.users.delete_unverified_users(now - ttl).await?,
+            None => Vec::new(),
+        };
+        // The application's rows for those accounts go too.
+        let ctx = RequestContext::default();
+        for &user in &unverified {
+            let e = &self.inner;
+            e.hook("user_deleted", &ctx, e.hooks.user_deleted(user))
+                .await;
+        }
         Ok(Purged {
             tokens: self.inner.tokens.delete_expired_tokens(now).await?,
             sessions: self.inner.sessions.delete_expired_sessions(now).await?,
             attempts: self.inner.attempts.delete_expired_attempts(now).await?,
             challenges: self.inner.challenges.delete_expired_challenges(now).await?,
-            unverified_users: match self.inner.config.unverified_account_ttl {
-                Some(ttl) => self.inner.users.delete_unverified_users(now - ttl).await?,
-                None => 0,
-            },
+            unverified_users: unverified.len() as u64,
             audit_events: match self.inner.config.audit_retention {
                 Some(keep) => self.inner.audit.delete_events_before(now - keep).await?,
                 None => 0,

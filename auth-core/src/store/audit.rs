@@ -49,6 +49,8 @@ pub enum AuditKind {
     AccountUnlocked,
     /// An administrator disabled an account.
     AccountDisabled,
+    /// An account was deleted, with everything the stores kept of it.
+    AccountDeleted,
     /// A sensitive operation's password confirmation failed (S14).
     ReauthenticationFailed,
     /// An administrator ended every session of every user.
@@ -73,7 +75,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for backends that read names back ([`AuditKind::from_name`]).
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::Registered,
         Self::RegistrationDuplicate,
         Self::EmailVerified,
@@ -94,6 +96,7 @@ impl AuditKind {
         Self::SessionRevoked,
         Self::AccountUnlocked,
         Self::AccountDisabled,
+        Self::AccountDeleted,
         Self::ReauthenticationFailed,
         Self::AllSessionsRevoked,
         Self::PasswordResetStartedByAdmin,
@@ -136,6 +139,7 @@ impl AuditKind {
             Self::SessionRevoked => "session_revoked",
             Self::AccountUnlocked => "account_unlocked",
             Self::AccountDisabled => "account_disabled",
+            Self::AccountDeleted => "account_deleted",
             Self::ReauthenticationFailed => "reauthentication_failed",
             Self::AllSessionsRevoked => "all_sessions_revoked",
             Self::PasswordResetStartedByAdmin => "password_reset_started_by_admin",

@@ -118,13 +118,22 @@ pub trait UserStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Deletes every account whose email was never verified and that was created
-    /// before `created_before`, with its tokens and sessions, so an unverified
-    /// registration cannot hold an address for ever (S3). Returns how many.
+    /// before `created_before`, with everything this store keeps of it (as
+    /// [`Self::delete_user`]), so an unverified registration cannot hold an
+    /// address for ever (S3). Returns their ids.
     ///
     /// # Errors
     /// Backend failures only.
     async fn delete_unverified_users(
         &self,
         created_before: OffsetDateTime,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Vec<UserId>, StoreError>;
+
+    /// Deletes the account and everything this store keeps of it
+    /// (credentials, tokens, sessions, challenges, roles); its address is
+    /// free again. Returns whether it existed. Audit events stay.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
 }
