@@ -5,7 +5,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::ConfigError;
 use crate::log_sampling::LogSampling;
-use crate::mail::OutboxConfig;
+use crate::mail::{Locale, OutboxConfig};
 use crate::store::AttemptState;
 
 /// Exponential backoff over a counter (S6): once `threshold` attempts are
@@ -183,6 +183,10 @@ pub struct AuthConfig {
     pub account_request_limit: BackoffPolicy,
     /// The mail outbox.
     pub outbox: OutboxConfig,
+    /// The language of every email (default [`Locale::ENGLISH`]). The engine
+    /// keeps no per-user locale yet, so every recipient gets this one; the
+    /// email templates must support it, which the builder checks.
+    pub default_locale: Locale,
     /// An account whose email is still unverified this long after registration
     /// is deleted by [`crate::Auth::purge_expired`], freeing its address for
     /// its real owner (S3; default 7 days; `None` keeps them). At least
@@ -234,6 +238,7 @@ impl Default for AuthConfig {
             network_request_limit: BackoffPolicy::NETWORK_REQUESTS,
             account_request_limit: BackoffPolicy::ACCOUNT_REQUESTS,
             outbox: OutboxConfig::default(),
+            default_locale: Locale::ENGLISH,
             unverified_account_ttl: Some(Duration::days(7)),
             audit_aggregation_window: Duration::minutes(1),
             audit_retention: Some(Duration::days(400)),

@@ -11,7 +11,9 @@
 //!   `auth-store-postgres`, `auth-store-redis`), checked by one conformance suite
 //!   (`conformance`, feature `test-util`).
 //! - [`password`]: argon2id hashing and the password policy.
-//! - [`mail`]: the mailer trait and the outbox that sends off the request path.
+//! - [`mail`]: the mailer trait, the email templates (per message kind and
+//!   locale, English by default) and the outbox that sends off the request
+//!   path; SMTP is in the `auth-mailer-smtp` crate.
 //!
 //! A whole journey on the in-process store:
 //!
@@ -23,7 +25,7 @@
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mailer = CapturingMailer::new(); // tests only; use an SMTP mailer in production
+//! let mailer = CapturingMailer::new(); // tests only; in production auth_mailer_smtp::SmtpMailer
 //! let auth = Auth::builder()
 //!     .stores(Arc::new(MemoryStore::new()))
 //!     .mailer(Arc::new(mailer.clone()))

@@ -817,6 +817,106 @@ async fn s4_links_use_the_configured_public_url() {
         mail.html
             .contains("https://auth.example.org/auth/verify-email?token=")
     );
+    let link = mail.link.as_deref().unwrap();
+    assert!(
+        link.starts_with("https://auth.example.org/auth/verify-email?token=")
+            && mail.text.contains(link),
+        "the link field is the link of the body"
+    );
+}
+
+/// Templates an application supplies through the builder write every mail,
+/// in the configured default locale; the kinds they leave alone keep the
+/// English defaults; the link is still built from the public URL (S3).
+#[tokio::test]
+async fn s3_custom_templates_write_the_mail_in_the_default_locale() {
+    use auth_core::mail::{CapturingMailer, EmailContent, EmailTemplates, Locale};
+
+    struct Portuguese;
+    impl EmailTemplates for Portuguese {
+        fn supports(&self, locale: &Locale) -> bool {
+            locale.language() == "pt"
+        }
+        fn verification(
+            &self,
+            locale: &Locale,
+            service_name: &str,
+            link: &str,
+            valid_for: Duration,
+        ) -> EmailContent {
+            let hours = format!("{locale}: válido por {} horas", valid_for.whole_hours());
+            EmailContent::from_paragraphs(
+                service_name,
+                "confirme o seu e-mail",
+                &[&hours],
+                Some(link),
+            )
+        }
+    }
+
+    let mut config = Harness::config();
+    config.public_url = "https://auth.example.org".into();
+    config.default_locale = Locale::new("pt-BR").unwrap();
+    let mailer = CapturingMailer::new();
+    let auth = auth_core::Auth::builder()
+        .config(config)
+        .stores(Arc::new(MemoryStore::new()))
+        .mailer(Arc::new(mailer.clone()))
+        .templates(Arc::new(Portuguese))
+        .secret_key(auth_core::SecretKey::generate().unwrap())
+        .build()
+        .unwrap();
+    auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
+    let mail = mailer.wait_for(1).await.remove(0);
+    assert_eq!(mail.kind, MessageKind::Verification);
+    assert_eq!(mail.locale.as_str(), "pt-BR");
+    assert_eq!(mail.subject, "Auth: confirme o seu e-mail");
+    assert!(
+        mail.text.contains("pt-BR: válido por 24 horas"),
+        "{}",
+        mail.text
+    );
+    let link = mail.link.as_deref().unwrap();
+    assert!(link.starts_with("https://auth.example.org/auth/verify-email?token="));
+    assert!(mail.text.contains(link));
+    let token = mailer.token_for(EMAIL, MessageKind::Verification).unwrap();
+    auth.verify_email(&OpaqueToken::new(token), &anon())
+        .await
+        .unwrap();
+    auth.request_password_reset(EMAIL, &anon()).await.unwrap();
+    let reset = mailer.wait_for(2).await.remove(1);
+    assert_eq!(reset.kind, MessageKind::PasswordReset);
+    assert!(
+        reset.subject.ends_with("reset your password"),
+        "English default kept"
+    );
+    assert_eq!(reset.locale.as_str(), "pt-BR");
+    auth.shutdown().await;
+}
+
+/// A default locale the templates do not write fails at start-up, not at
+/// the first mail.
+#[tokio::test]
+async fn a_default_locale_the_templates_do_not_support_fails_the_build() {
+    use auth_core::mail::{CapturingMailer, Locale};
+
+    let build = |locale: &str| {
+        let config = AuthConfig {
+            default_locale: Locale::new(locale).unwrap(),
+            ..AuthConfig::default()
+        };
+        auth_core::Auth::builder()
+            .config(config)
+            .stores(Arc::new(MemoryStore::new()))
+            .mailer(Arc::new(CapturingMailer::new()))
+            .secret_key(auth_core::SecretKey::generate().unwrap())
+            .build()
+    };
+    let err = build("de").unwrap_err();
+    assert!(err.to_string().contains("default_locale"), "{err}");
+    let auth = build("en-GB").unwrap();
+    assert_eq!(auth.config().default_locale.as_str(), "en-GB");
+    auth.shutdown().await;
 }
 
 // ---------------------------------------------------------------- S1, S2 passwords

@@ -4,7 +4,7 @@ use super::{Auth, Engine, background::Background};
 use crate::clock::{Clock, SystemClock};
 use crate::hooks::{LifecycleHooks, NoHooks};
 use crate::log_sampling::LogSampler;
-use crate::mail::{Mailer, Outbox, Templates};
+use crate::mail::{Composer, DefaultTemplates, EmailTemplates, Mailer, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AllStores, AttemptStore, AuditSink, ChallengeStore, PasswordStore, RecoveryCodeStore,
@@ -15,7 +15,8 @@ use crate::{AuthConfig, ConfigError};
 
 /// Builds an [`Auth`]. Every store, the mailer and the secret key are required;
 /// the clock defaults to the system clock, the hasher to OWASP parameters, the
-/// policy to its defaults (with the configured service name as a context word).
+/// policy to its defaults (with the configured service name as a context word),
+/// the email templates to [`DefaultTemplates`] (English).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -49,6 +50,7 @@ pub struct AuthBuilder {
     attempts: Option<Arc<dyn AttemptStore>>,
     audit: Option<Arc<dyn AuditSink>>,
     mailer: Option<Arc<dyn Mailer>>,
+    templates: Option<Arc<dyn EmailTemplates>>,
     clock: Option<Arc<dyn Clock>>,
     hasher: Option<PasswordHasher>,
     policy: Option<PasswordPolicy>,
@@ -152,6 +154,14 @@ impl AuthBuilder {
         self
     }
 
+    /// The text of the emails (default [`DefaultTemplates`], English). They
+    /// must support `AuthConfig::default_locale`, the locale every message
+    /// is written in ([`EmailTemplates::supports`]).
+    pub fn templates(mut self, templates: Arc<dyn EmailTemplates>) -> Self {
+        self.templates = Some(templates);
+        self
+    }
+
     /// The clock (default [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -182,10 +192,17 @@ impl AuthBuilder {
     ///
     /// # Errors
     /// [`ConfigError::Missing`] for a missing component, [`ConfigError::Invalid`]
-    /// for a bad setting, [`ConfigError::NoRuntime`] outside a tokio runtime.
+    /// for a bad setting (a default locale the templates do not support
+    /// among them), [`ConfigError::NoRuntime`] outside a tokio runtime.
     pub fn build(self) -> Result<Auth, ConfigError> {
         let config = self.config;
         config.validate()?;
+        let templates = self.templates.unwrap_or_else(|| Arc::new(DefaultTemplates));
+        if !templates.supports(&config.default_locale) {
+            return Err(ConfigError::Invalid(
+                "default_locale is not supported by the email templates",
+            ));
+        }
         let policy = match self.policy {
             Some(policy) => policy,
             None => PasswordPolicy::builder()
@@ -199,7 +216,9 @@ impl AuthBuilder {
         let mailer = self.mailer.ok_or(ConfigError::Missing("mailer"))?;
         let log = LogSampler::new(config.log_sampling);
         let outbox = Outbox::start(mailer, &config.outbox, log.clone())?;
-        let templates = Templates {
+        let mail = Composer {
+            templates,
+            locale: config.default_locale.clone(),
             service_name: config.service_name.clone(),
             public_url: config.public_url.clone(),
             verify_path: config.verify_path.clone(),
@@ -227,7 +246,7 @@ impl AuthBuilder {
                 hasher,
                 policy,
                 outbox,
-                templates,
+                mail,
                 background: Background::new(log.clone()),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
                 log,

@@ -231,7 +231,7 @@ impl Engine {
             .await?;
         let Some(user) = user else { return Ok(()) };
         if counted.count == self.config.account_lockout.threshold {
-            self.send(self.templates.lockout(user.email.as_str(), second_factor));
+            self.send(self.mail.lockout(user.email.as_str(), second_factor));
             self.audit(AuditKind::AccountLocked, ctx, Some(user.id), None, None)
                 .await;
         }

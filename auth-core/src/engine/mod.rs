@@ -43,7 +43,7 @@ use crate::email::EmailAddress;
 use crate::error::{AuthError, StoreError};
 use crate::hooks::LifecycleHooks;
 use crate::log_sampling::LogSampler;
-use crate::mail::{EmailMessage, Outbox, Templates};
+use crate::mail::{Composer, EmailMessage, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengeStore,
@@ -160,7 +160,8 @@ pub(crate) struct Engine {
     pub(crate) key: SecretKey,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) outbox: Outbox,
-    pub(crate) templates: Templates,
+    /// Builds each message from the templates and the configured links.
+    pub(crate) mail: Composer,
     pub(crate) background: Background,
     /// Samples the lines that repeat under a flood or an outage (S9).
     pub(crate) log: LogSampler,

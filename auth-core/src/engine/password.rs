@@ -83,7 +83,7 @@ impl Auth {
             .await?;
         // To the stored address, never the submitted string.
         e.send(
-            e.templates
+            e.mail
                 .password_reset(user.email.as_str(), &token, e.config.reset_ttl),
         );
         Ok(())
@@ -166,7 +166,7 @@ impl Auth {
                 user.id.to_string(),
             ))
             .await?;
-        e.send(e.templates.password_changed(user.email.as_str()));
+        e.send(e.mail.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordReset, ctx, Some(user.id), None, None)
             .await;
         e.hook("password_changed", ctx, e.hooks.password_changed(&user))
@@ -262,7 +262,7 @@ impl Auth {
             .remember_me(remember_me)
             .bound_to(e.password_binding(&new_hash));
         let (session, user) = e.start_session(user.id, &proof, ctx).await?;
-        e.send(e.templates.password_changed(user.email.as_str()));
+        e.send(e.mail.password_changed(user.email.as_str()));
         e.audit(AuditKind::PasswordChanged, ctx, Some(user.id), None, None)
             .await;
         e.hook("password_changed", ctx, e.hooks.password_changed(&user))

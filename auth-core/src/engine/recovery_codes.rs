@@ -121,7 +121,7 @@ impl Auth {
             return Err(AuthError::InvalidCode);
         }
         let codes = e.issue_recovery_codes(user.id).await?;
-        e.send(e.templates.recovery_codes_replaced(user.email.as_str()));
+        e.send(e.mail.recovery_codes_replaced(user.email.as_str()));
         e.audit(
             AuditKind::RecoveryCodesRegenerated,
             ctx,

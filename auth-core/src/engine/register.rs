@@ -180,7 +180,7 @@ impl Auth {
             )
             .await?;
         e.send(
-            e.templates
+            e.mail
                 .verification(user.email.as_str(), &token, e.config.verification_ttl),
         );
         e.audit(AuditKind::Registered, ctx, Some(user.id), None, None)
@@ -204,7 +204,7 @@ impl Auth {
         let key = AttemptKey::Account(AttemptScope::Register, email.normalized().to_owned());
         let allowed = e.take_mail_slot(&key).await?;
         if allowed {
-            e.send(e.templates.duplicate_registration(owner.email.as_str()));
+            e.send(e.mail.duplicate_registration(owner.email.as_str()));
         }
         e.audit(
             AuditKind::RegistrationDuplicate,
@@ -329,10 +329,7 @@ impl Auth {
                 e.config.verification_ttl,
             )
             .await?;
-        e.send(
-            e.templates
-                .verification(to, &token, e.config.verification_ttl),
-        );
+        e.send(e.mail.verification(to, &token, e.config.verification_ttl));
         e.audit(
             AuditKind::VerificationResent,
             ctx,

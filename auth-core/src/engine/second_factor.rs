@@ -228,7 +228,7 @@ impl Engine {
             return Ok(false);
         }
         let left = self.recovery_codes.recovery_codes_left(user.id).await?;
-        self.send(self.templates.recovery_code_used(user.email.as_str(), left));
+        self.send(self.mail.recovery_code_used(user.email.as_str(), left));
         let detail = format!("{left} left");
         self.audit(
             AuditKind::RecoveryCodeUsed,

@@ -251,7 +251,7 @@ impl Auth {
         .await;
         if e.config.notify_new_session {
             e.send(
-                e.templates
+                e.mail
                     .new_session(user.email.as_str(), ctx.ip, ctx.user_agent.as_deref()),
             );
         }

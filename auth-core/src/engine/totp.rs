@@ -220,7 +220,7 @@ impl Auth {
         e.sessions
             .revoke_user_sessions(user.id, Some(current.session.id), e.now())
             .await?;
-        e.send(e.templates.second_factor_changed(user.email.as_str(), true));
+        e.send(e.mail.second_factor_changed(user.email.as_str(), true));
         e.audit(AuditKind::TotpEnabled, ctx, Some(user.id), None, None)
             .await;
         Ok(codes)
@@ -297,10 +297,7 @@ impl Engine {
             ))
             .await?;
         if removed {
-            self.send(
-                self.templates
-                    .second_factor_changed(user.email.as_str(), false),
-            );
+            self.send(self.mail.second_factor_changed(user.email.as_str(), false));
             self.audit(AuditKind::TotpDisabled, ctx, Some(user.id), None, Some(by))
                 .await;
         }

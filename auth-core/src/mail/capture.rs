@@ -83,14 +83,16 @@ impl CapturingMailer {
         }
     }
 
-    /// The token in the link of the newest message of `kind` to `to`: the text
-    /// after `token=` up to the next whitespace.
+    /// The token in the link of the newest message of `kind` to `to` (the
+    /// value of the link's `token` query parameter).
     #[must_use]
     pub fn token_for(&self, to: &str, kind: MessageKind) -> Option<String> {
-        let message = self.messages_to(to, kind).pop()?;
-        let start = message.text.find("token=")? + "token=".len();
-        let rest = message.text.get(start..)?;
-        Some(rest.split_whitespace().next()?.to_owned())
+        let link = self.messages_to(to, kind).pop()?.link?;
+        let (_, query) = link.split_once('?')?;
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .map(str::to_owned)
     }
 }
 

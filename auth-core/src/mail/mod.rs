@@ -5,8 +5,14 @@
 //! the engine puts each message in a bounded queue that a background task drains,
 //! retrying failures with exponential backoff. Links are built from the configured
 //! public URL only, never from a request's `Host` header.
+//!
+//! The text of each message comes from an [`EmailTemplates`] implementation
+//! ([`DefaultTemplates`], English, unless `AuthBuilder::templates` says
+//! otherwise), rendered in `AuthConfig::default_locale`: the engine keeps no
+//! per-user locale yet. An SMTP [`Mailer`] is in the `auth-mailer-smtp` crate.
 
 mod console;
+mod locale;
 mod outbox;
 mod templates;
 
@@ -20,9 +26,11 @@ use async_trait::async_trait;
 #[cfg(feature = "test-util")]
 pub use capture::CapturingMailer;
 pub use console::ConsoleMailer;
+pub use locale::{InvalidLocale, Locale};
 pub(crate) use outbox::Outbox;
 pub use outbox::OutboxConfig;
-pub(crate) use templates::Templates;
+pub(crate) use templates::Composer;
+pub use templates::{DefaultTemplates, EmailContent, EmailTemplates, escape_html};
 
 use crate::error::BoxError;
 
@@ -46,15 +54,30 @@ pub enum MessageKind {
     SecondFactorChanged,
     /// One of your recovery codes was used to sign in (S15).
     RecoveryCodeUsed,
+    /// New recovery codes replaced your old ones (S15).
+    RecoveryCodesReplaced,
 }
 
-/// One email. `Debug` omits the bodies, which may carry a link with a token.
+/// One email, as the engine hands it to the [`Mailer`].
+///
+/// `Debug` omits the bodies and the link: a verification or reset link
+/// carries a single-use token (S10).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EmailMessage {
     /// Which message.
     pub kind: MessageKind,
-    /// Recipient: the address stored for the account.
+    /// Recipient: the address stored for the account, never one typed in a
+    /// request (S3).
     pub to: String,
+    /// The language the message is written in.
+    pub locale: Locale,
+    /// The link the message asks the recipient to open, as it appears in
+    /// the bodies: for [`MessageKind::Verification`] and
+    /// [`MessageKind::PasswordReset`] it carries the single-use token (a
+    /// secret: never log it); notices link to the reset page; `None` for
+    /// messages without a link. Built from the configured public URL only.
+    pub link: Option<String>,
     /// Subject line.
     pub subject: String,
     /// Plain-text body.
@@ -63,11 +86,40 @@ pub struct EmailMessage {
     pub html: String,
 }
 
+impl EmailMessage {
+    /// A message of `kind` to `to` with what a template wrote, without a link.
+    #[must_use]
+    pub fn new(
+        kind: MessageKind,
+        to: impl Into<String>,
+        locale: Locale,
+        content: EmailContent,
+    ) -> Self {
+        Self {
+            kind,
+            to: to.into(),
+            locale,
+            link: None,
+            subject: content.subject,
+            text: content.text,
+            html: content.html,
+        }
+    }
+
+    /// The same message with `link` as its link.
+    #[must_use]
+    pub fn with_link(mut self, link: Option<String>) -> Self {
+        self.link = link;
+        self
+    }
+}
+
 impl fmt::Debug for EmailMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmailMessage")
             .field("kind", &self.kind)
             .field("to", &self.to)
+            .field("locale", &self.locale)
             .field("subject", &self.subject)
             .finish_non_exhaustive()
     }
@@ -75,9 +127,9 @@ impl fmt::Debug for EmailMessage {
 
 impl MessageKind {
     /// Whether the message is account mail a user waits for (a verification
-    /// or reset link, a password-change or second-factor notice, which only
-    /// the account's own actions cause) rather than a notice anyone can
-    /// trigger. The outbox keeps room for account mail that notices cannot
+    /// or reset link, a password-change, second-factor or recovery-code
+    /// notice, which only the account's own actions cause) rather than a
+    /// notice anyone can trigger. The outbox keeps room for account mail that notices cannot
     /// take (S3).
     #[must_use]
     pub const fn is_account_mail(self) -> bool {
@@ -88,6 +140,7 @@ impl MessageKind {
                 | Self::PasswordChanged
                 | Self::SecondFactorChanged
                 | Self::RecoveryCodeUsed
+                | Self::RecoveryCodesReplaced
         )
     }
 }
@@ -163,4 +216,33 @@ pub trait Mailer: Send + Sync {
     /// A [`MailError`] saying whether the failure is permanent (never retried)
     /// or transient (retried with backoff, without holding up other messages).
     async fn send(&self, message: &EmailMessage) -> Result<(), MailError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EmailContent, EmailMessage, Locale, MessageKind};
+
+    /// S10: `Debug` of a message shows neither its bodies nor its link, which
+    /// carry the token of a verification or reset mail.
+    #[test]
+    fn debug_leaves_out_the_bodies_and_the_link() {
+        let link = "https://auth.example.com/reset-password?token=s3cr3t-t0ken";
+        let content = EmailContent::new(
+            "Acme: reset",
+            format!("open {link}"),
+            format!("<a href=\"{link}\">"),
+        );
+        let m = EmailMessage::new(
+            MessageKind::PasswordReset,
+            "a@example.com",
+            Locale::ENGLISH,
+            content,
+        )
+        .with_link(Some(link.to_owned()));
+        let debug = format!("{m:?}");
+        assert!(!debug.contains("s3cr3t-t0ken"), "{debug}");
+        assert!(debug.contains("PasswordReset") && debug.contains("a@example.com"));
+        assert!(debug.contains("Acme: reset") && debug.contains("Locale(en)"));
+        assert_eq!(m.link.as_deref(), Some(link));
+    }
 }

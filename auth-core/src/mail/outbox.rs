@@ -119,14 +119,14 @@ impl Outbox {
             .clone();
         let kind = message.kind;
         self.counts.pending.fetch_add(1, Ordering::SeqCst);
-        let queued = senders.map(|s| {
+        let queued = senders.is_some_and(|s| {
             if kind.is_account_mail() {
-                s.account.try_send(message)
+                s.account.try_send(message).is_ok()
             } else {
-                s.notices.try_send(message)
+                s.notices.try_send(message).is_ok()
             }
         });
-        if !matches!(queued, Some(Ok(()))) {
+        if !queued {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             self.counts.finished();
             const DROPPED: &str = "mail outbox full or closed; message dropped";
@@ -264,20 +264,14 @@ mod tests {
 
     use super::{Outbox, OutboxConfig};
     use crate::log_sampling::{LogSampler, LogSampling};
-    use crate::mail::{EmailMessage, MailError, Mailer, MessageKind};
+    use crate::mail::{EmailContent, EmailMessage, Locale, MailError, Mailer, MessageKind};
 
     fn sampler() -> LogSampler {
         LogSampler::new(LogSampling::default())
     }
 
     fn message(kind: MessageKind, to: &str) -> EmailMessage {
-        EmailMessage {
-            kind,
-            to: to.to_owned(),
-            subject: "s".into(),
-            text: "t".into(),
-            html: "h".into(),
-        }
+        EmailMessage::new(kind, to, Locale::ENGLISH, EmailContent::new("s", "t", "h"))
     }
 
     /// Refuses `bad…` addresses, permanently or not; records when each good

@@ -267,6 +267,7 @@ mod tests {
                 | AuditKind::SessionRevoked
                 | AuditKind::AccountUnlocked
                 | AuditKind::AccountDisabled
+                | AuditKind::AccountDeleted
                 | AuditKind::ReauthenticationFailed
                 | AuditKind::AllSessionsRevoked
                 | AuditKind::PasswordResetStartedByAdmin

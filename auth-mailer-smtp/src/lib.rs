@@ -1,0 +1,212 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::BoxError;
+use auth_core::mail::{EmailMessage, MailError, Mailer};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Longest wait for one SMTP exchange: a stalled server holds up the outbox
+/// for no longer (its other messages wait behind the one being sent).
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends each [`EmailMessage`] over SMTP as plain text and HTML
+/// alternatives, from one sender address, over a pooled async transport.
+///
+/// `Debug` shows the sender and the server's scheme and host, never the user
+/// or password of the URL (S10).
+#[derive(Clone)]
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    server: String,
+}
+
+/// Why an [`SmtpMailer`] could not be made. The messages never repeat the
+/// URL, which may hold a password (S10).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SmtpConfigError {
+    /// The URL is not `smtp://host[:port]` (optionally `?tls=required` or
+    /// `?tls=opportunistic`) or `smtps://host[:port]`.
+    #[error(
+        "the SMTP URL is not a valid smtp://host[:port][?tls=required|opportunistic] \
+         or smtps://host[:port] URL"
+    )]
+    InvalidUrl,
+    /// The sender is not a mailbox such as `no-reply@example.com` or
+    /// `Example <no-reply@example.com>`.
+    #[error("the sender is not a valid mailbox such as \"Example <no-reply@example.com>\"")]
+    InvalidSender,
+    /// Called outside a tokio runtime: the connection pool runs a task on
+    /// the current one.
+    #[error("SmtpMailer::new must be called inside a tokio runtime")]
+    NoRuntime,
+}
+
+impl SmtpMailer {
+    /// A mailer for the server at `url` that sends from `sender`.
+    ///
+    /// Nothing connects yet: the first message opens the first pooled
+    /// connection, so a server that is down at start-up only delays mail
+    /// (the outbox retries it). Call it inside the tokio runtime that will
+    /// send: the pool's upkeep task runs there.
+    ///
+    /// # Errors
+    /// [`SmtpConfigError::InvalidUrl`] for a URL of another form (or with
+    /// user info that is not percent-encoded UTF-8),
+    /// [`SmtpConfigError::InvalidSender`] for a sender that is not a
+    /// mailbox, [`SmtpConfigError::NoRuntime`] outside a tokio runtime.
+    pub fn new(url: &str, sender: &str) -> Result<Self, SmtpConfigError> {
+        tokio::runtime::Handle::try_current().map_err(|_| SmtpConfigError::NoRuntime)?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|_| SmtpConfigError::InvalidUrl)?
+            .timeout(Some(TIMEOUT))
+            .build();
+        let from = sender.parse().map_err(|_| SmtpConfigError::InvalidSender)?;
+        Ok(Self {
+            transport,
+            from,
+            server: redact(url),
+        })
+    }
+}
+
+impl fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("server", &self.server)
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    /// An address that cannot be parsed, a message that cannot be built and
+    /// an SMTP 5xx answer are permanent failures (never retried); the rest
+    /// (connection, TLS, timeout, 4xx) are transient.
+    async fn send(&self, m: &EmailMessage) -> Result<(), MailError> {
+        let to = m.to.parse::<Mailbox>().map_err(MailError::permanent)?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(m.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                m.text.clone(),
+                m.html.clone(),
+            ))
+            .map_err(MailError::permanent)?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|err| classify(err.is_permanent(), err))?;
+        Ok(())
+    }
+}
+
+/// Permanent when the server said so (5xx), transient otherwise.
+fn classify(permanent: bool, err: impl Into<BoxError>) -> MailError {
+    if permanent {
+        MailError::permanent(err)
+    } else {
+        MailError::transient(err)
+    }
+}
+
+/// `url` without what may be a credential: the user info and the query are
+/// replaced. When an `@` follows the first `?` or `#`, a password may hold a
+/// raw `?` or `#` (which URL parsers read differently), so everything after
+/// the scheme is replaced: shown too little rather than a secret.
+fn redact(url: &str) -> String {
+    const REDACTED: &str = "[redacted]";
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let (before_query, query) = rest.split_at(rest.find(['?', '#']).unwrap_or(rest.len()));
+    if query.contains('@') {
+        return format!("{scheme}{REDACTED}");
+    }
+    let host_and_path = match before_query.rsplit_once('@') {
+        Some((_, host_and_path)) => format!("{REDACTED}@{host_and_path}"),
+        None => before_query.to_owned(),
+    };
+    let query = if query.is_empty() { "" } else { "?[redacted]" };
+    format!("{scheme}{host_and_path}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SmtpConfigError, SmtpMailer, classify, redact};
+
+    /// The mapping the outbox relies on (the MailDev sink accepts every
+    /// recipient; tests/smtp.rs checks real 5xx and 4xx answers).
+    #[test]
+    fn five_hundreds_are_permanent_and_the_rest_transient() {
+        assert!(classify(true, "550 5.1.1 no such user").is_permanent());
+        assert!(!classify(false, "421 4.7.0 try again later").is_permanent());
+    }
+
+    /// S10: `Debug` of the mailer shows neither the user nor the password
+    /// of its URL, nor anything in the query.
+    #[tokio::test]
+    async fn s10_debug_shows_no_credentials_from_the_url() {
+        for (url, shown) in [
+            (
+                "smtps://mailer:smtp-pa55@smtp.example.com:465",
+                "smtps://[redacted]@smtp.example.com:465",
+            ),
+            (
+                "smtp://mailer:smtp-pa55@smtp.example.com:587?tls=required",
+                "smtp://[redacted]@smtp.example.com:587?[redacted]",
+            ),
+            (
+                "smtp://mailer:pa%3Fss@smtp.example.com?tls=opportunistic",
+                "smtp://[redacted]@smtp.example.com?[redacted]",
+            ),
+            ("smtp://127.0.0.1:1025", "smtp://127.0.0.1:1025"),
+        ] {
+            let mailer = SmtpMailer::new(url, "Example <no-reply@example.com>").unwrap();
+            let debug = format!("{mailer:?}");
+            assert!(debug.contains(shown), "{debug}");
+            assert!(debug.contains("no-reply@example.com"), "{debug}");
+            for secret in ["mailer", "smtp-pa55", "pa%3Fss"] {
+                assert!(!debug.contains(secret), "{debug}");
+            }
+        }
+        assert_eq!(
+            redact("smtp://user:p?ss@host"),
+            "smtp://[redacted]",
+            "an @ after a ? may be part of the password"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_urls_and_senders_are_refused_without_echoing_them() {
+        for url in [
+            "http://smtp.example.com",
+            "smtp://user:s3cret@",
+            "smtp://smtp.example.com?tls=maybe",
+            "s3cret",
+        ] {
+            let err = SmtpMailer::new(url, "no-reply@example.com").unwrap_err();
+            assert!(matches!(err, SmtpConfigError::InvalidUrl), "{url}");
+            assert!(!err.to_string().contains("s3cret"));
+        }
+        let err = SmtpMailer::new("smtp://127.0.0.1:1025", "not a mailbox").unwrap_err();
+        assert!(matches!(err, SmtpConfigError::InvalidSender), "{err}");
+    }
+
+    /// Outside a runtime the pool could not start its task: an error, not a
+    /// panic.
+    #[test]
+    fn outside_a_runtime_new_is_an_error() {
+        let err = SmtpMailer::new("smtp://127.0.0.1:1025", "no-reply@example.com").unwrap_err();
+        assert!(matches!(err, SmtpConfigError::NoRuntime), "{err}");
+    }
+}
