@@ -91,9 +91,13 @@ impl Harness {
             .mailer(Arc::new(mailer.clone()))
             .clock(Arc::new(clock.clone()))
             .hasher(hasher)
-            .secret_key(SecretKey::new([42u8; 32]).unwrap_or_else(|e| panic!("{e}")))
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .secret_key(SecretKey::new([42u8; 32]).unwrap_or_else(|e| panic!("{e}")));
+        let auth = match &stores.session_cache {
+            Some(cache) => auth.session_cache(Arc::clone(cache)),
+            None => auth,
+        }
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
         Self {
             auth,
             clock,

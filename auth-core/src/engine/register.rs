@@ -182,6 +182,7 @@ impl Auth {
         {
             TokenCheck::Valid(user_id) => {
                 e.users.mark_email_verified(user_id, now).await?;
+                e.user_changed(user_id).await?;
                 e.audit(AuditKind::EmailVerified, ctx, Some(user_id), None, None)
                     .await;
                 Ok(user_id)

@@ -12,6 +12,7 @@ mod audit;
 mod challenge;
 mod credential;
 mod session;
+mod session_cache;
 mod token;
 mod user;
 
@@ -24,6 +25,7 @@ pub use credential::{
     PasswordCredential, PasswordStore, RecoveryCodeStore, SealedSecret, TotpCredential, TotpStore,
 };
 pub use session::{AuthMethod, SessionId, SessionRecord, SessionStore};
+pub use session_cache::{CachedSession, SessionUserCache};
 pub use token::{NewToken, TokenCheck, TokenStore};
 pub use user::{NewUser, User, UserId, UserStore};
 
