@@ -162,12 +162,17 @@ pub async fn a_stale_snapshot_can_never_outlive_the_change(f: SessionCacheFixtur
     let version = Arc::new(AtomicU64::new(0));
     for round in 0..100 {
         let mut fillers = Vec::new();
-        for _ in 0..4 {
+        for lag in 0..6 {
             let (store, version, hash) = (Arc::clone(&f.store), Arc::clone(&version), s.token_hash);
             fillers.push(tokio::spawn(async move {
                 let read = store.cached_session(&hash).await.unwrap().unwrap();
                 let seen = version.load(Ordering::SeqCst);
-                tokio::task::yield_now().await;
+                // Fillers that take longer between their user read and their
+                // write (as a slow user store makes them), so that some write
+                // lands after the invalidation whatever the backend's speed.
+                for _ in 0..lag {
+                    store.cached_session(&hash).await.unwrap();
+                }
                 store
                     .put_snapshot(&hash, read.stamp, &seen.to_be_bytes())
                     .await
@@ -175,7 +180,12 @@ pub async fn a_stale_snapshot_can_never_outlive_the_change(f: SessionCacheFixtur
             }));
         }
         let (store, changed, user) = (Arc::clone(&f.store), Arc::clone(&version), s.user_id);
+        let hash = s.token_hash;
         let writer = tokio::spawn(async move {
+            // The change lands among the fillers' user reads, not before them.
+            for _ in 0..round % 3 + 1 {
+                store.cached_session(&hash).await.unwrap();
+            }
             changed.fetch_add(1, Ordering::SeqCst);
             store.invalidate_user(user).await.unwrap();
         });
