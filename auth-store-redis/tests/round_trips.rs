@@ -125,3 +125,80 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
     assert_eq!(users.take(), 0);
     assert_eq!(redis.take(), ["hgetall", "evalsha", "zadd"]);
 }
+
+/// Issue 18: Redis memory per live session (`MEMORY USAGE` of its hash and
+/// of its user's index with that one entry), for a browser-sized user agent
+/// and a snapshot of a verified user, printed for docs/PERFORMANCE.md. Redis
+/// keeps small hashes and sorted sets in its compact listpack encoding only
+/// while every value is at most `hash-max-listpack-value` /
+/// `zset-max-listpack-value` bytes (64 by default), which a user agent, a
+/// snapshot and an index entry each exceed; the larger limits below keep them
+/// compact. The issue's target (under 512 bytes) is not met yet: the bound
+/// asserted here is the figure measured with those limits, so that growth
+/// is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_per_live_session_is_measured() {
+    if !support::have_redis_server() {
+        return;
+    }
+    let default = session_memory(&[]).await;
+    let tuned = session_memory(&[
+        "--hash-max-listpack-value",
+        "256",
+        "--zset-max-listpack-value",
+        "128",
+    ])
+    .await;
+    eprintln!(
+        "MEMORY USAGE per session (hash, index): default {default:?}, listpack limits raised {tuned:?}"
+    );
+    assert!(tuned.0 + tuned.1 <= 832, "{tuned:?}");
+}
+
+async fn session_memory(config: &[&str]) -> (i64, i64) {
+    use auth_core::TokenHash;
+    use auth_core::conformance::t0;
+    use auth_core::store::{AuthMethod, SessionId, SessionRecord, SessionStore, SessionUserCache};
+
+    let server = support::Server::start(config);
+    let store = RedisSessionStore::new(support::connect(&server.url(), "auth"));
+    let user = auth_core::store::UserId::new_random();
+    let hash = TokenHash([0x5c; 32]);
+    let session = SessionRecord {
+        id: SessionId::new_random(),
+        token_hash: hash,
+        user_id: user,
+        created_at: t0(),
+        authenticated_at: t0(),
+        methods: vec![AuthMethod::Password],
+        last_seen_at: t0(),
+        idle_expires_at: t0() + Duration::minutes(30),
+        absolute_expires_at: t0() + Duration::hours(24),
+        revoked_at: None,
+        ip: Some("203.0.113.77".parse().unwrap()),
+        user_agent: Some(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/131.0.0.0 Safari/537.36"
+                .into(),
+        ),
+    };
+    store.create_session(session).await.unwrap();
+    // The size of the snapshot the engine writes for a verified user with a
+    // 25-byte address: 1 + 16 + 1 + 3 * 12 + 1 + 25 bytes.
+    let stamp = store.cached_session(&hash).await.unwrap().unwrap().stamp;
+    assert!(store.put_snapshot(&hash, stamp, &[7; 80]).await.unwrap());
+    let mut admin = server.admin();
+    let mut usage = |key: String| -> i64 {
+        redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query(&mut admin)
+            .unwrap()
+    };
+    (
+        usage(format!("auth:{{t:{}}}:s", "5c".repeat(32))),
+        usage(format!("auth:{{u:{}}}:idx", user.0.simple())),
+    )
+}
