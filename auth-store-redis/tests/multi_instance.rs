@@ -406,3 +406,57 @@ async fn a_verification_on_one_is_seen_by_the_others_next_request() {
     let after = p.b.auth.authenticate(&token).await.unwrap();
     assert_eq!(after.user.email_verified_at, Some(p.a.clock.now()));
 }
+
+/// DESIGN 8: a stale snapshot can never outlive the change, across instances.
+/// B keeps authenticating (and so refilling the snapshot from PostgreSQL)
+/// while A verifies the address; once A's call has returned, B's next request
+/// sees the change, round after round. The window in which a refill read the
+/// user before the change and writes after the invalidation is narrow here
+/// (this passes even without the stamp's compare-and-set); the conformance
+/// check `session_cache::a_stale_snapshot_can_never_outlive_the_change` widens
+/// it on purpose and fails without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_refilled_during_a_change_never_outlives_it() {
+    let mut config = Harness::config();
+    config.require_verified_email = false;
+    config.unverified_account_ttl = None;
+    let Some(p) = Pair::with_config(config).await else {
+        return;
+    };
+    for round in 0..10 {
+        let email = format!("race{round}@example.com");
+        p.a.auth
+            .register(&email, &Password::new(PW), &Harness::ctx(1))
+            .await
+            .unwrap();
+        let verification = p.a.token(&email, MessageKind::Verification).await;
+        let token = p.b.login(&email, PW).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fillers: Vec<_> = (0..3)
+            .map(|_| {
+                let (auth, token, stop) = (p.b.auth.clone(), token.clone(), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        auth.authenticate(&token).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        p.a.auth
+            .verify_email(&verification, &Harness::ctx(1))
+            .await
+            .unwrap();
+        let seen = p.b.auth.authenticate(&token).await.unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for filler in fillers {
+            filler.await.unwrap();
+        }
+        assert!(
+            seen.user.email_verified_at.is_some(),
+            "round {round}: B answered from a snapshot older than the change"
+        );
+        let after = p.b.auth.authenticate(&token).await.unwrap();
+        assert!(after.user.email_verified_at.is_some(), "round {round}");
+    }
+}
