@@ -385,12 +385,16 @@ impl SessionStore for MemoryStore {
 
     async fn touch_session(
         &self,
-        id: SessionId,
+        hash: &TokenHash,
         last_seen_at: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut state = self.write(last_seen_at);
-        if let Some(s) = state.session_mut(id).filter(|s| s.revoked_at.is_none()) {
+        if let Some(s) = state
+            .sessions
+            .get_mut(hash)
+            .filter(|s| s.revoked_at.is_none())
+        {
             s.last_seen_at = last_seen_at;
             s.idle_expires_at = idle_expires_at.min(s.absolute_expires_at);
         }

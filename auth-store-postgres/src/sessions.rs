@@ -37,7 +37,7 @@ pub(crate) const SESSION_BY_TOKEN: &str = concat!(
 /// idle deadline past the absolute one.
 pub(crate) const TOUCH_SESSION: &str = "\
 UPDATE sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at)
-WHERE id = $1 AND revoked_at IS NULL";
+WHERE token_hash = $1 AND revoked_at IS NULL";
 
 /// Every live session of every user (incident response), in one statement.
 const REVOKE_ALL_SESSIONS: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL";
@@ -150,13 +150,13 @@ impl SessionStore for PgStore {
 
     async fn touch_session(
         &self,
-        id: SessionId,
+        hash: &TokenHash,
         last_seen_at: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.run(
             sqlx::query(TOUCH_SESSION)
-                .bind(id.0)
+                .bind(hash.0)
                 .bind(last_seen_at)
                 .bind(idle_expires_at)
                 .execute(&self.pool),

@@ -289,7 +289,11 @@ async fn checks_refuse_deadlines_out_of_order() {
     let s = session(6, user.id);
     store.create_session(s.clone()).await.unwrap();
     store
-        .touch_session(s.id, t0() + Duration::hours(23), t0() + Duration::hours(30))
+        .touch_session(
+            &s.token_hash,
+            t0() + Duration::hours(23),
+            t0() + Duration::hours(30),
+        )
         .await
         .unwrap();
     let got = store

@@ -67,7 +67,7 @@ async fn touch_leaves_a_revoked_session_untouched() {
     assert!(store.revoke_session(s.user_id, s.id, t0()).await.unwrap());
     let later = t0() + Duration::minutes(5);
     store
-        .touch_session(s.id, later, later + Duration::minutes(30))
+        .touch_session(&s.token_hash, later, later + Duration::minutes(30))
         .await
         .unwrap();
     let got = store

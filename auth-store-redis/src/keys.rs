@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use auth_core::TokenHash;
-use auth_core::store::{AttemptKey, SessionId, UserId};
+use auth_core::store::{AttemptKey, UserId};
 use uuid::Uuid;
 
 /// Builds every key under one prefix. The prefix never contains `{` or `}`
@@ -29,44 +29,24 @@ impl Keys {
         format!("{}:att:{}", self.prefix, key.storage_key())
     }
 
-    /// `<prefix>:tok:<hex token hash>`: points a session token hash at its owner
-    /// and session id (`<user>:<session>`).
-    pub(crate) fn token(&self, hash: &TokenHash) -> String {
-        format!("{}:tok:{}", self.prefix, hex(&hash.0))
-    }
-
     /// `<prefix>:ch:<hex challenge hash>`: one hash per challenge (a single key,
     /// so no hash tag is needed).
     pub(crate) fn challenge(&self, hash: &TokenHash) -> String {
         format!("{}:ch:{}", self.prefix, hex(&hash.0))
     }
 
-    /// `<prefix>:sid:<session id>`: points a session id at its owner.
-    pub(crate) fn session_owner(&self, id: SessionId) -> String {
-        format!("{}:sid:{}", self.prefix, id.0.simple())
+    /// `<prefix>:{t:<hex token hash>}:s`: one hash per session, with its
+    /// user's snapshot and stamp, found from the token alone (the token does
+    /// not name its user); `{t:<hex token hash>}` is its hash tag.
+    pub(crate) fn session(&self, hash: &TokenHash) -> String {
+        format!("{}:{{t:{}}}:s", self.prefix, hex(&hash.0))
     }
 
-    /// `<prefix>:{u:<user id>}`: the part every key of one user's sessions starts
-    /// with; `{u:<user id>}` is their hash tag.
-    fn user(&self, user: UserId) -> String {
-        format!("{}:{{u:{}}}", self.prefix, user.0.simple())
-    }
-
-    /// `<prefix>:{u:<user id>}:s:`: a session key without its id, for scripts that
-    /// walk a user's index.
-    pub(crate) fn session_base(&self, user: UserId) -> String {
-        format!("{}:s:", self.user(user))
-    }
-
-    /// `<prefix>:{u:<user id>}:s:<session id>`: one hash per session.
-    pub(crate) fn session(&self, user: UserId, id: SessionId) -> String {
-        format!("{}{}", self.session_base(user), id.0.simple())
-    }
-
-    /// `<prefix>:{u:<user id>}:idx`: a sorted set of the user's session ids, scored
-    /// by when each stops being usable (milliseconds since the Unix epoch).
+    /// `<prefix>:{u:<user id>}:idx`: a sorted set of the user's sessions, as
+    /// `<session id>:<hex token hash>`, scored by when each stops being usable
+    /// (milliseconds since the Unix epoch).
     pub(crate) fn index(&self, user: UserId) -> String {
-        format!("{}:idx", self.user(user))
+        format!("{}:{{u:{}}}:idx", self.prefix, user.0.simple())
     }
 
     /// A `SCAN MATCH` pattern for every user index under the prefix.
@@ -170,15 +150,18 @@ mod tests {
     fn slots_match_the_redis_crate() {
         use redis::cluster_routing::Slot;
         let keys = Keys::new("app");
-        let (user, id) = (UserId::new_random(), SessionId::new_random());
+        let user = UserId::new_random();
         for key in [
-            keys.session(user, id),
+            keys.session(&TokenHash([7; 32])),
             keys.index(user),
-            keys.token(&TokenHash([7; 32])),
             "foo".to_owned(),
             "{user1000}.following".to_owned(),
         ] {
-            for other in [keys.session(user, id), keys.index(user), "foo".to_owned()] {
+            for other in [
+                keys.session(&TokenHash([7; 32])),
+                keys.index(user),
+                "foo".to_owned(),
+            ] {
                 assert_eq!(
                     Slot::for_key(&key) == Slot::for_key(&other),
                     key_slot(&key) == key_slot(&other),
@@ -188,45 +171,41 @@ mod tests {
         }
     }
 
-    /// Every script and transaction touches one user's session hashes and index
-    /// only: they must share one hash tag, hence one slot, for every user.
+    /// Every script touches one key: a session (tagged by its token hash, so
+    /// that the token alone finds it) or a user's index (tagged by the user).
+    /// Both kinds spread over the slots instead of piling on one.
     #[test]
-    fn multi_key_operations_share_a_slot() {
+    fn session_and_index_keys_carry_their_own_tags() {
         let keys = Keys::new("auth:prod");
-        for _ in 0..200 {
-            let user = UserId::new_random();
-            let index = keys.index(user);
-            let tag = format!("u:{}", user.0.simple());
-            assert_eq!(hash_tag(&index), tag);
-            for _ in 0..5 {
-                let session = keys.session(user, SessionId::new_random());
-                assert_eq!(hash_tag(&session), tag);
-                assert_eq!(key_slot(&session), key_slot(&index), "{session} vs {index}");
-                // The keys scripts build from the base land on the same slot too.
-                let built = format!("{}{}", keys.session_base(user), "x");
-                assert_eq!(key_slot(&built), key_slot(&index));
-            }
-        }
-        // Users are spread over slots, not piled on one.
-        let slots: std::collections::HashSet<u16> = (0..200)
+        let hash = TokenHash(std::array::from_fn(|i| u8::try_from(i).unwrap_or(0)));
+        assert_eq!(
+            hash_tag(&keys.session(&hash)),
+            format!("t:{}", hex(&hash.0))
+        );
+        let user = UserId::new_random();
+        assert_eq!(
+            hash_tag(&keys.index(user)),
+            format!("u:{}", user.0.simple())
+        );
+        let sessions: std::collections::HashSet<u16> = (0..200_u8)
+            .map(|n| key_slot(&keys.session(&TokenHash([n; 32]))))
+            .collect();
+        assert!(sessions.len() > 150, "{}", sessions.len());
+        let users: std::collections::HashSet<u16> = (0..200)
             .map(|_| key_slot(&keys.index(UserId::new_random())))
             .collect();
-        assert!(slots.len() > 150, "{}", slots.len());
+        assert!(users.len() > 150, "{}", users.len());
     }
 
     #[test]
     fn layout_is_as_documented() {
         let keys = Keys::new("p");
         let user = UserId(Uuid::from_u128(1));
-        let id = SessionId(Uuid::from_u128(2));
         let u = "00000000000000000000000000000001";
-        let s = "00000000000000000000000000000002";
-        assert_eq!(keys.session(user, id), format!("p:{{u:{u}}}:s:{s}"));
         assert_eq!(keys.index(user), format!("p:{{u:{u}}}:idx"));
-        assert_eq!(keys.session_owner(id), format!("p:sid:{s}"));
         assert_eq!(
-            keys.token(&TokenHash([0xab; 32])),
-            format!("p:tok:{}", "ab".repeat(32))
+            keys.session(&TokenHash([0xab; 32])),
+            format!("p:{{t:{}}}:s", "ab".repeat(32))
         );
         let ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
         assert_eq!(

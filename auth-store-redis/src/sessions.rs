@@ -1,12 +1,15 @@
-//! [`SessionStore`] on Redis: one hash per session and one sorted-set index per
-//! user, under the user's hash tag, changed only by scripts.
+//! [`SessionStore`] and [`SessionUserCache`] on Redis: one hash per session
+//! under its token hash's tag, holding the record, the user's snapshot and its
+//! stamp, and one sorted-set index per user under the user's tag.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use auth_core::store::{AuthMethod, SessionId, SessionRecord, SessionStore, UserId};
+use auth_core::store::{
+    AuthMethod, CachedSession, SessionId, SessionRecord, SessionStore, SessionUserCache, UserId,
+};
 use auth_core::{StoreError, TokenHash};
 use redis::Script;
 use time::OffsetDateTime;
@@ -16,137 +19,129 @@ use crate::codec::{MAX_TTL_MS, Malformed, ceil_ms, floor_ms, nanos, parse_nanos}
 use crate::conn::{RedisConnection, Retry};
 use crate::keys::{hex, parse_token_hash};
 
-/// KEYS: session, index. ARGV: session id, TTL (ms), index score, then the
-/// record's field/value pairs. Refuses (0) an id that exists.
+/// KEYS: index. ARGV: member, score, TTL (ms). Lists a session in its user's
+/// index before the session exists, so a session is never out of reach of
+/// revoke-all and invalidation; the index lives as long as its longest-lived
+/// session.
+static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local ttl = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+",
+    )
+});
+
+/// KEYS: session. ARGV: TTL (ms), then the record's field/value pairs. Refuses
+/// (0) a token hash that exists.
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-local ttl = tonumber(ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 ",
     )
 });
 
-/// KEYS: session, index. ARGV: last seen (ns), idle deadline (ns), last seen (ms,
-/// floor), idle deadline (ms, ceil), session id, max TTL. Updates only a session
-/// that exists and is not revoked, so a touch never revives one; the TTL follows
-/// the idle deadline and never passes the absolute one.
+/// KEYS: session. ARGV: last seen (ns), idle deadline (ns), last seen (ms,
+/// floor), idle deadline (ms, ceil), max TTL. Updates only a session that
+/// exists and is not revoked, so a touch never revives one; the TTL follows the
+/// idle deadline and never passes the absolute one. Returns the owner, the
+/// session id and the idle deadline written (ms), for the index, or nil.
 static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local v = redis.call('HMGET', KEYS[1], 'ra', 'aem', 'ae')
-if not v[2] or v[1] then return 0 end
+local v = redis.call('HMGET', KEYS[1], 'ra', 'aem', 'ae', 'uid', 'id')
+if not v[2] or v[1] then return nil end
 local aem = tonumber(v[2])
 local ie, iem = ARGV[2], tonumber(ARGV[4])
 if iem > aem then ie, iem = v[3], aem end
-local ttl = math.min(math.max(iem - tonumber(ARGV[3]), 1), tonumber(ARGV[6]))
+local ttl = math.min(math.max(iem - tonumber(ARGV[3]), 1), tonumber(ARGV[5]))
 redis.call('HSET', KEYS[1], 'ls', ARGV[1], 'ie', ie, 'iem', iem)
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], iem, ARGV[5])
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-return 1
+return {v[4], v[5], tostring(iem)}
 ",
     )
 });
 
-/// KEYS: session, index. ARGV: revoked at (ns), revoked at (ms, ceil), session id.
-/// 1 when a live (unrevoked) session was revoked.
+/// KEYS: session. ARGV: revoked at (ns), owner, session id. Revokes the session
+/// when it is this user's and live (1), and drops its snapshot; 0 otherwise.
 static REVOKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local v = redis.call('HMGET', KEYS[1], 'ra', 'aem')
-if not v[2] or v[1] then return 0 end
+local v = redis.call('HMGET', KEYS[1], 'ra', 'aem', 'uid', 'id')
+if not v[2] or v[1] or v[3] ~= ARGV[2] or v[4] ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'ra', ARGV[1])
-redis.call('ZADD', KEYS[2], 'LT', ARGV[2], ARGV[3])
+redis.call('HDEL', KEYS[1], 'u')
+redis.call('HINCRBY', KEYS[1], 'sv', 1)
 return 1
 ",
     )
 });
 
-/// KEYS: index. ARGV: session key base, session id to spare (or ''), revoked at
-/// (ns), revoked at (ms, ceil). Revokes every unrevoked session in the index but
-/// the spared one, in one atomic step; drops index entries whose session is gone.
-/// The session keys are built from the base, which carries the index's hash tag.
-static REVOKE_ALL: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: session. Drops the snapshot and moves the stamp on, so a snapshot read
+/// before cannot be stored; a session that does not exist is left absent.
+static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local n = 0
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if id ~= ARGV[2] then
-    local key = ARGV[1] .. id
-    local v = redis.call('HMGET', key, 'ra', 'aem')
-    if not v[2] then
-      redis.call('ZREM', KEYS[1], id)
-    elseif not v[1] then
-      redis.call('HSET', key, 'ra', ARGV[3])
-      redis.call('ZADD', KEYS[1], 'LT', ARGV[4], id)
-      n = n + 1
-    end
-  end
-end
-return n
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], 'u')
+redis.call('HINCRBY', KEYS[1], 'sv', 1)
+return 1
 ",
     )
 });
 
-/// KEYS: index. ARGV: session key base, now (ms, floor). The records of the
-/// sessions that may be active at `now` (index score after it); drops index
-/// entries whose session is gone.
-static LIST: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: session. ARGV: stamp, snapshot. Stores the snapshot only when the
+/// session exists, is not revoked and its stamp is still the one given.
+static PUT_SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')) do
-  local record = redis.call('HGETALL', ARGV[1] .. id)
-  if #record == 0 then
-    redis.call('ZREM', KEYS[1], id)
-  else
-    out[#out + 1] = record
-  end
-end
-return out
+local v = redis.call('HMGET', KEYS[1], 'sv', 'ra', 'aem')
+if not v[3] or v[2] or (v[1] or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[2])
+return 1
 ",
     )
 });
 
-/// KEYS: index. ARGV: session key base, before (ms, floor). Deletes the sessions
-/// dead by `before` (index score at or before it) and returns their ids and token
-/// hashes, flattened, for the caller to delete their pointers.
-static PURGE: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: index. ARGV: before (ms, floor). Removes and returns the index entries
+/// of the sessions dead by `before` (score at or before it).
+static PURGE_INDEX: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
-  local key = ARGV[1] .. id
-  local th = redis.call('HGET', key, 'th')
-  if th then
-    redis.call('DEL', key)
-    out[#out + 1] = id
-    out[#out + 1] = th
-  end
-  redis.call('ZREM', KEYS[1], id)
-end
-return out
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #dead > 0 then redis.call('ZREM', KEYS[1], unpack(dead)) end
+return dead
 ",
     )
 });
 
-/// Login sessions (S5) on Redis, shared by every application instance.
+/// Login sessions (S5) on Redis, shared by every application instance, with
+/// the user snapshots that make [`Auth::authenticate`](auth_core::Auth::authenticate)
+/// one round trip ([`SessionUserCache`]).
 ///
-/// A session is a hash under its user's hash tag,
-/// `<prefix>:{u:<user>}:s:<session id>`, listed in the user's index
-/// `<prefix>:{u:<user>}:idx` (a sorted set scored by when the session stops being
-/// usable). Two pointers find it: `<prefix>:tok:<token hash>` (for
-/// [`SessionStore::session_by_token`]) and `<prefix>:sid:<session id>` (for
-/// [`SessionStore::touch_session`], which gets only the id). Touch, revoke,
-/// revoke-all, list and purge are scripts over one user's index and sessions,
-/// so they are atomic with each other: a revocation racing a touch leaves the
-/// session revoked, and revoke-all is one operation.
+/// A session is a hash under its token hash's tag,
+/// `<prefix>:{t:<token hash>}:s`, holding the record, the snapshot of its user
+/// the engine stored (`u`) and the stamp that guards it (`sv`): the token
+/// alone does not know its user, so this is the only key it can reach in one
+/// step on a cluster. The user's index `<prefix>:{u:<user>}:idx` (a sorted
+/// set of `<session id>:<token hash>`, scored by when each session stops being
+/// usable) lists them for list, revoke, revoke-all, invalidation and purge.
+///
+/// Every script touches one key, so it runs on one slot. An operation over a
+/// user's sessions (revoke-all, invalidation, list, purge) reads the index and
+/// then acts on each session, one script per session: it is not one atomic
+/// step. Each is ordered to fail safe: a session is listed in the index before
+/// it is written (so no session exists that revoke-all cannot reach), a
+/// revocation marks the session itself before its index entry, and the
+/// per-session scripts (touch, revoke, snapshot write, invalidation) are
+/// atomic with each other, so a touch never revives a revoked session and a
+/// snapshot read before an invalidation is never stored after it.
 ///
 /// Revocation marks `revoked_at` and keeps the record until its TTL ends, so
 /// [`SessionStore::session_by_token`] reports it as revoked. Every key carries a
@@ -165,27 +160,101 @@ impl RedisSessionStore {
         Self { conn }
     }
 
-    async fn owner_of(&self, id: SessionId) -> Result<Option<UserId>, StoreError> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(self.conn.keys().session_owner(id));
-        let owner: Option<String> = self.conn.query(&cmd, Retry::OnceOnIo).await?;
-        owner
-            .map(|s| {
-                parse_uuid(&s)
-                    .map(UserId)
-                    .ok_or_else(|| malformed("session pointer"))
-            })
-            .transpose()
+    /// The user's index entries (every one when `live_after` is `None`, else
+    /// those scored after it), as (session id, token hash).
+    async fn entries(
+        &self,
+        user: UserId,
+        live_after: Option<i64>,
+    ) -> Result<Vec<(SessionId, TokenHash)>, StoreError> {
+        let mut cmd = redis::cmd("ZRANGEBYSCORE");
+        cmd.arg(self.conn.keys().index(user));
+        match live_after {
+            Some(ms) => cmd.arg(format!("({ms}")),
+            None => cmd.arg("-inf"),
+        };
+        cmd.arg("+inf");
+        let members: Vec<String> = self.conn.query(&cmd, Retry::OnceOnIo).await?;
+        members.iter().map(|m| parse_member(m)).collect()
     }
 
-    async fn delete(&self, key: String) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(key);
-        self.conn
-            .query::<i64>(&cmd, Retry::OnceOnIo)
-            .await
-            .map(drop)
+    /// Revokes one session by its key, then lowers its index score to the
+    /// revocation: the session first, so a failure in between leaves it
+    /// revoked (the index only says when to purge it).
+    async fn revoke_entry(
+        &self,
+        user: UserId,
+        id: SessionId,
+        hash: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let keys = self.conn.keys();
+        let mut invocation = REVOKE.key(keys.session(hash));
+        invocation
+            .arg(nanos(at))
+            .arg(user.0.simple().to_string())
+            .arg(id.0.simple().to_string());
+        let revoked: i64 = self.conn.script(&invocation, Retry::Never).await?;
+        if revoked == 1 {
+            let mut lower = redis::cmd("ZADD");
+            lower
+                .arg(keys.index(user))
+                .arg("XX")
+                .arg("LT")
+                .arg(ceil_ms(at))
+                .arg(member(id, hash));
+            self.conn.query::<i64>(&lower, Retry::OnceOnIo).await?;
+        }
+        Ok(revoked == 1)
     }
+
+    async fn read(&self, hash: &TokenHash) -> Result<Option<CachedSession>, StoreError> {
+        let mut read = redis::cmd("HGETALL");
+        read.arg(self.conn.keys().session(hash));
+        let fields: HashMap<String, Vec<u8>> = self.conn.query(&read, Retry::OnceOnIo).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        decode_cached(*hash, fields).map(Some)
+    }
+
+    async fn drop_index_entry(&self, user: UserId, id: SessionId, hash: &TokenHash) {
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.conn.keys().index(user)).arg(member(id, hash));
+        let _ = self.conn.query::<i64>(&cmd, Retry::OnceOnIo).await;
+    }
+}
+
+/// An index entry: `<session id>:<hex token hash>`.
+fn member(id: SessionId, hash: &TokenHash) -> String {
+    format!("{}:{}", id.0.simple(), hex(&hash.0))
+}
+
+fn parse_member(m: &str) -> Result<(SessionId, TokenHash), StoreError> {
+    m.split_once(':')
+        .and_then(|(id, hash)| Some((SessionId(parse_uuid(id)?), parse_token_hash(hash)?)))
+        .ok_or_else(|| malformed("session index entry"))
+}
+
+/// The session, snapshot and stamp of a session hash's fields.
+fn decode_cached(
+    hash: TokenHash,
+    mut fields: HashMap<String, Vec<u8>>,
+) -> Result<CachedSession, StoreError> {
+    let snapshot = fields.remove("u");
+    let stamp = match fields.remove("sv") {
+        Some(v) => std::str::from_utf8(&v)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| malformed("session stamp"))?,
+        None => 0,
+    };
+    let text = fields
+        .into_iter()
+        .map(|(k, v)| String::from_utf8(v).map(|v| (k, v)))
+        .collect::<Result<HashMap<_, _>, _>>()
+        .map_err(|_| malformed("session record"))?;
+    Ok(CachedSession::new(decode(hash, text)?, snapshot, stamp))
 }
 
 fn malformed(what: &'static str) -> StoreError {
@@ -206,11 +275,11 @@ fn dead_at_ms(s: &SessionRecord) -> i64 {
 
 /// The record as field/value pairs: exact times in nanoseconds (`ca`, `au`, `ls`,
 /// `ie`, `ae`, `ra`), the methods (`me`, see [`encode_methods`]), plus the
-/// deadlines in milliseconds (`iem`, `aem`) for scripts.
+/// deadlines in milliseconds (`iem`, `aem`) for scripts. The token hash is not
+/// a field: the key names it.
 fn encode(s: &SessionRecord) -> Vec<(&'static str, String)> {
     let mut fields = vec![
         ("id", s.id.0.simple().to_string()),
-        ("th", hex(&s.token_hash.0)),
         ("uid", s.user_id.0.simple().to_string()),
         ("ca", nanos(s.created_at)),
         ("au", nanos(s.authenticated_at)),
@@ -233,24 +302,16 @@ fn encode(s: &SessionRecord) -> Vec<(&'static str, String)> {
     fields
 }
 
-fn decode(mut f: HashMap<String, String>) -> Result<SessionRecord, StoreError> {
+fn decode(
+    token_hash: TokenHash,
+    mut f: HashMap<String, String>,
+) -> Result<SessionRecord, StoreError> {
     let bad = || malformed("session record");
     let time = |name: &str| f.get(name).and_then(|v| parse_nanos(v));
-    let created_at = time("ca").ok_or_else(bad)?;
-    // Sessions written before the field existed were signed in at creation.
-    let authenticated_at = match f.get("au") {
-        Some(v) => parse_nanos(v).ok_or_else(bad)?,
-        None => created_at,
-    };
-    // Sessions written before the field existed were signed in with a password,
-    // the only method there was.
-    let methods = match f.get("me") {
-        Some(v) => decode_methods(v).ok_or_else(bad)?,
-        None => vec![AuthMethod::Password],
-    };
-    let last_seen_at = time("ls").ok_or_else(bad)?;
-    let idle_expires_at = time("ie").ok_or_else(bad)?;
-    let absolute_expires_at = time("ae").ok_or_else(bad)?;
+    let methods = f
+        .get("me")
+        .and_then(|v| decode_methods(v))
+        .ok_or_else(bad)?;
     let revoked_at = match f.get("ra") {
         Some(v) => Some(parse_nanos(v).ok_or_else(bad)?),
         None => None,
@@ -262,17 +323,14 @@ fn decode(mut f: HashMap<String, String>) -> Result<SessionRecord, StoreError> {
     let uuid = |name: &str| f.get(name).and_then(|v| parse_uuid(v));
     Ok(SessionRecord {
         id: SessionId(uuid("id").ok_or_else(bad)?),
-        token_hash: f
-            .get("th")
-            .and_then(|v| parse_token_hash(v))
-            .ok_or_else(bad)?,
+        token_hash,
         user_id: UserId(uuid("uid").ok_or_else(bad)?),
-        created_at,
-        authenticated_at,
+        created_at: time("ca").ok_or_else(bad)?,
+        authenticated_at: time("au").ok_or_else(bad)?,
         methods,
-        last_seen_at,
-        idle_expires_at,
-        absolute_expires_at,
+        last_seen_at: time("ls").ok_or_else(bad)?,
+        idle_expires_at: time("ie").ok_or_else(bad)?,
+        absolute_expires_at: time("ae").ok_or_else(bad)?,
         revoked_at,
         ip,
         user_agent: f.remove("ua"),
@@ -323,125 +381,82 @@ fn decode_methods(s: &str) -> Option<Vec<AuthMethod>> {
 impl SessionStore for RedisSessionStore {
     async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         let keys = self.conn.keys();
-        let (user, id) = (session.user_id, session.id);
+        let (user, id, hash) = (session.user_id, session.id, session.token_hash);
         let born = floor_ms(session.created_at);
-        // Every key lives until the absolute deadline at most; the session hash
-        // until it stops being usable.
-        let pointer_ttl =
+        // The index lives until the absolute deadline at least; the session
+        // hash until it stops being usable.
+        let index_ttl =
             (ceil_ms(session.absolute_expires_at).saturating_sub(born)).clamp(1, MAX_TTL_MS);
         let session_ttl = (dead_at_ms(&session).saturating_sub(born)).clamp(1, MAX_TTL_MS);
 
-        let token_key = keys.token(&session.token_hash);
-        let mut set_token = redis::cmd("SET");
-        set_token
-            .arg(&token_key)
-            .arg(format!("{}:{}", user.0.simple(), id.0.simple()))
-            .arg("NX")
-            .arg("PX")
-            .arg(pointer_ttl);
-        let set: Option<String> = self.conn.query(&set_token, Retry::Never).await?;
-        if set.is_none() {
-            return Err(StoreError::Conflict);
-        }
+        // Listed first: a session that exists is always in its user's index.
+        let mut list = INDEX_ADD.key(keys.index(user));
+        list.arg(member(id, &hash))
+            .arg(dead_at_ms(&session))
+            .arg(index_ttl);
+        self.conn.script::<i64>(&list, Retry::OnceOnIo).await?;
 
-        let mut set_owner = redis::cmd("SET");
-        set_owner
-            .arg(keys.session_owner(id))
-            .arg(user.0.simple().to_string())
-            .arg("NX")
-            .arg("PX")
-            .arg(pointer_ttl);
-        let mut created = match self
-            .conn
-            .query::<Option<String>>(&set_owner, Retry::Never)
-            .await
-        {
-            Ok(set) => set.is_some(),
+        let mut invocation = CREATE.key(keys.session(&hash));
+        invocation.arg(session_ttl);
+        for (field, value) in encode(&session) {
+            invocation.arg(field).arg(value);
+        }
+        match self.conn.script::<i64>(&invocation, Retry::Never).await {
+            Ok(1) => Ok(()),
+            Ok(_) => {
+                // The hash is taken: this entry is ours, the session is not.
+                self.drop_index_entry(user, id, &hash).await;
+                Err(StoreError::Conflict)
+            }
             Err(e) => {
-                let _ = self.delete(token_key).await;
-                return Err(e);
-            }
-        };
-        if created {
-            let mut invocation = CREATE.key(keys.session(user, id));
-            invocation
-                .key(keys.index(user))
-                .arg(id.0.simple().to_string())
-                .arg(session_ttl)
-                .arg(dead_at_ms(&session));
-            for (field, value) in encode(&session) {
-                invocation.arg(field).arg(value);
-            }
-            match self.conn.script::<i64>(&invocation, Retry::Never).await {
-                Ok(n) => created = n == 1,
-                Err(e) => {
-                    let _ = self.delete(token_key).await;
-                    let _ = self.delete(keys.session_owner(id)).await;
-                    return Err(e);
-                }
+                self.drop_index_entry(user, id, &hash).await;
+                Err(e)
             }
         }
-        if !created {
-            // The id is taken: leave the existing session's pointers alone.
-            let _ = self.delete(token_key).await;
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
     }
 
     async fn session_by_token(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let keys = self.conn.keys();
-        let mut get = redis::cmd("GET");
-        get.arg(keys.token(hash));
-        let Some(pointer) = self
-            .conn
-            .query::<Option<String>>(&get, Retry::OnceOnIo)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let (user, id) = pointer
-            .split_once(':')
-            .and_then(|(u, s)| Some((UserId(parse_uuid(u)?), SessionId(parse_uuid(s)?))))
-            .ok_or_else(|| malformed("token pointer"))?;
-        let mut read = redis::cmd("HGETALL");
-        read.arg(keys.session(user, id));
-        let fields: HashMap<String, String> = self.conn.query(&read, Retry::OnceOnIo).await?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let record = decode(fields)?;
-        if record.token_hash != *hash || record.user_id != user {
-            return Err(malformed("token pointer"));
-        }
-        Ok(Some(record))
+        Ok(self.read(hash).await?.map(|found| found.session))
     }
 
+    /// One script on the session, then the index score (a second round trip,
+    /// once per touch interval): the score only tells list and purge which
+    /// sessions may still be live.
     async fn touch_session(
         &self,
-        id: SessionId,
+        hash: &TokenHash,
         last_seen_at: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let Some(user) = self.owner_of(id).await? else {
-            return Ok(());
-        };
         let keys = self.conn.keys();
-        let mut invocation = TOUCH.key(keys.session(user, id));
+        let mut invocation = TOUCH.key(keys.session(hash));
         invocation
-            .key(keys.index(user))
             .arg(nanos(last_seen_at))
             .arg(nanos(idle_expires_at))
             .arg(floor_ms(last_seen_at))
             .arg(ceil_ms(idle_expires_at))
-            .arg(id.0.simple().to_string())
             .arg(MAX_TTL_MS);
         // Idempotent: the same values again.
+        let touched: Option<(String, String, String)> =
+            self.conn.script(&invocation, Retry::OnceOnIo).await?;
+        let Some((user, id, score)) = touched else {
+            return Ok(());
+        };
+        let (user, id) = parse_uuid(&user)
+            .zip(parse_uuid(&id))
+            .ok_or_else(|| malformed("session record"))?;
+        let mut raise = redis::cmd("ZADD");
+        raise
+            .arg(keys.index(UserId(user)))
+            .arg("XX")
+            .arg("GT")
+            .arg(score)
+            .arg(member(SessionId(id), hash));
         self.conn
-            .script::<i64>(&invocation, Retry::OnceOnIo)
+            .query::<i64>(&raise, Retry::OnceOnIo)
             .await
             .map(drop)
     }
@@ -452,40 +467,32 @@ impl SessionStore for RedisSessionStore {
         id: SessionId,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let keys = self.conn.keys();
-        let mut invocation = REVOKE.key(keys.session(user_id, id));
-        invocation
-            .key(keys.index(user_id))
-            .arg(nanos(at))
-            .arg(ceil_ms(at))
-            .arg(id.0.simple().to_string());
-        let revoked: i64 = self.conn.script(&invocation, Retry::Never).await?;
-        Ok(revoked == 1)
+        let entries = self.entries(user_id, None).await?;
+        let Some((_, hash)) = entries.iter().find(|(entry, _)| *entry == id) else {
+            return Ok(false);
+        };
+        self.revoke_entry(user_id, id, hash, at).await
     }
 
+    /// Reads the user's index, then revokes each session but `except` (see
+    /// the type's docs: one script per session, not one atomic step).
     async fn revoke_user_sessions(
         &self,
         user_id: UserId,
         except: Option<SessionId>,
         at: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let keys = self.conn.keys();
-        let mut invocation = REVOKE_ALL.key(keys.index(user_id));
-        invocation
-            .arg(keys.session_base(user_id))
-            .arg(
-                except
-                    .map(|id| id.0.simple().to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(nanos(at))
-            .arg(ceil_ms(at));
-        let revoked: i64 = self.conn.script(&invocation, Retry::Never).await?;
-        Ok(u64::try_from(revoked).unwrap_or(0))
+        let mut revoked = 0;
+        for (id, hash) in self.entries(user_id, None).await? {
+            if Some(id) != except && self.revoke_entry(user_id, id, &hash, at).await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 
     /// Scans for every user index under the prefix (on a cluster, on every
-    /// primary) and revokes each user's sessions with the revoke-all script.
+    /// primary) and revokes each user's sessions.
     async fn revoke_all_sessions(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
         let keys = self.conn.keys();
         let mut scan = self.conn.scan(keys.index_pattern(), "zset");
@@ -500,57 +507,85 @@ impl SessionStore for RedisSessionStore {
         Ok(revoked)
     }
 
+    /// The index's entries that may be live at `now`, then each session.
     async fn list_user_sessions(
         &self,
         user_id: UserId,
         now: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let keys = self.conn.keys();
-        let mut invocation = LIST.key(keys.index(user_id));
-        invocation
-            .arg(keys.session_base(user_id))
-            .arg(floor_ms(now));
-        let records: Vec<HashMap<String, String>> =
-            self.conn.script(&invocation, Retry::OnceOnIo).await?;
-        let mut sessions = records
-            .into_iter()
-            .map(decode)
-            .filter(|s| !matches!(s, Ok(s) if !s.is_active(now)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut sessions = Vec::new();
+        for (id, hash) in self.entries(user_id, Some(floor_ms(now))).await? {
+            if let Some(found) = self.read(&hash).await? {
+                let s = found.session;
+                if s.id == id && s.user_id == user_id && s.is_active(now) {
+                    sessions.push(s);
+                }
+            }
+        }
         sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(sessions)
     }
 
     /// Scans for every user index under the prefix (on a cluster, on every
-    /// primary) and deletes the sessions dead by `before`, with their pointers.
-    /// Redis's TTLs remove them anyway; this only frees memory sooner.
+    /// primary), takes the entries of the sessions dead by `before` out of it
+    /// and deletes those sessions. Redis's TTLs remove them anyway; this only
+    /// frees memory sooner.
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let keys = self.conn.keys();
         let mut scan = self.conn.scan(keys.index_pattern(), "zset");
         let mut deleted = 0_u64;
         while let Some(batch) = scan.next_batch().await? {
             for index in batch {
-                let Some(user) = keys.index_user(&index) else {
-                    continue;
-                };
-                let mut invocation = PURGE.key(&index);
-                invocation
-                    .arg(keys.session_base(user))
-                    .arg(floor_ms(before));
-                let gone: Vec<String> = self.conn.script(&invocation, Retry::OnceOnIo).await?;
-                for pair in gone.chunks_exact(2) {
-                    let [id, hash] = pair else { continue };
-                    deleted += 1;
-                    if let Some(id) = parse_uuid(id) {
-                        self.delete(keys.session_owner(SessionId(id))).await?;
-                    }
-                    if let Some(hash) = parse_token_hash(hash) {
-                        self.delete(keys.token(&hash)).await?;
-                    }
+                let mut invocation = PURGE_INDEX.key(&index);
+                invocation.arg(floor_ms(before));
+                let dead: Vec<String> = self.conn.script(&invocation, Retry::OnceOnIo).await?;
+                for entry in dead {
+                    let (_, hash) = parse_member(&entry)?;
+                    let mut del = redis::cmd("DEL");
+                    del.arg(keys.session(&hash));
+                    let gone: u64 = self.conn.query(&del, Retry::OnceOnIo).await?;
+                    deleted += gone;
                 }
             }
         }
         Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl SessionUserCache for RedisSessionStore {
+    /// One `HGETALL`: the record, the snapshot and the stamp share a hash.
+    async fn cached_session(&self, hash: &TokenHash) -> Result<Option<CachedSession>, StoreError> {
+        self.read(hash).await
+    }
+
+    async fn put_snapshot(
+        &self,
+        hash: &TokenHash,
+        stamp: u64,
+        snapshot: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut invocation = PUT_SNAPSHOT.key(self.conn.keys().session(hash));
+        invocation.arg(stamp).arg(snapshot);
+        // Idempotent: a compare-and-set of the same bytes.
+        let stored: i64 = self.conn.script(&invocation, Retry::OnceOnIo).await?;
+        Ok(stored == 1)
+    }
+
+    /// Reads the user's index, then drops each session's snapshot and moves
+    /// its stamp on (one script per session). A session created meanwhile has
+    /// no snapshot yet; the first read of its user happens after this call
+    /// began, so it already sees the change.
+    async fn invalidate_user(&self, user_id: UserId) -> Result<(), StoreError> {
+        let keys = self.conn.keys();
+        for (_, hash) in self.entries(user_id, None).await? {
+            let invocation = INVALIDATE.key(keys.session(&hash));
+            // Retried: a second run only moves the stamp on once more.
+            self.conn
+                .script::<i64>(&invocation, Retry::OnceOnIo)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -587,6 +622,7 @@ mod tests {
 
     fn round_trip(s: &SessionRecord) -> Result<SessionRecord, StoreError> {
         decode(
+            s.token_hash,
             encode(s)
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
@@ -613,11 +649,23 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
+        let hash = TokenHash([9; 32]);
         fields.insert("ip".into(), "not an ip".into());
-        assert!(matches!(decode(fields.clone()), Err(StoreError::Other(_))));
+        assert!(matches!(
+            decode(hash, fields.clone()),
+            Err(StoreError::Other(_))
+        ));
         fields.remove("ip");
-        fields.remove("ls");
-        assert!(matches!(decode(fields), Err(StoreError::Other(_))));
+        for required in ["ls", "me", "au"] {
+            let mut missing = fields.clone();
+            missing.remove(required);
+            assert!(
+                matches!(decode(hash, missing), Err(StoreError::Other(_))),
+                "{required}"
+            );
+        }
+        fields.insert("me".into(), "password,fax".into());
+        assert!(matches!(decode(hash, fields), Err(StoreError::Other(_))));
     }
 
     #[test]
@@ -650,16 +698,17 @@ mod tests {
     }
 
     #[test]
-    fn a_record_without_methods_was_signed_in_with_a_password() {
-        let mut fields: HashMap<String, String> = encode(&record())
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        fields.remove("me");
-        let old = decode(fields.clone()).map(|s| s.methods).ok();
-        assert_eq!(old, Some(vec![AuthMethod::Password]));
-        fields.insert("me".into(), "password,fax".into());
-        assert!(matches!(decode(fields), Err(StoreError::Other(_))));
+    fn index_entries_round_trip() {
+        let (id, hash) = (SessionId::new_random(), TokenHash([0xc3; 32]));
+        assert_eq!(parse_member(&member(id, &hash)).ok(), Some((id, hash)));
+        for bad in [
+            "",
+            "x:y",
+            &id.0.simple().to_string(),
+            &format!("{}:ab", id.0.simple()),
+        ] {
+            assert!(parse_member(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

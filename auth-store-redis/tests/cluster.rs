@@ -89,6 +89,7 @@ impl Cluster {
     fn bundle(&self) -> Stores {
         let conn = self.connect();
         let db = Arc::new(MemoryStore::new());
+        let sessions = Arc::new(RedisSessionStore::new(conn.clone()));
         Stores {
             users: db.clone(),
             passwords: db.clone(),
@@ -96,7 +97,8 @@ impl Cluster {
             recovery_codes: db.clone(),
             tokens: db.clone(),
             audit: db,
-            sessions: Arc::new(RedisSessionStore::new(conn.clone())),
+            sessions: sessions.clone(),
+            session_cache: Some(sessions),
             challenges: Arc::new(RedisChallengeStore::new(conn.clone())),
             attempts: Arc::new(RedisAttemptStore::new(conn)),
         }
@@ -144,6 +146,17 @@ async fn the_stores_work_on_a_redis_cluster() {
             list_shows_active_sessions_newest_first,
             delete_expired_keeps_live_sessions,
             revoke_all_racing_touches_leaves_no_usable_session,
+        ]
+    );
+    checks!(
+        session_cache,
+        RedisSessionStore::new(cluster.connect()),
+        [
+            snapshots_are_kept_with_their_session,
+            a_put_with_an_old_stamp_is_refused,
+            invalidation_reaches_every_session_of_the_user_only,
+            revoked_sessions_keep_no_snapshot,
+            a_stale_snapshot_can_never_outlive_the_change,
         ]
     );
     checks!(

@@ -50,7 +50,7 @@ async fn session_keys_expire_with_the_idle_deadline_capped_by_the_absolute_one()
     let cleanup = support::Cleanup::new(&url, &prefix);
     let store = RedisSessionStore::new(support::connect(&url, &prefix));
     let (user, id) = (UserId::new_random(), SessionId::new_random());
-    let (u, s) = (user.0.simple(), id.0.simple());
+    let u = user.0.simple();
     let session = SessionRecord {
         id,
         token_hash: TokenHash([0xab; 32]),
@@ -67,29 +67,26 @@ async fn session_keys_expire_with_the_idle_deadline_capped_by_the_absolute_one()
     };
     store.create_session(session.clone()).await.unwrap();
 
-    let hash = format!("{prefix}:{{u:{u}}}:s:{s}");
+    let hash = format!("{prefix}:{{t:{}}}:s", "ab".repeat(32));
     let index = format!("{prefix}:{{u:{u}}}:idx");
-    let token = format!("{prefix}:tok:{}", "ab".repeat(32));
-    let owner = format!("{prefix}:sid:{s}");
     let mut keys = cleanup.keys().unwrap();
     keys.sort();
-    let mut expected = vec![hash.clone(), index.clone(), owner.clone(), token.clone()];
+    let mut expected = vec![hash.clone(), index.clone()];
     expected.sort();
     assert_eq!(keys, expected, "the documented layout");
     assert_ttl(&url, &hash, Duration::minutes(30));
-    assert_ttl(&url, &index, Duration::minutes(30));
-    assert_ttl(&url, &token, Duration::hours(2));
-    assert_ttl(&url, &owner, Duration::hours(2));
+    // A touch does not write the index's TTL: it lives to the absolute deadline.
+    assert_ttl(&url, &index, Duration::hours(2));
 
     // Activity 1 h 45 min in: the idle deadline would pass the absolute one, so
     // the session lives 15 minutes more, not 30.
     let seen = t0() + Duration::minutes(105);
     store
-        .touch_session(id, seen, seen + Duration::minutes(30))
+        .touch_session(&session.token_hash, seen, seen + Duration::minutes(30))
         .await
         .unwrap();
     assert_ttl(&url, &hash, Duration::minutes(15));
-    assert_ttl(&url, &index, Duration::minutes(30)); // never shortened
+    assert_ttl(&url, &index, Duration::hours(2)); // never shortened
     let got = store.session_by_token(&session.token_hash).await.unwrap();
     let got = got.unwrap();
     assert_eq!(got.last_seen_at, seen);
@@ -108,15 +105,15 @@ async fn session_keys_expire_with_the_idle_deadline_capped_by_the_absolute_one()
             ..session.clone()
         };
         store.create_session(s2).await.unwrap();
-        (id2, format!("{prefix}:{{u:{u}}}:s:{}", id2.0.simple()))
+        (id2, format!("{prefix}:{{t:{}}}:s", "cd".repeat(32)))
     };
     let seen = t0() + Duration::minutes(10);
     store
-        .touch_session(id2, seen, seen + Duration::minutes(30))
+        .touch_session(&TokenHash([0xcd; 32]), seen, seen + Duration::minutes(30))
         .await
         .unwrap();
     assert_ttl(&url, &hash2, Duration::minutes(30));
-    assert_ttl(&url, &index, Duration::minutes(30));
+    assert_ttl(&url, &index, Duration::hours(24));
 
     // A revoked session keeps its record (marked) until its TTL ends.
     assert!(store.revoke_session(user, id2, seen).await.unwrap());
@@ -153,7 +150,7 @@ async fn counters_expire_a_window_after_the_latest_increment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purging_deletes_dead_sessions_with_their_pointers() {
+async fn purging_deletes_dead_sessions_with_their_index_entries() {
     let Some(url) = support::redis_url() else {
         return;
     };
@@ -188,16 +185,24 @@ async fn purging_deletes_dead_sessions_with_their_pointers() {
     assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 2);
     assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 0);
     let keys = cleanup.keys().unwrap();
-    assert_eq!(
-        keys.len(),
-        4,
-        "the live session, its index and pointers: {keys:?}"
-    );
-    assert!(
-        keys.iter()
-            .all(|k| !k.contains(&dead.id.0.simple().to_string()))
-    );
+    assert_eq!(keys.len(), 2, "the live session and its index: {keys:?}");
     assert!(keys.iter().all(|k| !k.contains(&"01".repeat(32))));
+    let index = keys.iter().find(|k| k.ends_with(":idx")).unwrap();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let entries: Vec<String> = redis::cmd("ZRANGE")
+        .arg(index)
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        entries,
+        [format!("{}:{}", live.id.0.simple(), "03".repeat(32))],
+        "only the live session stays listed"
+    );
     assert_eq!(
         store.session_by_token(&live.token_hash).await.unwrap(),
         Some(live)

@@ -196,7 +196,7 @@ async fn check_fail_open(url: &str) {
         "touch",
         &timed(
             "touch",
-            sessions.touch_session(SessionId::new_random(), t0(), t0()),
+            sessions.touch_session(&TokenHash([3; 32]), t0(), t0()),
         )
         .await,
     );
@@ -480,6 +480,7 @@ async fn login_through_engine(
         tokens: db.clone(),
         audit: db,
         sessions: Arc::new(RedisSessionStore::new(conn.clone())),
+        session_cache: None,
         challenges: Arc::new(RedisChallengeStore::new(conn.clone())),
         attempts: Arc::new(attempts),
     });

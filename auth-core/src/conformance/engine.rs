@@ -109,6 +109,10 @@ impl Harness {
             .clock(Arc::new(clock.clone()))
             .hasher(hasher)
             .secret_key(SecretKey::new([42u8; 32]).unwrap_or_else(|e| panic!("{e}")));
+        let auth = match &stores.session_cache {
+            Some(cache) => auth.session_cache(Arc::clone(cache)),
+            None => auth,
+        };
         let auth = extra(auth).build().unwrap_or_else(|e| panic!("{e}"));
         Self {
             auth,

@@ -34,6 +34,7 @@ pub mod challenges;
 pub mod engine;
 pub mod passwords;
 pub mod recovery_codes;
+pub mod session_cache;
 pub mod sessions;
 pub mod tokens;
 pub mod totp;
@@ -47,7 +48,7 @@ pub use engine::Harness;
 
 use crate::store::{
     AllStores, AttemptStore, AuditSink, ChallengeStore, NewUser, PasswordStore, RecoveryCodeStore,
-    SessionStore, TokenStore, TotpStore, UserId, UserStore,
+    SessionStore, SessionUserCache, TokenStore, TotpStore, UserId, UserStore,
 };
 use crate::{EmailAddress, PasswordHashString};
 
@@ -68,6 +69,9 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     /// Sessions.
     pub sessions: Arc<dyn SessionStore>,
+    /// The sessions' user snapshots, when the session backend keeps them
+    /// (the engine checks then run over them too).
+    pub session_cache: Option<Arc<dyn SessionUserCache>>,
     /// Attempt counters.
     pub attempts: Arc<dyn AttemptStore>,
     /// Audit sink.
@@ -91,6 +95,7 @@ impl Stores {
             challenges: store.clone(),
             tokens: store.clone(),
             sessions: store.clone(),
+            session_cache: None,
             attempts: store.clone(),
             audit: store,
         }
@@ -313,6 +318,28 @@ macro_rules! session_store_tests {
     };
 }
 
+/// Runs every [`SessionUserCache`] check; `$make` evaluates to a fresh store
+/// that is also the [`SessionStore`] the snapshots belong to. Add
+/// `, users_in_same_store` as for [`token_store_tests!`](crate::token_store_tests).
+#[macro_export]
+macro_rules! session_cache_tests {
+    ($make:expr) => { $crate::session_cache_tests!(@ $make, none); };
+    ($make:expr, users_in_same_store) => { $crate::session_cache_tests!(@ $make, same); };
+    (@ $make:expr, $users:tt) => {
+        mod session_cache_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(session_cache, $make, $users, [
+                snapshots_are_kept_with_their_session,
+                a_put_with_an_old_stamp_is_refused,
+                invalidation_reaches_every_session_of_the_user_only,
+                revoked_sessions_keep_no_snapshot,
+                a_stale_snapshot_can_never_outlive_the_change,
+            ]);
+        }
+    };
+}
+
 /// Runs every [`AttemptStore`] check; `$make` evaluates to a fresh store.
 #[macro_export]
 macro_rules! attempt_store_tests {
@@ -502,7 +529,7 @@ pub fn service_url(var: &str, example: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     /// Every check module's source, by file name.
-    const MODULES: [(&str, &str); 11] = [
+    const MODULES: [(&str, &str); 12] = [
         ("abuse", include_str!("abuse.rs")),
         ("attempts", include_str!("attempts.rs")),
         ("audit", include_str!("audit.rs")),
@@ -510,6 +537,7 @@ mod tests {
         ("engine", include_str!("engine.rs")),
         ("passwords", include_str!("passwords.rs")),
         ("recovery_codes", include_str!("recovery_codes.rs")),
+        ("session_cache", include_str!("session_cache.rs")),
         ("sessions", include_str!("sessions.rs")),
         ("tokens", include_str!("tokens.rs")),
         ("totp", include_str!("totp.rs")),

@@ -20,7 +20,7 @@ pub fn fixture<S: SessionStore + 'static>(
 }
 
 /// A session of `user` made at `created`, idle 30 min, absolute 24 h.
-fn session(n: u8, user: UserId, created: OffsetDateTime) -> SessionRecord {
+pub(super) fn session(n: u8, user: UserId, created: OffsetDateTime) -> SessionRecord {
     SessionRecord {
         id: SessionId::new_random(),
         token_hash: TokenHash([n; 32]),
@@ -108,7 +108,7 @@ pub async fn touch_records_activity(f: SessionFixture) {
     f.store.create_session(s.clone()).await.unwrap();
     let later = t0() + Duration::minutes(10);
     f.store
-        .touch_session(s.id, later, later + Duration::minutes(30))
+        .touch_session(&s.token_hash, later, later + Duration::minutes(30))
         .await
         .unwrap();
     let got = stored(&f, 3).await.unwrap();
@@ -129,7 +129,7 @@ pub async fn touch_never_revives_a_revoked_session(f: SessionFixture) {
     assert!(f.store.revoke_session(s.user_id, s.id, t0()).await.unwrap());
     f.store
         .touch_session(
-            s.id,
+            &s.token_hash,
             t0() + Duration::minutes(1),
             t0() + Duration::minutes(31),
         )
@@ -251,11 +251,11 @@ pub async fn revoke_all_racing_touches_leaves_no_usable_session(f: SessionFixtur
     let mut tasks = Vec::new();
     for round in 0..5_i64 {
         for s in &sessions {
-            let (store, id) = (Arc::clone(&f.store), s.id);
+            let (store, hash) = (Arc::clone(&f.store), s.token_hash);
             let at = t0() + Duration::seconds(round);
             tasks.push(tokio::spawn(async move {
                 store
-                    .touch_session(id, at, at + Duration::minutes(30))
+                    .touch_session(&hash, at, at + Duration::minutes(30))
                     .await
             }));
         }

@@ -32,6 +32,7 @@ impl Auth {
                 .await?;
             if user.reset_required_at.is_some() {
                 e.users.set_reset_required(user.id, None, e.now()).await?;
+                e.user_changed(user.id).await?;
             }
         }
         e.audit(
@@ -59,6 +60,7 @@ impl Auth {
         let e = &self.inner;
         let now = e.now();
         e.users.set_disabled(user_id, Some(now), now).await?;
+        e.user_changed(user_id).await?;
         for purpose in [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification] {
             e.tokens.revoke_tokens(user_id, purpose, now).await?;
         }
@@ -130,6 +132,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let e = &self.inner;
         e.users.set_disabled(user_id, None, e.now()).await?;
+        e.user_changed(user_id).await?;
         e.audit(
             AuditKind::AccountUnlocked,
             ctx,
@@ -184,6 +187,7 @@ impl Auth {
         if require {
             let now = e.now();
             e.users.set_reset_required(user_id, Some(now), now).await?;
+            e.user_changed(user_id).await?;
             e.sessions.revoke_user_sessions(user_id, None, now).await?;
         }
         self.send_reset(&user).await?;

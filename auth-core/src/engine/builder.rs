@@ -8,7 +8,7 @@ use crate::mail::{Composer, DefaultTemplates, EmailTemplates, Mailer, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AllStores, AttemptStore, AuditSink, ChallengeStore, PasswordStore, RecoveryCodeStore,
-    SessionStore, TokenStore, TotpStore, UserStore,
+    SessionStore, SessionUserCache, TokenStore, TotpStore, UserStore,
 };
 use crate::token::SecretKey;
 use crate::{AuthConfig, ConfigError};
@@ -47,6 +47,7 @@ pub struct AuthBuilder {
     challenges: Option<Arc<dyn ChallengeStore>>,
     tokens: Option<Arc<dyn TokenStore>>,
     sessions: Option<Arc<dyn SessionStore>>,
+    session_cache: Option<Arc<dyn SessionUserCache>>,
     attempts: Option<Arc<dyn AttemptStore>>,
     audit: Option<Arc<dyn AuditSink>>,
     mailer: Option<Arc<dyn Mailer>>,
@@ -133,6 +134,17 @@ impl AuthBuilder {
     /// The session store.
     pub fn sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.sessions = Some(store);
+        self
+    }
+
+    /// Optional: user snapshots kept with the sessions, so that
+    /// [`Auth::authenticate`] reads one store once and the user store not at
+    /// all while the snapshot is warm (DESIGN 8). Give the same backend as
+    /// [`Self::sessions`] (the snapshot lives with the session record). The
+    /// engine drops a user's snapshots on every change that requests must see
+    /// at once, before the changing call returns.
+    pub fn session_cache(mut self, cache: Arc<dyn SessionUserCache>) -> Self {
+        self.session_cache = Some(cache);
         self
     }
 
@@ -239,6 +251,7 @@ impl AuthBuilder {
                     .ok_or(ConfigError::Missing("challenge store"))?,
                 tokens: self.tokens.ok_or(ConfigError::Missing("token store"))?,
                 sessions: self.sessions.ok_or(ConfigError::Missing("session store"))?,
+                session_cache: self.session_cache,
                 attempts: self.attempts.ok_or(ConfigError::Missing("attempt store"))?,
                 audit: self.audit.ok_or(ConfigError::Missing("audit sink"))?,
                 key: self.key.ok_or(ConfigError::Missing("secret key"))?,

@@ -239,6 +239,7 @@ impl Engine {
             self.users
                 .set_reset_required(user.id, Some(now), now)
                 .await?;
+            self.user_changed(user.id).await?;
             self.audit(AuditKind::ResetRequired, ctx, Some(user.id), None, None)
                 .await;
         }

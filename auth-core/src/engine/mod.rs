@@ -17,6 +17,7 @@ mod roles;
 mod second_factor;
 mod session;
 mod sign_in;
+mod snapshot;
 mod totp;
 
 use std::fmt;
@@ -47,8 +48,8 @@ use crate::mail::{Composer, EmailMessage, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengeStore,
-    NewToken, PasswordStore, RecoveryCodeStore, SessionRecord, SessionStore, TokenStore, TotpStore,
-    User, UserId, UserStore,
+    NewToken, PasswordStore, RecoveryCodeStore, SessionRecord, SessionStore, SessionUserCache,
+    TokenStore, TotpStore, User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
 use background::Background;
@@ -153,6 +154,9 @@ pub(crate) struct Engine {
     pub(crate) challenges: Arc<dyn ChallengeStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) sessions: Arc<dyn SessionStore>,
+    /// The sessions' user snapshots, when the session store keeps them
+    /// (DESIGN 8); without it every request reads the user store.
+    pub(crate) session_cache: Option<Arc<dyn SessionUserCache>>,
     pub(crate) attempts: Arc<dyn AttemptStore>,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) hasher: PasswordHasher,

@@ -150,6 +150,7 @@ impl Auth {
         if user.email_verified_at.is_none() {
             e.users.mark_email_verified(user.id, now).await?;
         }
+        e.user_changed(user.id).await?;
         e.tokens
             .revoke_tokens(user.id, TokenPurpose::PasswordReset, now)
             .await?;
@@ -251,6 +252,7 @@ impl Auth {
             .await;
             return Err(AuthError::InvalidCredentials);
         }
+        e.user_changed(user.id).await?;
         e.tokens
             .revoke_tokens(user.id, TokenPurpose::PasswordReset, now)
             .await?;

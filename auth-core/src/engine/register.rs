@@ -241,6 +241,7 @@ impl Auth {
         {
             TokenCheck::Valid(user_id) => {
                 e.users.mark_email_verified(user_id, now).await?;
+                e.user_changed(user_id).await?;
                 e.audit(AuditKind::EmailVerified, ctx, Some(user_id), None, None)
                     .await;
                 if let Some(user) = e.users.user_by_id(user_id).await? {

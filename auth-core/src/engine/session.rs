@@ -1,11 +1,12 @@
 //! Authenticating requests and managing sessions (S5).
 
 use super::login::PasswordCheck;
+use super::snapshot;
 use super::{Auth, RequestContext};
 use crate::Password;
 use crate::error::AuthError;
-use crate::store::{AuditKind, SessionId, SessionRecord, User, UserId};
-use crate::token::{OpaqueToken, TokenPurpose};
+use crate::store::{AuditKind, CachedSession, SessionId, SessionRecord, User, UserId};
+use crate::token::{OpaqueToken, TokenHash, TokenPurpose};
 
 /// A valid session and its user.
 #[derive(Debug, Clone)]
@@ -18,8 +19,13 @@ pub struct Authenticated {
 
 impl Auth {
     /// Resolves a session token to its user: the hot path of every authenticated
-    /// request. It costs two store reads; the idle deadline is written back at most
-    /// once per `touch_interval`, and never past the absolute deadline (activity
+    /// request. With a session cache ([`AuthBuilder::session_cache`](crate::AuthBuilder::session_cache))
+    /// and a warm snapshot it is one read of the session store and none of the
+    /// user store; otherwise the session store and then the user store, and
+    /// the user read is then kept as the session's snapshot (compare-and-set
+    /// on the stamp read with the session, so a read from before a change is
+    /// never kept after it). The idle deadline is written back at most once
+    /// per `touch_interval`, and never past the absolute deadline (activity
     /// extends the idle deadline only).
     ///
     /// # Errors
@@ -32,7 +38,7 @@ impl Auth {
         if now - found.session.last_seen_at >= e.config.touch_interval {
             let idle = (now + e.config.session_idle_timeout).min(found.session.absolute_expires_at);
             e.sessions
-                .touch_session(found.session.id, now, idle)
+                .touch_session(&found.session.token_hash, now, idle)
                 .await?;
             found.session.last_seen_at = now;
             found.session.idle_expires_at = idle;
@@ -48,11 +54,52 @@ impl Auth {
         let e = &self.inner;
         let bytes = token.decode().ok_or(AuthError::Unauthenticated)?;
         let hash = e.key.hash(TokenPurpose::Session, &bytes);
-        let session = e.sessions.session_by_token(&hash).await?;
-        let session = session
-            .filter(|s| s.is_active(e.now()))
-            .ok_or(AuthError::Unauthenticated)?;
-        let user = e.users.user_by_id(session.user_id).await?;
+        let (session, user) = match &e.session_cache {
+            Some(cache) => {
+                let Some(found) = cache.cached_session(&hash).await? else {
+                    return Err(AuthError::Unauthenticated);
+                };
+                let CachedSession {
+                    session,
+                    snapshot,
+                    stamp,
+                } = found;
+                if !session.is_active(e.now()) {
+                    return Err(AuthError::Unauthenticated);
+                }
+                let cached = snapshot
+                    .as_deref()
+                    .and_then(snapshot::decode)
+                    .filter(|u| u.id == session.user_id);
+                let user = match cached {
+                    Some(user) => Some(user),
+                    None => {
+                        let user = e.users.user_by_id(session.user_id).await?;
+                        // An unverified account may be purged (S3), which
+                        // no snapshot would notice: it is read every time.
+                        let keep = user.as_ref().filter(|u| {
+                            u.email_verified_at.is_some()
+                                || e.config.unverified_account_ttl.is_none()
+                        });
+                        if let Some(bytes) = keep.and_then(snapshot::encode) {
+                            e.keep_snapshot(&hash, stamp, &bytes).await;
+                        }
+                        user
+                    }
+                };
+                (session, user)
+            }
+            None => {
+                let session = e
+                    .sessions
+                    .session_by_token(&hash)
+                    .await?
+                    .filter(|s| s.is_active(e.now()))
+                    .ok_or(AuthError::Unauthenticated)?;
+                let user = e.users.user_by_id(session.user_id).await?;
+                (session, user)
+            }
+        };
         let user = user
             .filter(|u| u.disabled_at.is_none())
             .ok_or(AuthError::Unauthenticated)?;
@@ -210,5 +257,22 @@ impl Auth {
                 .await;
         }
         Ok(revoked)
+    }
+}
+
+impl super::Engine {
+    /// Stores a user snapshot read for the session of `hash`. A failure only
+    /// costs the next request a user-store read, so it is logged (sampled)
+    /// and the request goes on.
+    async fn keep_snapshot(&self, hash: &TokenHash, stamp: u64, bytes: &[u8]) {
+        let Some(cache) = &self.session_cache else {
+            return;
+        };
+        if let Err(err) = cache.put_snapshot(hash, stamp, bytes).await {
+            const REASON: &str = "storing a session's user snapshot failed";
+            if self.log.sample(tracing::Level::WARN, REASON, None) {
+                tracing::warn!(error = %err, "{REASON}");
+            }
+        }
     }
 }

@@ -213,6 +213,7 @@ impl Auth {
         {
             return Err(AuthError::InvalidCode);
         }
+        e.user_changed(user.id).await?;
         let codes = e.issue_recovery_codes(user.id).await?;
         // Sessions signed in with the password alone end: from now on a
         // session of this account has passed the second factor, this one
@@ -287,6 +288,7 @@ impl Engine {
         by: &str,
     ) -> Result<bool, AuthError> {
         let removed = self.totp.delete_totp(user.id).await?;
+        self.user_changed(user.id).await?;
         self.recovery_codes
             .replace_recovery_codes(user.id, &[], self.now())
             .await?;

@@ -13,6 +13,7 @@ mod challenge;
 mod credential;
 mod role;
 mod session;
+mod session_cache;
 mod token;
 mod user;
 
@@ -26,6 +27,7 @@ pub use credential::{
 };
 pub use role::{InvalidRole, Role};
 pub use session::{AuthMethod, SessionId, SessionRecord, SessionStore};
+pub use session_cache::{CachedSession, SessionUserCache};
 pub use token::{NewToken, TokenCheck, TokenStore};
 pub use user::{NewUser, User, UserId, UserStore};
 

@@ -147,14 +147,17 @@ pub trait SessionStore: Send + Sync {
     async fn session_by_token(&self, hash: &TokenHash)
     -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Records activity: sets `last_seen_at` and `idle_expires_at`, only if the
-    /// session is not revoked (a touch never revives a revoked session).
+    /// Records activity on the session with this token hash: sets
+    /// `last_seen_at` and `idle_expires_at`, only if the session is not revoked
+    /// (a touch never revives a revoked session). The engine passes the hash it
+    /// just found the session by, so a backend that keys sessions by it needs
+    /// no lookup.
     ///
     /// # Errors
     /// Backend failures only.
     async fn touch_session(
         &self,
-        id: SessionId,
+        hash: &TokenHash,
         last_seen_at: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
@@ -171,8 +174,14 @@ pub trait SessionStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes every session of a user but `except`, in one operation. Returns how
-    /// many were revoked.
+    /// Revokes every session of a user but `except`. Returns how many were
+    /// revoked. A backend that keeps a user's sessions together does it in one
+    /// operation; one that spreads them (Redis, keyed by token hash so that
+    /// [`SessionUserCache`](super::SessionUserCache) reads are one round trip)
+    /// revokes them one by one from the user's index, so a session created
+    /// while it runs may survive. The engine's sign-in re-reads the account
+    /// after storing a session, so a session created from a check made before
+    /// a reset, password change or disable never survives either way (S5).
     ///
     /// # Errors
     /// Backend failures only.

@@ -25,9 +25,9 @@ use async_trait::async_trait;
 use auth_core::TokenHash;
 use auth_core::conformance::Stores;
 use auth_core::store::{
-    AttemptKey, AttemptState, AttemptStore, AuditSink, Challenge, ChallengePurpose, ChallengeStore,
-    NewChallenge, PasswordStore, RecoveryCodeStore, SessionId, SessionRecord, SessionStore,
-    StoreError, TokenStore, TotpStore, UserId, UserStore,
+    AttemptKey, AttemptState, AttemptStore, AuditSink, CachedSession, Challenge, ChallengePurpose,
+    ChallengeStore, NewChallenge, PasswordStore, RecoveryCodeStore, SessionId, SessionRecord,
+    SessionStore, SessionUserCache, StoreError, TokenStore, TotpStore, UserId, UserStore,
 };
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{
@@ -188,12 +188,12 @@ impl SessionStore for Cleaned<RedisSessionStore> {
     }
     async fn touch_session(
         &self,
-        id: SessionId,
+        hash: &TokenHash,
         last_seen_at: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.inner
-            .touch_session(id, last_seen_at, idle_expires_at)
+            .touch_session(hash, last_seen_at, idle_expires_at)
             .await
     }
     async fn revoke_session(
@@ -224,6 +224,24 @@ impl SessionStore for Cleaned<RedisSessionStore> {
     }
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         self.inner.delete_expired_sessions(before).await
+    }
+}
+
+#[async_trait]
+impl SessionUserCache for Cleaned<RedisSessionStore> {
+    async fn cached_session(&self, hash: &TokenHash) -> Result<Option<CachedSession>, StoreError> {
+        self.inner.cached_session(hash).await
+    }
+    async fn put_snapshot(
+        &self,
+        hash: &TokenHash,
+        stamp: u64,
+        snapshot: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.inner.put_snapshot(hash, stamp, snapshot).await
+    }
+    async fn invalidate_user(&self, user_id: UserId) -> Result<(), StoreError> {
+        self.inner.invalidate_user(user_id).await
     }
 }
 
@@ -298,6 +316,10 @@ pub fn bundle_on<D: Database + 'static>(
     db: &Arc<D>,
 ) -> Stores {
     let conn = connect(url, prefix);
+    let sessions = Arc::new(Cleaned {
+        inner: RedisSessionStore::new(conn.clone()),
+        cleanup: cleanup.clone(),
+    });
     Stores {
         users: db.clone(),
         passwords: db.clone(),
@@ -305,10 +327,8 @@ pub fn bundle_on<D: Database + 'static>(
         recovery_codes: db.clone(),
         tokens: db.clone(),
         audit: db.clone(),
-        sessions: Arc::new(Cleaned {
-            inner: RedisSessionStore::new(conn.clone()),
-            cleanup: cleanup.clone(),
-        }),
+        session_cache: Some(sessions.clone()),
+        sessions,
         challenges: Arc::new(Cleaned {
             inner: RedisChallengeStore::new(conn.clone()),
             cleanup: cleanup.clone(),
@@ -443,5 +463,147 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A user store that counts the calls made to it, to assert how many
+/// user-store round trips a flow makes.
+#[derive(Debug)]
+pub struct CountingUsers<U> {
+    pub inner: Arc<U>,
+    pub calls: std::sync::atomic::AtomicU64,
+}
+
+impl<U> CountingUsers<U> {
+    pub fn new(inner: Arc<U>) -> Self {
+        Self {
+            inner,
+            calls: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Calls so far, and resets the count.
+    pub fn take(&self) -> u64 {
+        self.calls.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl<U: UserStore> UserStore for CountingUsers<U> {
+    async fn create_user(
+        &self,
+        user: auth_core::store::NewUser,
+    ) -> Result<auth_core::store::User, StoreError> {
+        self.count();
+        self.inner.create_user(user).await
+    }
+    async fn user_by_id(&self, id: UserId) -> Result<Option<auth_core::store::User>, StoreError> {
+        self.count();
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_email(
+        &self,
+        email_normalized: &str,
+    ) -> Result<Option<auth_core::store::User>, StoreError> {
+        self.count();
+        self.inner.user_by_email(email_normalized).await
+    }
+    async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.count();
+        self.inner.mark_email_verified(id, at).await
+    }
+    async fn set_disabled(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.count();
+        self.inner.set_disabled(id, at, now).await
+    }
+    async fn set_reset_required(
+        &self,
+        id: UserId,
+        at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.count();
+        self.inner.set_reset_required(id, at, now).await
+    }
+    async fn delete_unverified_users(
+        &self,
+        created_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.count();
+        self.inner.delete_unverified_users(created_before).await
+    }
+}
+
+/// The commands clients send to a Redis server, seen through `MONITOR`:
+/// one entry per round trip (the calls a script makes inside the server are
+/// not round trips, and are left out).
+pub struct Monitor {
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    admin: redis::Connection,
+    marks: u64,
+}
+
+impl Monitor {
+    pub fn start(server: &Server) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { return };
+                // `+<time> [<db> <client>] "<COMMAND>" ...`
+                let Some((_, rest)) = line.split_once(" [") else {
+                    continue;
+                };
+                let Some((client, command)) = rest.split_once("] ") else {
+                    continue;
+                };
+                if client.ends_with(" lua") {
+                    continue;
+                }
+                let name = command.split('"').nth(1).unwrap_or_default().to_lowercase();
+                sink.lock().unwrap().push(name);
+            }
+        });
+        let mut monitor = Self {
+            seen,
+            admin: server.admin(),
+            marks: 0,
+        };
+        monitor.take();
+        monitor
+    }
+
+    /// The commands sent since the last call, in order.
+    pub fn take(&mut self) -> Vec<String> {
+        self.marks += 1;
+        let mark = format!("mark-{}", self.marks);
+        let _: String = redis::cmd("ECHO")
+            .arg(&mark)
+            .query(&mut self.admin)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            {
+                let mut seen = self.seen.lock().unwrap();
+                if let Some(at) = seen.iter().position(|c| c == "echo") {
+                    let taken: Vec<String> = seen.drain(..=at).collect();
+                    return taken[..taken.len() - 1].to_vec();
+                }
+            }
+            assert!(Instant::now() < deadline, "MONITOR saw no {mark}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

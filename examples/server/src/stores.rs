@@ -204,8 +204,12 @@ mod redis {
             ?policy,
             "storage: Redis for sessions, attempt counters and sign-in challenges"
         );
+        // One store for both: the user snapshot lives in the session's hash,
+        // so `authenticate` is one round trip (DESIGN 8).
+        let sessions = Arc::new(RedisSessionStore::new(conn.clone()));
         Ok(builder
-            .sessions(Arc::new(RedisSessionStore::new(conn.clone())))
+            .sessions(sessions.clone())
+            .session_cache(sessions)
             .challenges(Arc::new(RedisChallengeStore::new(conn.clone())))
             .attempts(Arc::new(
                 RedisAttemptStore::new(conn).with_unavailable_policy(policy),

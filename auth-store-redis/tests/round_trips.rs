@@ -1,0 +1,204 @@
+//! Round trips per request on the deployment DESIGN 8 describes: sessions,
+//! counters and challenges on Redis (a throwaway `redis-server`, so every
+//! command it sees, through `MONITOR`, is this test's), users and the rest on
+//! PostgreSQL. `authenticate` with a warm snapshot is one Redis command and no
+//! user-store call. Needs `DATABASE_URL` and `redis-server`; without them it
+//! skips, unless `CI=true`, where it fails.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    reason = "a failed unwrap is a failed test; the counts are printed"
+)]
+
+mod support;
+
+#[path = "../../auth-store-postgres/tests/support/mod.rs"]
+mod pg_support;
+
+use std::sync::Arc;
+
+use auth_core::conformance::{Harness, Stores};
+use auth_core::{AuthError, Password};
+use auth_store_redis::{RedisAttemptStore, RedisChallengeStore, RedisSessionStore};
+use support::{CountingUsers, Monitor};
+use time::Duration;
+
+const PW: &str = "purple otter sings";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
+    if !support::have_redis_server() {
+        return;
+    }
+    let Some(database_url) = pg_support::database_url() else {
+        return;
+    };
+    let server = support::Server::start(&[]);
+    let (_, schema) = pg_support::fresh_schema(&database_url).await;
+    let db = Arc::new(
+        pg_support::test_pool()
+            .connect_with(schema)
+            .await
+            .unwrap_or_else(|e| panic!("connecting the store: {e:?}")),
+    );
+    db.migrate().await.unwrap();
+    let users = Arc::new(CountingUsers::new(db.clone()));
+    let conn = support::connect(&server.url(), &support::fresh_prefix());
+    let sessions = Arc::new(RedisSessionStore::new(conn.clone()));
+    let h = Harness::new(Stores {
+        users: users.clone(),
+        passwords: db.clone(),
+        totp: db.clone(),
+        recovery_codes: db.clone(),
+        tokens: db.clone(),
+        audit: db,
+        sessions: sessions.clone(),
+        session_cache: Some(sessions),
+        challenges: Arc::new(RedisChallengeStore::new(conn.clone())),
+        attempts: Arc::new(RedisAttemptStore::new(conn)),
+    });
+    h.verified_user("counted@example.com", PW).await;
+    // Once through every path, so the scripts are loaded (a first EVALSHA
+    // of a script costs a SCRIPT LOAD and a retry) and the connection is open.
+    let first = h.login("counted@example.com", PW).await;
+    h.auth.authenticate(&first).await.unwrap();
+    h.clock.advance(Duration::minutes(2));
+    h.auth.authenticate(&first).await.unwrap();
+    let _ = h
+        .auth
+        .login(
+            "counted@example.com",
+            &Password::new("not the password"),
+            false,
+            &Harness::ctx(2),
+        )
+        .await;
+
+    let mut redis = Monitor::start(&server);
+    users.take();
+    let token = h.login("counted@example.com", PW).await;
+    let login = redis.take();
+    eprintln!(
+        "successful login: Redis {login:?}, user store {}",
+        users.take()
+    );
+
+    let wrong = h
+        .auth
+        .login(
+            "counted@example.com",
+            &Password::new("not the password"),
+            false,
+            &Harness::ctx(1),
+        )
+        .await;
+    assert!(
+        matches!(wrong, Err(AuthError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    let failed = redis.take();
+    eprintln!(
+        "failed login: Redis {failed:?}, user store {}",
+        users.take()
+    );
+
+    // Cold: the session, then the user from PostgreSQL, kept as the snapshot.
+    h.auth.authenticate(&token).await.unwrap();
+    assert_eq!(users.take(), 1, "a cold snapshot reads the user once");
+    assert_eq!(redis.take(), ["hgetall", "evalsha"], "read, then keep");
+
+    // Warm: one command, no user read, as long as no touch is due.
+    for _ in 0..3 {
+        let found = h.auth.authenticate(&token).await.unwrap();
+        assert_eq!(found.user.email.normalized(), "counted@example.com");
+        assert_eq!(redis.take(), ["hgetall"], "one round trip");
+        assert_eq!(users.take(), 0, "no user-store call with a warm snapshot");
+    }
+
+    // Past the touch interval the idle deadline is written back: the read,
+    // the touch script and the index score, still no user read.
+    h.clock.advance(Duration::minutes(2));
+    h.auth.authenticate(&token).await.unwrap();
+    assert_eq!(users.take(), 0);
+    assert_eq!(redis.take(), ["hgetall", "evalsha", "zadd"]);
+}
+
+/// Issue 18: Redis memory per live session (`MEMORY USAGE` of its hash and
+/// of its user's index with that one entry), for a browser-sized user agent
+/// and a snapshot of a verified user, printed for docs/PERFORMANCE.md. Redis
+/// keeps small hashes and sorted sets in its compact listpack encoding only
+/// while every value is at most `hash-max-listpack-value` /
+/// `zset-max-listpack-value` bytes (64 by default), which a user agent, a
+/// snapshot and an index entry each exceed; the larger limits below keep them
+/// compact. The issue's target (under 512 bytes) is not met yet: the bound
+/// asserted here is the figure measured with those limits, so that growth
+/// is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_per_live_session_is_measured() {
+    if !support::have_redis_server() {
+        return;
+    }
+    let default = session_memory(&[]).await;
+    let tuned = session_memory(&[
+        "--hash-max-listpack-value",
+        "256",
+        "--zset-max-listpack-value",
+        "128",
+    ])
+    .await;
+    eprintln!(
+        "MEMORY USAGE per session (hash, index): default {default:?}, listpack limits raised {tuned:?}"
+    );
+    assert!(tuned.0 + tuned.1 <= 832, "{tuned:?}");
+}
+
+async fn session_memory(config: &[&str]) -> (i64, i64) {
+    use auth_core::TokenHash;
+    use auth_core::conformance::t0;
+    use auth_core::store::{AuthMethod, SessionId, SessionRecord, SessionStore, SessionUserCache};
+
+    let server = support::Server::start(config);
+    let store = RedisSessionStore::new(support::connect(&server.url(), "auth"));
+    let user = auth_core::store::UserId::new_random();
+    let hash = TokenHash([0x5c; 32]);
+    let session = SessionRecord {
+        id: SessionId::new_random(),
+        token_hash: hash,
+        user_id: user,
+        created_at: t0(),
+        authenticated_at: t0(),
+        methods: vec![AuthMethod::Password],
+        last_seen_at: t0(),
+        idle_expires_at: t0() + Duration::minutes(30),
+        absolute_expires_at: t0() + Duration::hours(24),
+        revoked_at: None,
+        ip: Some("203.0.113.77".parse().unwrap()),
+        user_agent: Some(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/131.0.0.0 Safari/537.36"
+                .into(),
+        ),
+    };
+    store.create_session(session).await.unwrap();
+    // The size of the snapshot the engine writes for a verified user with a
+    // 25-byte address: 1 + 16 + 1 + 3 * 12 + 1 + 25 bytes.
+    let stamp = store.cached_session(&hash).await.unwrap().unwrap().stamp;
+    assert!(store.put_snapshot(&hash, stamp, &[7; 80]).await.unwrap());
+    let mut admin = server.admin();
+    let mut usage = |key: String| -> i64 {
+        redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query(&mut admin)
+            .unwrap()
+    };
+    (
+        usage(format!("auth:{{t:{}}}:s", "5c".repeat(32))),
+        usage(format!("auth:{{u:{}}}:idx", user.0.simple())),
+    )
+}
