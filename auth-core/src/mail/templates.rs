@@ -330,7 +330,6 @@ impl EmailTemplates for DefaultTemplates {}
 
 /// Builds the messages of the flows from the templates: links start with the
 /// configured public URL (S3), in the configured default locale.
-#[derive(Clone)]
 pub(crate) struct Composer {
     pub(crate) templates: Arc<dyn EmailTemplates>,
     pub(crate) locale: Locale,
