@@ -520,7 +520,7 @@ echo "| no purge | $(g nopurge.n) | $(g nopurge.rps) | $(ms "$(g nopurge.p99_med
 echo "| during the purge | $(g purge.n) | $(g purge.rps) | $(ms "$(g purge.p99_median)") | $(ms "$(g purge.p99_max)") ($(verdict "$(g purge.p99_max) <= 2 * $(g nopurge.p99_max)") against 2x) |"
 echo
 if [ -n "$PURGE_LINE" ]; then
-  echo "The purge took about ${PURGE_SECS} s (server start + 2 s to its log line$( [ "${R[purge.unfinished]:-0}" = 1 ] && echo "; load stopped at PURGE_MAX_SECS before it ended")); expired or revoked sessions before $EXPIRED_BEFORE, after $EXPIRED_AFTER. Its log line: \`$(python3 -c 'import json,sys; f=json.loads(sys.argv[1]).get("fields",{}); print(" ".join("%s=%s" % kv for kv in f.items()))' "$PURGE_LINE" 2>/dev/null || echo "$PURGE_LINE")\`"
+  echo "The purge logged its end ${PURGE_SECS} s after its timer fired (2 s after the server's start-up line; a rough bound, not the purge's own time$( [ "${R[purge.unfinished]:-0}" = 1 ] && echo "; load stopped at PURGE_MAX_SECS before it ended")); expired or revoked sessions before $EXPIRED_BEFORE, after $EXPIRED_AFTER. Its log line: \`$(python3 -c 'import json,sys; f=json.loads(sys.argv[1]).get("fields",{}); print(" ".join("%s=%s" % kv for kv in f.items()))' "$PURGE_LINE" 2>/dev/null || echo "$PURGE_LINE")\`"
 else
   echo "The purge did not finish within PURGE_MAX_SECS (${PURGE_MAX_SECS} s): the windows above are all during it; expired or revoked sessions before $EXPIRED_BEFORE, after $EXPIRED_AFTER."
 fi

@@ -321,12 +321,19 @@ register_verified() {
 }
 
 # login_cookie NAME EMAIL PASSWORD: logs in on the current server and sets
-# COOKIE (name=value of the session cookie), checked with GET /users/me.
+# COOKIE (name=value of the session cookie), checked with GET /users/me. A 429
+# or 503 (the account's limit right after a phase of concurrent logins) is
+# retried once a second, 20 times at most.
 login_cookie() {
-  local name=$1 email=$2 password=$3 code
-  code=$(curl -s -m 10 -D "$WORK/$name.login.h" -o /dev/null -w '%{http_code}' -X POST \
-    "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' -H "Origin: $ORIGIN" \
-    -d "{\"email\":\"$email\",\"password\":\"$password\"}")
+  local name=$1 email=$2 password=$3 code try
+  for try in $(seq 20); do
+    code=$(curl -s -m 10 -D "$WORK/$name.login.h" -o /dev/null -w '%{http_code}' -X POST \
+      "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' -H "Origin: $ORIGIN" \
+      -d "{\"email\":\"$email\",\"password\":\"$password\"}")
+    [ "$code" = 429 ] || [ "$code" = 503 ] || break
+    log "[$name] login answered $code (try $try); retrying in 1 s"
+    sleep 1
+  done
   [ "$code" = 200 ] || die "[$name] login answered $code"
   COOKIE=$(grep -i '^set-cookie:' "$WORK/$name.login.h" | head -1 | sed -E 's/^[^:]*: *([^;]*).*/\1/' | tr -d '\r')
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$BASE/api/v1/users/me")
