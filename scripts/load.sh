@@ -66,43 +66,11 @@ RUN_ID="$(date +%s)-$$"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/auth-load.XXXXXX")
 PASSWORD='correct horse battery staple, load'
 
-log() { printf '[load %4ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", ($1) }"; }
-# Milliseconds with 3 significant digits or so.
-ms() { awk -v v="$1" 'BEGIN { if (v == "n/a" || v == "nan") print "n/a"; else if (v >= 100) printf "%.0f ms\n", v; else if (v >= 10) printf "%.1f ms\n", v; else if (v >= 1) printf "%.2f ms\n", v; else printf "%.3f ms\n", v }'; }
-# Pass/fail word for an awk condition.
-verdict() { if awk "BEGIN { exit !($1) }"; then echo pass; else echo FAIL; fi; }
+LOG_TAG=load
+# shellcheck source=scripts/lib/load-common.sh
+. scripts/lib/load-common.sh
 
-# --- processes started here, ended on exit (by their own ids only) -----------
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP_LOGS:-0}" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'log "stopped by a failed command at line $LINENO"' ERR
-trap 'exit 130' INT TERM
-
-budget_check() {
-  (( SECONDS - MEASURE_START <= LOAD_BUDGET_SECS )) ||
-    die "over the time budget of ${LOAD_BUDGET_SECS}s; stopping"
-}
-
-# --- tools ---------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-  log "installing wrk from Debian's packages"
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
-command -v python3 >/dev/null || die "python3 is needed for the flood probe"
+need_tools
 
 BACKENDS=(memory)
 FEATURE_LIST=()
@@ -132,169 +100,6 @@ if [ "${FAST_ARGON2:-0}" = 1 ]; then HASH_RATE_ARGS+=(--fast); fi
 BUILD_SECS=$(( SECONDS - BUILD_START ))
 MEASURE_START=$SECONDS
 
-# --- wrk ---------------------------------------------------------------------
-# One script for every phase: method, body and headers come from the
-# environment; WRK_COUNT=1 also counts statuses and Retry-After values (logins
-# only: a Lua callback per response would slow wrk down on the GET phases). It
-# prints one line: RESULT key=value ...
-cat >"$WORK/wrk.lua" <<'LUA'
-wrk.method = os.getenv("WRK_METHOD") or "GET"
-local body = os.getenv("WRK_BODY")
-if body and #body > 0 then
-  wrk.body = body
-  wrk.headers["Content-Type"] = "application/json"
-end
-local cookie = os.getenv("WRK_COOKIE")
-if cookie and #cookie > 0 then wrk.headers["Cookie"] = cookie end
-local origin = os.getenv("WRK_ORIGIN")
-if origin and #origin > 0 then wrk.headers["Origin"] = origin end
-
-local threads = {}
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("seed", #threads)
-end
-
--- WRK_PACE_MS: every connection waits a random time (exponential, this mean)
--- after each answer before its next request, as a user would: the load is then
--- a chosen fraction of what the server can do, not all of it.
-local pace = tonumber(os.getenv("WRK_PACE_MS") or "")
-if pace and pace > 0 then
-  function init(_) math.randomseed(os.time() * 100 + seed) end
-  function delay() return math.floor(-pace * math.log(1 - math.random()) + 0.5) end
-end
-
-if os.getenv("WRK_COUNT") == "1" then
-  statuses = {}
-  retry = {}
-  function response(status, headers, _)
-    local s = tostring(status)
-    statuses[s] = (statuses[s] or 0) + 1
-    if status == 503 or status == 429 then
-      local ra = headers["retry-after"] or headers["Retry-After"] or "none"
-      retry[ra] = (retry[ra] or 0) + 1
-    end
-  end
-end
-
-local function join(t)
-  local out = {}
-  for k, v in pairs(t) do table.insert(out, k .. ":" .. v) end
-  table.sort(out)
-  if #out == 0 then return "-" end
-  return table.concat(out, ",")
-end
-
-function done(summary, latency, _)
-  local secs = summary.duration / 1e6
-  local e = summary.errors
-  local st, ra = {}, {}
-  for _, t in ipairs(threads) do
-    local s = t:get("statuses")
-    if s then for k, v in pairs(s) do st[k] = (st[k] or 0) + v end end
-    local r = t:get("retry")
-    if r then for k, v in pairs(r) do ra[k] = (ra[k] or 0) + v end end
-  end
-  io.write(string.format(
-    "RESULT requests=%d secs=%.3f rps=%.1f mean_ms=%.3f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f " ..
-    "non2xx=%d sockerr=%d timeouts=%d statuses=%s retry_after=%s\n",
-    summary.requests, secs, summary.requests / secs, latency.mean / 1000,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.status, e.connect + e.read + e.write, e.timeout, join(st), join(ra)))
-end
-LUA
-
-declare -A R # results: R[backend.phase.key]
-
-# Stores a RESULT/PROBE line of file $2 under prefix $1.
-parse_result() {
-  local prefix=$1 file=$2 kv
-  local line
-  line=$(grep -E '^(RESULT|PROBE) ' "$file" | tail -1) || die "no result in $file: $(tail -5 "$file")"
-  for kv in ${line#* }; do R["$prefix.${kv%%=*}"]=${kv#*=}; done
-}
-
-# run_wrk PREFIX CONNECTIONS SECS PATH [VAR=VALUE ...]: runs wrk in the foreground
-# and accounts for the CPU time of the phase. When processes other than the
-# server, wrk, PostgreSQL and Redis took more than DISTURBED_PCT% of the machine
-# (a neighbour's build), it waits for a quiet minute and repeats the phase, twice
-# at most (not with REPEAT=0); the table shows what the last try saw.
-run_wrk() {
-  local prefix=$1 conns=$2 secs=$3 path=$4
-  shift 4
-  local threads=$(( conns < CPUS ? conns : CPUS )) try
-  for try in 1 2 3; do
-    budget_check
-    log "wrk $prefix: $conns connections, ${secs}s, $path$( (( try > 1 )) && echo " (try $try)")"
-    local busy0 server0 wrk0 svc0
-    busy0=$(cpu_busy); server0=$(proc_cpu "$SERVER_PID"); wrk0=$(children_cpu); svc0=$(services_cpu)
-    env "$@" timeout $(( secs + 30 )) wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s \
-      -s "$WORK/wrk.lua" "$BASE$path" >"$WORK/$prefix.txt" 2>&1 || die "wrk $prefix failed: $(tail -5 "$WORK/$prefix.txt")"
-    local busy=$(( $(cpu_busy) - busy0 )) server=$(( $(proc_cpu "$SERVER_PID") - server0 ))
-    local wrk=$(( $(children_cpu) - wrk0 )) svc=$(( $(services_cpu) - svc0 ))
-    local whole=$(( secs * CLK_TCK * CPUS ))
-    R[$prefix.cpu_server]=$(( 100 * server / whole ))
-    R[$prefix.cpu_wrk]=$(( 100 * wrk / whole ))
-    R[$prefix.cpu_services]=$(( 100 * svc / whole ))
-    # On the memory store, PostgreSQL and Redis work for somebody else.
-    [ "$CUR_BACKEND" = memory ] && svc=0
-    R[$prefix.cpu_other]=$(( 100 * (busy - server - wrk - svc) / whole ))
-    R[$prefix.tries]=$try
-    parse_result "$prefix" "$WORK/$prefix.txt"
-    (( ${REPEAT:-1} == 0 || R[$prefix.cpu_other] <= DISTURBED_PCT )) && break
-    log "other processes took ${R[$prefix.cpu_other]}% of the CPUs during $prefix; waiting for quiet, then repeating"
-    wait_quiet 60
-  done
-}
-
-# Waits until the machine is below 10% busy over 2 s, at most $1 seconds.
-wait_quiet() {
-  local until=$(( SECONDS + $1 )) b0 b1 t0 t1
-  while (( SECONDS < until )); do
-    b0=$(cpu_busy); t0=$(awk '$1 == "cpu" { s = 0; for (i = 2; i <= NF; i++) s += $i; print s; exit }' /proc/stat)
-    sleep 2
-    b1=$(cpu_busy); t1=$(awk '$1 == "cpu" { s = 0; for (i = 2; i <= NF; i++) s += $i; print s; exit }' /proc/stat)
-    (( t1 > t0 && 100 * (b1 - b0) / (t1 - t0) < 10 )) && return 0
-  done
-  return 0
-}
-
-# CPU accounting in clock ticks, to tell whether something else ran meanwhile:
-# the machine's user and system time (interrupt and softirq time, which loopback
-# traffic causes and no process is charged with, left out), the server's, wrk's
-# (reaped children of this shell), and PostgreSQL's and Redis's (processes named
-# postgres or redis-server).
-CLK_TCK=$(getconf CLK_TCK)
-cpu_busy() { awk '$1 == "cpu" { print $2 + $3 + $4; exit }' /proc/stat; }
-proc_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-children_cpu() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
-services_cpu() {
-  local pid total=0
-  for pid in $(pgrep -x postgres) $(pgrep -x redis-server); do
-    total=$(( total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
-  done
-  echo "$total"
-}
-
-# merge_halves PREFIX: PREFIX from PREFIX.a and PREFIX.b: requests and time
-# added up, the mean of the two p50s, the larger p99, the worse CPU figures.
-merge_halves() {
-  local p=$1 k
-  R[$p.requests]=$(( R[$p.a.requests] + R[$p.b.requests] ))
-  R[$p.secs]=$(calc "${R[$p.a.secs]} + ${R[$p.b.secs]}" 3)
-  R[$p.rps]=$(calc "${R[$p.requests]} / ${R[$p.secs]}" 1)
-  R[$p.p50_ms]=$(calc "(${R[$p.a.p50_ms]} + ${R[$p.b.p50_ms]}) / 2" 3)
-  R[$p.p99_ms]=$(calc "${R[$p.a.p99_ms]} > ${R[$p.b.p99_ms]} ? ${R[$p.a.p99_ms]} : ${R[$p.b.p99_ms]}" 3)
-  R[$p.non2xx]=$(( R[$p.a.non2xx] + R[$p.b.non2xx] ))
-  for k in cpu_server cpu_wrk cpu_services; do
-    R[$p.$k]=$(( (R[$p.a.$k] + R[$p.b.$k]) / 2 ))
-  done
-  R[$p.cpu_other]=$(( R[$p.a.cpu_other] > R[$p.b.cpu_other] ? R[$p.a.cpu_other] : R[$p.b.cpu_other] ))
-  R[$p.tries]=$(( R[$p.a.tries] > R[$p.b.tries] ? R[$p.a.tries] : R[$p.b.tries] ))
-}
-
-rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-
 # --- one backend -------------------------------------------------------------
 # hash_rate BACKEND HALF: the hasher alone (benches' hash-rate), into R.
 hash_rate() {
@@ -309,62 +114,27 @@ hash_rate() {
 measure() {
   local b=$1
   CUR_BACKEND=$b
-  local out="$WORK/$b.out" err="$WORK/$b.err"
   local -a envs=(
-    BIND_ADDR=127.0.0.1:0
     SECRET_KEY="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
     LOG_FORMAT=json
     HASH_CONCURRENCY="$PERMITS"
   )
   local -a args=()
-  local -a unset=(-u DATABASE_URL -u REDIS_URL -u PUBLIC_URL -u BIND_ADDR -u TRUSTED_PROXIES -u SMTP_URL)
   if [ "$b" = pgredis ]; then
     envs+=(DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="load-$RUN_ID")
     args+=(--migrate)
   fi
-  budget_check
-  log "[$b] starting the server"
-  env "${unset[@]}" "${envs[@]}" "$SERVER_BIN" "${args[@]}" >"$out" 2>"$err" &
-  local pid=$!
-  PIDS+=("$pid")
-  SERVER_PID=$pid
-  local addr=""
-  for _ in $(seq 300); do
-    addr=$(grep -oE 'listening on http://[0-9.]+:[0-9]+' "$out" 2>/dev/null | head -1 | sed 's|.*http://||') || true
-    [ -n "$addr" ] && break
-    kill -0 "$pid" 2>/dev/null || die "[$b] the server stopped: $(tail -5 "$err")"
-    sleep 0.1
-  done
-  [ -n "$addr" ] || die "[$b] the server did not say where it listens"
-  BASE="http://$addr"
-  local origin="http://localhost:${addr##*:}" # PUBLIC_URL's default origin
-  sleep 0.5
+  start_server "$b" "${envs[@]}" -- "${args[@]}"
+  local pid=$SERVER_PID err=$SERVER_ERR addr=$ADDR origin=$ORIGIN
   R[$b.base_rss_kib]=$(rss_kib "$pid" VmRSS)
 
   # A user, verified with the token the console mailer prints.
   local email="load-$RUN_ID-$b@example.com"
   local body="{\"email\":\"$email\",\"password\":\"$PASSWORD\"}"
   local code
-  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/auth/register" \
-    -H 'Content-Type: application/json' -H "Origin: $origin" -d "$body")
-  [ "$code" = 202 ] || die "[$b] register answered $code"
-  local token=""
-  for _ in $(seq 100); do
-    token=$(grep -A8 "^To: $email" "$out" | grep -oE 'verify-email\?token=[A-Za-z0-9_-]+' | head -1 | cut -d= -f2) || true
-    [ -n "$token" ] && break
-    sleep 0.1
-  done
-  [ -n "$token" ] || die "[$b] no verification email in the server's output"
-  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/auth/verify-email" \
-    -H 'Content-Type: application/json' -H "Origin: $origin" -d "{\"token\":\"$token\"}")
-  [ "$code" = 200 ] || die "[$b] verify-email answered $code"
-  code=$(curl -s -m 10 -D "$WORK/$b.login.h" -o /dev/null -w '%{http_code}' -X POST \
-    "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' -H "Origin: $origin" -d "$body")
-  [ "$code" = 200 ] || die "[$b] login answered $code"
-  local cookie
-  cookie=$(grep -i '^set-cookie:' "$WORK/$b.login.h" | head -1 | sed -E 's/^[^:]*: *([^;]*).*/\1/' | tr -d '\r')
-  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$BASE/api/v1/users/me")
-  [ "$code" = 200 ] || die "[$b] GET /users/me answered $code"
+  register_verified "$b" "$email" "$PASSWORD"
+  login_cookie "$b" "$email" "$PASSWORD"
+  local cookie=$COOKIE
 
   local -a login=(WRK_METHOD=POST WRK_BODY="$body" WRK_ORIGIN="$origin" WRK_COUNT=1)
   local -a me=(WRK_COOKIE="$cookie")
