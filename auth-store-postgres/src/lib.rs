@@ -6,6 +6,7 @@ mod challenges;
 mod credentials;
 mod error;
 mod migrate;
+mod roles;
 mod schema;
 mod sessions;
 mod sql;

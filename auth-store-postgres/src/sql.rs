@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
 use crate::schema::PgSchema;
-use crate::{attempts, audit, challenges, credentials, sessions, tokens, users};
+use crate::{attempts, audit, challenges, credentials, roles, sessions, tokens, users};
 
 /// The placeholder of the schema in a statement template.
 const PLACEHOLDER: &str = "{schema}";
@@ -43,6 +43,9 @@ macro_rules! statements {
 }
 
 statements! {
+    grant_role: roles::GRANT_ROLE,
+    revoke_role: roles::REVOKE_ROLE,
+    user_roles: roles::USER_ROLES,
     increment: attempts::INCREMENT,
     increment_if_absent: attempts::INCREMENT_IF_ABSENT,
     increment_if_equal: attempts::INCREMENT_IF_EQUAL,

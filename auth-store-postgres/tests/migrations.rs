@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use auth_core::store::{
-    AuthMethod, NewToken, NewUser, PasswordStore, SessionId, SessionRecord, SessionStore,
-    StoreError, TokenCheck, TokenStore, UserId, UserStore,
+    AuthMethod, NewToken, NewUser, PasswordStore, Role, RoleStore, SessionId, SessionRecord,
+    SessionStore, StoreError, TokenCheck, TokenStore, UserId, UserStore,
 };
 use auth_core::{EmailAddress, PasswordHashString, TokenHash, TokenPurpose};
 use auth_store_postgres::sqlx::postgres::PgPoolOptions;
@@ -107,6 +107,10 @@ const EXPECTED: &[&str] = &[
     "constraint auth.challenges_hash_length",
     "constraint auth.challenges_expiry_after_creation",
     "constraint auth.sessions_methods_present",
+    "relation(r) auth.user_roles",
+    "relation(i) auth.user_roles_pkey",
+    "constraint auth.user_roles_user_id_fkey",
+    "constraint auth.user_roles_role_name",
 ];
 
 /// What the migrations must have removed.
@@ -676,6 +680,10 @@ async fn a_layout_from_before_the_schema_setting_moves_with_its_data() {
         .await
         .unwrap();
     assert!(store.user_by_id(bob.id).await.unwrap().is_some());
+    // And the pending migration ran in the schema, next to the moved tables.
+    let admin = Role::new("admin").unwrap();
+    assert!(store.grant_role(alice, &admin, t0()).await.unwrap());
+    assert_eq!(store.user_roles(alice).await.unwrap(), [admin]);
     // A second start finds everything in place.
     store.migrate().await.unwrap();
     store.check_schema().await.unwrap();

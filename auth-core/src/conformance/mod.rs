@@ -34,6 +34,7 @@ pub mod challenges;
 pub mod engine;
 pub mod passwords;
 pub mod recovery_codes;
+pub mod roles;
 pub mod sessions;
 pub mod tokens;
 pub mod totp;
@@ -47,7 +48,7 @@ pub use engine::Harness;
 
 use crate::store::{
     AllStores, AttemptStore, AuditSink, ChallengeStore, NewUser, PasswordStore, RecoveryCodeStore,
-    SessionStore, TokenStore, TotpStore, UserId, UserStore,
+    RoleStore, SessionStore, TokenStore, TotpStore, UserId, UserStore,
 };
 use crate::{EmailAddress, PasswordHashString};
 
@@ -72,6 +73,8 @@ pub struct Stores {
     pub attempts: Arc<dyn AttemptStore>,
     /// Audit sink.
     pub audit: Arc<dyn AuditSink>,
+    /// User roles.
+    pub roles: Arc<dyn RoleStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -92,7 +95,8 @@ impl Stores {
             tokens: store.clone(),
             sessions: store.clone(),
             attempts: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            roles: store,
         }
     }
 }
@@ -253,6 +257,30 @@ macro_rules! credential_store_tests {
     };
 }
 
+/// Runs every [`RoleStore`] check; `$make` evaluates to a fresh store that
+/// also implements [`UserStore`] (roles belong to existing users).
+#[macro_export]
+macro_rules! role_store_tests {
+    ($make:expr) => {
+        mod role_store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(
+                roles,
+                $make,
+                same,
+                [
+                    grant_revoke_and_list,
+                    unknown_users_are_not_found_and_have_no_roles,
+                    roles_belong_to_one_user,
+                    deleting_the_user_removes_its_roles,
+                    twenty_concurrent_grants_have_one_winner,
+                ]
+            );
+        }
+    };
+}
+
 /// Runs every [`ChallengeStore`] check; `$make` evaluates to a fresh store.
 /// Add `, users_in_same_store` as for [`token_store_tests!`](crate::token_store_tests).
 #[macro_export]
@@ -395,6 +423,7 @@ macro_rules! engine_conformance_tests {
                     email_case_variants_share_account_and_counter,
                     idle_timeout_and_touch,
                     verification_token_expiry,
+                    roles_are_granted_revoked_and_audited,
                 ]
             );
         }
@@ -446,6 +475,7 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::user_store_tests!($make);
         $crate::credential_store_tests!($make);
+        $crate::role_store_tests!($make);
         $crate::challenge_store_tests!($make, users_in_same_store);
         $crate::token_store_tests!($make, users_in_same_store);
         $crate::session_store_tests!($make, users_in_same_store);
@@ -460,7 +490,7 @@ macro_rules! store_conformance_tests {
 #[cfg(test)]
 mod tests {
     /// Every check module's source, by file name.
-    const MODULES: [(&str, &str); 11] = [
+    const MODULES: [(&str, &str); 12] = [
         ("abuse", include_str!("abuse.rs")),
         ("attempts", include_str!("attempts.rs")),
         ("audit", include_str!("audit.rs")),
@@ -468,6 +498,7 @@ mod tests {
         ("engine", include_str!("engine.rs")),
         ("passwords", include_str!("passwords.rs")),
         ("recovery_codes", include_str!("recovery_codes.rs")),
+        ("roles", include_str!("roles.rs")),
         ("sessions", include_str!("sessions.rs")),
         ("tokens", include_str!("tokens.rs")),
         ("totp", include_str!("totp.rs")),

@@ -7,7 +7,7 @@ use crate::mail::{Mailer, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AllStores, AttemptStore, AuditSink, ChallengeStore, PasswordStore, RecoveryCodeStore,
-    SessionStore, TokenStore, TotpStore, UserStore,
+    RoleStore, SessionStore, TokenStore, TotpStore, UserStore,
 };
 use crate::token::SecretKey;
 use crate::{AuthConfig, ConfigError};
@@ -47,6 +47,7 @@ pub struct AuthBuilder {
     sessions: Option<Arc<dyn SessionStore>>,
     attempts: Option<Arc<dyn AttemptStore>>,
     audit: Option<Arc<dyn AuditSink>>,
+    roles: Option<Arc<dyn RoleStore>>,
     mailer: Option<Arc<dyn Mailer>>,
     clock: Option<Arc<dyn Clock>>,
     hasher: Option<PasswordHasher>,
@@ -79,7 +80,8 @@ impl AuthBuilder {
         self.tokens = Some(store.clone());
         self.sessions = Some(store.clone());
         self.attempts = Some(store.clone());
-        self.audit = Some(store);
+        self.audit = Some(store.clone());
+        self.roles = Some(store);
         self
     }
 
@@ -135,6 +137,12 @@ impl AuthBuilder {
     /// The audit sink.
     pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit = Some(sink);
+        self
+    }
+
+    /// The user roles.
+    pub fn roles(mut self, store: Arc<dyn RoleStore>) -> Self {
+        self.roles = Some(store);
         self
     }
 
@@ -214,6 +222,7 @@ impl AuthBuilder {
                 sessions: self.sessions.ok_or(ConfigError::Missing("session store"))?,
                 attempts: self.attempts.ok_or(ConfigError::Missing("attempt store"))?,
                 audit: self.audit.ok_or(ConfigError::Missing("audit sink"))?,
+                roles: self.roles.ok_or(ConfigError::Missing("role store"))?,
                 key: self.key.ok_or(ConfigError::Missing("secret key"))?,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 hasher,

@@ -13,6 +13,7 @@ mod login;
 mod password;
 mod recovery_codes;
 mod register;
+mod roles;
 mod second_factor;
 mod session;
 mod sign_in;
@@ -44,8 +45,8 @@ use crate::mail::{EmailMessage, Outbox, Templates};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengeStore,
-    NewToken, PasswordStore, RecoveryCodeStore, SessionRecord, SessionStore, TokenStore, TotpStore,
-    User, UserId, UserStore,
+    NewToken, PasswordStore, RecoveryCodeStore, RoleStore, SessionRecord, SessionStore, TokenStore,
+    TotpStore, User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
 use background::Background;
@@ -152,6 +153,7 @@ pub(crate) struct Engine {
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) attempts: Arc<dyn AttemptStore>,
     pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) roles: Arc<dyn RoleStore>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) policy: PasswordPolicy,
     pub(crate) key: SecretKey,

@@ -11,6 +11,7 @@ mod attempt;
 mod audit;
 mod challenge;
 mod credential;
+mod role;
 mod session;
 mod token;
 mod user;
@@ -23,6 +24,7 @@ pub use challenge::{Challenge, ChallengePurpose, ChallengeStore, NewChallenge};
 pub use credential::{
     PasswordCredential, PasswordStore, RecoveryCodeStore, SealedSecret, TotpCredential, TotpStore,
 };
+pub use role::{InvalidRole, Role, RoleStore};
 pub use session::{AuthMethod, SessionId, SessionRecord, SessionStore};
 pub use token::{NewToken, TokenCheck, TokenStore};
 pub use user::{NewUser, User, UserId, UserStore};
@@ -40,6 +42,7 @@ pub trait AllStores:
     + ChallengeStore
     + AttemptStore
     + AuditSink
+    + RoleStore
 {
 }
 
@@ -53,5 +56,6 @@ impl<T> AllStores for T where
         + ChallengeStore
         + AttemptStore
         + AuditSink
+        + RoleStore
 {
 }
