@@ -1,14 +1,14 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use auth_core::store::{
     AttemptKey, AttemptState, AttemptStore, AuditEvent, AuditSink, Challenge, ChallengePurpose,
     ChallengeStore, NewChallenge, NewToken, NewUser, PasswordCredential, PasswordStore,
-    RecoveryCodeStore, SealedSecret, SessionId, SessionRecord, SessionStore, StoreError,
-    TokenCheck, TokenStore, TotpCredential, TotpStore, User, UserId, UserStore,
+    RecoveryCodeStore, Role, RoleStore, SealedSecret, SessionId, SessionRecord, SessionStore,
+    StoreError, TokenCheck, TokenStore, TotpCredential, TotpStore, User, UserId, UserStore,
 };
 use auth_core::{PasswordHashString, TokenHash, TokenPurpose};
 use time::{Duration, OffsetDateTime};
@@ -32,6 +32,8 @@ struct State {
     passwords: HashMap<UserId, PasswordCredential>,
     totp: HashMap<UserId, TotpCredential>,
     recovery_codes: HashMap<UserId, HashMap<TokenHash, Option<OffsetDateTime>>>,
+    /// Sorted, so a listing needs no sort.
+    roles: HashMap<UserId, BTreeSet<Role>>,
     challenges: HashMap<TokenHash, (ChallengePurpose, Challenge)>,
     tokens: HashMap<TokenHash, TokenRow>,
     sessions: HashMap<TokenHash, SessionRecord>,
@@ -110,6 +112,7 @@ impl State {
         self.passwords.remove(&id);
         self.totp.remove(&id);
         self.recovery_codes.remove(&id);
+        self.roles.remove(&id);
         self.challenges.retain(|_, (_, c)| c.user_id != Some(id));
         self.tokens.retain(|_, t| t.user_id != id);
         for session in self.user_sessions.remove(&id).unwrap_or_default() {
@@ -763,6 +766,41 @@ impl TotpStore for MemoryStore {
 
     async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
         Ok(self.lock().totp.remove(&user).is_some())
+    }
+}
+
+#[async_trait]
+impl RoleStore for MemoryStore {
+    async fn grant_role(
+        &self,
+        user: UserId,
+        role: &Role,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write(at);
+        state.known(user)?;
+        Ok(state.roles.entry(user).or_default().insert(role.clone()))
+    }
+
+    async fn revoke_role(&self, user: UserId, role: &Role) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(roles) = state.roles.get_mut(&user) else {
+            return Ok(false);
+        };
+        let had = roles.remove(role);
+        if roles.is_empty() {
+            state.roles.remove(&user);
+        }
+        Ok(had)
+    }
+
+    async fn user_roles(&self, user: UserId) -> Result<Vec<Role>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .roles
+            .get(&user)
+            .map(|roles| roles.iter().cloned().collect())
+            .unwrap_or_default())
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::InvalidRow;
 /// `$3`. Concurrent increments of one key serialise on its row, so none is lost.
 /// The count saturates at `i32::MAX`.
 pub(crate) const INCREMENT: &str = "\
-INSERT INTO attempt_counters AS c (counter_key, count, last_at, expires_at)
+INSERT INTO {schema}.attempt_counters AS c (counter_key, count, last_at, expires_at)
 VALUES ($1, 1, $2, $3)
 ON CONFLICT (counter_key) DO UPDATE SET
     count = CASE WHEN c.expires_at <= EXCLUDED.last_at THEN 1
@@ -24,8 +24,8 @@ RETURNING count, last_at";
 /// Compare-and-swap from no live counter: creates it at 1, or restarts an
 /// expired one at 1; a live row (another caller counted first) is left alone and
 /// no row comes back. Concurrent callers serialise on the key's row.
-const INCREMENT_IF_ABSENT: &str = "\
-INSERT INTO attempt_counters AS c (counter_key, count, last_at, expires_at)
+pub(crate) const INCREMENT_IF_ABSENT: &str = "\
+INSERT INTO {schema}.attempt_counters AS c (counter_key, count, last_at, expires_at)
 VALUES ($1, 1, $2, $3)
 ON CONFLICT (counter_key) DO UPDATE SET
     count = 1, last_at = EXCLUDED.last_at, expires_at = EXCLUDED.expires_at
@@ -35,18 +35,19 @@ RETURNING count, last_at";
 /// Compare-and-swap from a live counter at (`$4`, `$5`): under READ COMMITTED a
 /// concurrent caller waits on the row lock, then re-checks the condition against
 /// the new row and updates nothing.
-const INCREMENT_IF_EQUAL: &str = "\
-UPDATE attempt_counters
+pub(crate) const INCREMENT_IF_EQUAL: &str = "\
+UPDATE {schema}.attempt_counters
 SET count = LEAST(count, 2147483646) + 1, last_at = $2, expires_at = $3
 WHERE counter_key = $1 AND count = $4 AND last_at = $5 AND expires_at > $2
 RETURNING count, last_at";
 
-const ATTEMPTS: &str = "\
-SELECT count, last_at FROM attempt_counters WHERE counter_key = $1 AND expires_at > $2";
+pub(crate) const ATTEMPTS: &str = "\
+SELECT count, last_at FROM {schema}.attempt_counters WHERE counter_key = $1 AND expires_at > $2";
 
-const CLEAR: &str = "DELETE FROM attempt_counters WHERE counter_key = $1";
+pub(crate) const CLEAR: &str = "DELETE FROM {schema}.attempt_counters WHERE counter_key = $1";
 
-const DELETE_EXPIRED_ATTEMPTS: &str = "DELETE FROM attempt_counters WHERE expires_at <= $1";
+pub(crate) const DELETE_EXPIRED_ATTEMPTS: &str =
+    "DELETE FROM {schema}.attempt_counters WHERE expires_at <= $1";
 
 fn state(count: i32, last_at: OffsetDateTime) -> Result<AttemptState, StoreError> {
     let count = u32::try_from(count).map_err(|_| InvalidRow::error("count", &count))?;
@@ -69,7 +70,7 @@ impl AttemptStore for PgStore {
             .ok_or_else(|| InvalidRow::error("expires_at", &format_args!("{now} + {ttl}")))?;
         let (count, last_at): (i32, OffsetDateTime) = self
             .run(
-                sqlx::query_as(INCREMENT)
+                sqlx::query_as(self.sql.increment.clone())
                     .bind(key.storage_key())
                     .bind(now)
                     .bind(expires_at)
@@ -90,11 +91,11 @@ impl AttemptStore for PgStore {
             .checked_add(ttl)
             .ok_or_else(|| InvalidRow::error("expires_at", &format_args!("{now} + {ttl}")))?;
         let query = match (expected.count, expected.last_at) {
-            (0, _) | (_, None) => sqlx::query_as(INCREMENT_IF_ABSENT)
+            (0, _) | (_, None) => sqlx::query_as(self.sql.increment_if_absent.clone())
                 .bind(key.storage_key())
                 .bind(now)
                 .bind(expires_at),
-            (count, Some(last_at)) => sqlx::query_as(INCREMENT_IF_EQUAL)
+            (count, Some(last_at)) => sqlx::query_as(self.sql.increment_if_equal.clone())
                 .bind(key.storage_key())
                 .bind(now)
                 .bind(expires_at)
@@ -113,7 +114,7 @@ impl AttemptStore for PgStore {
     ) -> Result<AttemptState, StoreError> {
         let row: Option<(i32, OffsetDateTime)> = self
             .run(
-                sqlx::query_as(ATTEMPTS)
+                sqlx::query_as(self.sql.attempts.clone())
                     .bind(key.storage_key())
                     .bind(now)
                     .fetch_optional(&self.pool),
@@ -127,7 +128,7 @@ impl AttemptStore for PgStore {
 
     async fn clear(&self, key: &AttemptKey) -> Result<(), StoreError> {
         self.run(
-            sqlx::query(CLEAR)
+            sqlx::query(self.sql.clear.clone())
                 .bind(key.storage_key())
                 .execute(&self.pool),
         )
@@ -138,7 +139,7 @@ impl AttemptStore for PgStore {
     async fn delete_expired_attempts(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let done = self
             .run(
-                sqlx::query(DELETE_EXPIRED_ATTEMPTS)
+                sqlx::query(self.sql.delete_expired_attempts.clone())
                     .bind(now)
                     .execute(&self.pool),
             )

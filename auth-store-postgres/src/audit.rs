@@ -10,26 +10,26 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::error::InvalidRow;
 
-const RECORD: &str = "\
-INSERT INTO audit_log (user_id, event, email, ip, user_agent, request_id, details, created_at)
+pub(crate) const RECORD: &str = "\
+INSERT INTO {schema}.audit_log (user_id, event, email, ip, user_agent, request_id, details, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, jsonb_strip_nulls(jsonb_build_object('detail', $7::text)), $8)";
 
 /// One row per aggregation key: the first occurrence inserts it, the others
 /// add one to its count, atomically (the unique partial index on
 /// `aggregate_key`).
-const RECORD_AGGREGATED: &str = "\
-INSERT INTO audit_log (user_id, event, email, ip, user_agent, request_id, details, created_at,
+pub(crate) const RECORD_AGGREGATED: &str = "\
+INSERT INTO {schema}.audit_log (user_id, event, email, ip, user_agent, request_id, details, created_at,
                        aggregate_key)
 VALUES ($1, $2, $3, $4, $5, $6, jsonb_strip_nulls(jsonb_build_object('detail', $7::text)), $8, $9)
 ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL
 DO UPDATE SET count = audit_log.count + 1";
 
-const DELETE_BEFORE: &str = "DELETE FROM audit_log WHERE created_at < $1";
+pub(crate) const DELETE_BEFORE: &str = "DELETE FROM {schema}.audit_log WHERE created_at < $1";
 
 pub(crate) const EVENTS_FOR_USER: &str = "\
 SELECT user_id, event, email, ip, user_agent, request_id, details->>'detail' AS detail, created_at,
        count
-FROM audit_log WHERE user_id = $1
+FROM {schema}.audit_log WHERE user_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2";
 
@@ -71,7 +71,7 @@ impl TryFrom<AuditRow> for AuditEvent {
 impl AuditSink for PgStore {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
         self.run(
-            sqlx::query(RECORD)
+            sqlx::query(self.sql.record.clone())
                 .bind(event.user_id.map(|id| id.0))
                 .bind(event.kind.as_str())
                 .bind(event.email.as_deref())
@@ -93,7 +93,7 @@ impl AuditSink for PgStore {
     ) -> Result<(), StoreError> {
         let key = event.aggregate_key(window);
         self.run(
-            sqlx::query(RECORD_AGGREGATED)
+            sqlx::query(self.sql.record_aggregated.clone())
                 .bind(event.user_id.map(|id| id.0))
                 .bind(event.kind.as_str())
                 .bind(event.email.as_deref())
@@ -111,7 +111,11 @@ impl AuditSink for PgStore {
 
     async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let done = self
-            .run(sqlx::query(DELETE_BEFORE).bind(before).execute(&self.pool))
+            .run(
+                sqlx::query(self.sql.delete_before.clone())
+                    .bind(before)
+                    .execute(&self.pool),
+            )
             .await?;
         Ok(done.rows_affected())
     }
@@ -124,7 +128,7 @@ impl AuditSink for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<AuditRow> = self
             .run(
-                sqlx::query_as(EVENTS_FOR_USER)
+                sqlx::query_as(self.sql.events_for_user.clone())
                     .bind(user_id.0)
                     .bind(limit)
                     .fetch_all(&self.pool),

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::PgStore;
 
-const INSERT_CHALLENGE: &str = "\
-INSERT INTO challenges (hash, purpose, user_id, payload, created_at, expires_at)
+pub(crate) const INSERT_CHALLENGE: &str = "\
+INSERT INTO {schema}.challenges (hash, purpose, user_id, payload, created_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// S4: takes the challenge in one statement. Of concurrent takers, the row
@@ -20,12 +20,13 @@ VALUES ($1, $2, $3, $4, $5, $6)";
 /// deleted too, and `live` (valid through `expires_at` itself) tells the caller
 /// not to use it.
 pub(crate) const TAKE_CHALLENGE: &str = "\
-DELETE FROM challenges WHERE hash = $1 AND purpose = $2
+DELETE FROM {schema}.challenges WHERE hash = $1 AND purpose = $2
 RETURNING user_id, payload, created_at, expires_at, expires_at >= $3 AS live";
 
 /// Challenges are valid through `expires_at` itself, so only strictly older
 /// ones go.
-pub(crate) const DELETE_EXPIRED_CHALLENGES: &str = "DELETE FROM challenges WHERE expires_at < $1";
+pub(crate) const DELETE_EXPIRED_CHALLENGES: &str =
+    "DELETE FROM {schema}.challenges WHERE expires_at < $1";
 
 /// A row [`TAKE_CHALLENGE`] returns.
 #[derive(sqlx::FromRow)]
@@ -41,7 +42,7 @@ struct TakenRow {
 impl ChallengeStore for PgStore {
     async fn insert_challenge(&self, challenge: NewChallenge) -> Result<(), StoreError> {
         self.run(
-            sqlx::query(INSERT_CHALLENGE)
+            sqlx::query(self.sql.insert_challenge.clone())
                 .bind(challenge.hash.0)
                 .bind(challenge.purpose.as_str())
                 .bind(challenge.user_id.map(|u| u.0))
@@ -62,7 +63,7 @@ impl ChallengeStore for PgStore {
     ) -> Result<Option<Challenge>, StoreError> {
         let row: Option<TakenRow> = self
             .run(
-                sqlx::query_as(TAKE_CHALLENGE)
+                sqlx::query_as(self.sql.take_challenge.clone())
                     .bind(hash.0)
                     .bind(purpose.as_str())
                     .bind(now)
@@ -80,7 +81,7 @@ impl ChallengeStore for PgStore {
     async fn delete_expired_challenges(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let done = self
             .run(
-                sqlx::query(DELETE_EXPIRED_CHALLENGES)
+                sqlx::query(self.sql.delete_expired_challenges.clone())
                     .bind(now)
                     .execute(&self.pool),
             )

@@ -17,29 +17,29 @@ use crate::PgStore;
 
 /// The password lookup of every login: one primary-key probe.
 pub(crate) const PASSWORD: &str =
-    "SELECT hash, changed_at FROM password_credentials WHERE user_id = $1";
+    "SELECT hash, changed_at FROM {schema}.password_credentials WHERE user_id = $1";
 
 /// Creates or replaces the user's password (a foreign-key violation: no user).
-const SET_PASSWORD: &str = "\
-INSERT INTO password_credentials (user_id, hash, changed_at) VALUES ($1, $2, $3)
+pub(crate) const SET_PASSWORD: &str = "\
+INSERT INTO {schema}.password_credentials (user_id, hash, changed_at) VALUES ($1, $2, $3)
 ON CONFLICT (user_id) DO UPDATE SET hash = EXCLUDED.hash, changed_at = EXCLUDED.changed_at";
 
 /// S5: only over the hash the current password was checked against.
-const SET_PASSWORD_IF: &str = "\
-UPDATE password_credentials SET hash = $3, changed_at = $4
+pub(crate) const SET_PASSWORD_IF: &str = "\
+UPDATE {schema}.password_credentials SET hash = $3, changed_at = $4
 WHERE user_id = $1 AND hash = $2";
 
 /// S2: a rehash replaces only the hash it was computed from; `changed_at` stays.
-const REPLACE_PASSWORD_HASH: &str = "\
-UPDATE password_credentials SET hash = $3 WHERE user_id = $1 AND hash = $2";
+pub(crate) const REPLACE_PASSWORD_HASH: &str = "\
+UPDATE {schema}.password_credentials SET hash = $3 WHERE user_id = $1 AND hash = $2";
 
-const TOTP: &str = "\
-SELECT key_id, sealed, created_at, confirmed_at, last_step FROM totp_credentials
+pub(crate) const TOTP: &str = "\
+SELECT key_id, sealed, created_at, confirmed_at, last_step FROM {schema}.totp_credentials
 WHERE user_id = $1";
 
 /// A new pending secret, or one replacing a pending (never a confirmed) one.
-const PUT_PENDING_TOTP: &str = "\
-INSERT INTO totp_credentials (user_id, key_id, sealed, created_at) VALUES ($1, $2, $3, $4)
+pub(crate) const PUT_PENDING_TOTP: &str = "\
+INSERT INTO {schema}.totp_credentials (user_id, key_id, sealed, created_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (user_id) DO UPDATE
 SET key_id = EXCLUDED.key_id, sealed = EXCLUDED.sealed, created_at = EXCLUDED.created_at,
     confirmed_at = NULL, last_step = NULL
@@ -47,35 +47,36 @@ WHERE totp_credentials.confirmed_at IS NULL";
 
 /// Confirms the pending secret only if it is still the one the code was
 /// checked against.
-const CONFIRM_TOTP: &str = "\
-UPDATE totp_credentials SET confirmed_at = $5, last_step = $4
+pub(crate) const CONFIRM_TOTP: &str = "\
+UPDATE {schema}.totp_credentials SET confirmed_at = $5, last_step = $4
 WHERE user_id = $1 AND confirmed_at IS NULL AND key_id = $2 AND sealed = $3";
 
 /// S15: a step is accepted once, and only after the last accepted one.
 pub(crate) const ACCEPT_TOTP_STEP: &str = "\
-UPDATE totp_credentials SET last_step = $2
+UPDATE {schema}.totp_credentials SET last_step = $2
 WHERE user_id = $1 AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)";
 
-const DELETE_TOTP: &str = "DELETE FROM totp_credentials WHERE user_id = $1";
+pub(crate) const DELETE_TOTP: &str = "DELETE FROM {schema}.totp_credentials WHERE user_id = $1";
 
 /// Locks the user's row, so concurrent replacements of one user's codes run
 /// one after the other and the last one leaves exactly its own codes; no row
 /// means no user.
-const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
+pub(crate) const LOCK_USER: &str = "SELECT 1 FROM {schema}.users WHERE id = $1 FOR NO KEY UPDATE";
 
-const DELETE_RECOVERY_CODES: &str = "DELETE FROM recovery_codes WHERE user_id = $1";
+pub(crate) const DELETE_RECOVERY_CODES: &str =
+    "DELETE FROM {schema}.recovery_codes WHERE user_id = $1";
 
-const INSERT_RECOVERY_CODES: &str = "\
-INSERT INTO recovery_codes (user_id, code_hash, created_at)
+pub(crate) const INSERT_RECOVERY_CODES: &str = "\
+INSERT INTO {schema}.recovery_codes (user_id, code_hash, created_at)
 SELECT $1, code, $3 FROM unnest($2::bytea[]) AS code";
 
 /// S15: a code is used once.
 pub(crate) const USE_RECOVERY_CODE: &str = "\
-UPDATE recovery_codes SET used_at = $3
+UPDATE {schema}.recovery_codes SET used_at = $3
 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
 
-const RECOVERY_CODES_LEFT: &str =
-    "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
+pub(crate) const RECOVERY_CODES_LEFT: &str =
+    "SELECT count(*) FROM {schema}.recovery_codes WHERE user_id = $1 AND used_at IS NULL";
 
 /// A `totp_credentials` row.
 #[derive(sqlx::FromRow)]
@@ -106,7 +107,7 @@ impl PasswordStore for PgStore {
     async fn password(&self, user: UserId) -> Result<Option<PasswordCredential>, StoreError> {
         let row: Option<(String, OffsetDateTime)> = self
             .run(
-                sqlx::query_as(PASSWORD)
+                sqlx::query_as(self.sql.password.clone())
                     .bind(user.0)
                     .fetch_optional(&self.pool),
             )
@@ -124,7 +125,7 @@ impl PasswordStore for PgStore {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.run_for_user(
-            sqlx::query(SET_PASSWORD)
+            sqlx::query(self.sql.set_password.clone())
                 .bind(user.0)
                 .bind(hash.as_str())
                 .bind(at)
@@ -143,7 +144,7 @@ impl PasswordStore for PgStore {
     ) -> Result<bool, StoreError> {
         let done = self
             .run(
-                sqlx::query(SET_PASSWORD_IF)
+                sqlx::query(self.sql.set_password_if.clone())
                     .bind(user.0)
                     .bind(expected.as_str())
                     .bind(hash.as_str())
@@ -162,7 +163,7 @@ impl PasswordStore for PgStore {
     ) -> Result<bool, StoreError> {
         let done = self
             .run(
-                sqlx::query(REPLACE_PASSWORD_HASH)
+                sqlx::query(self.sql.replace_password_hash.clone())
                     .bind(user.0)
                     .bind(old.as_str())
                     .bind(new.as_str())
@@ -177,7 +178,11 @@ impl PasswordStore for PgStore {
 impl TotpStore for PgStore {
     async fn totp(&self, user: UserId) -> Result<Option<TotpCredential>, StoreError> {
         let row: Option<TotpRow> = self
-            .run(sqlx::query_as(TOTP).bind(user.0).fetch_optional(&self.pool))
+            .run(
+                sqlx::query_as(self.sql.totp.clone())
+                    .bind(user.0)
+                    .fetch_optional(&self.pool),
+            )
             .await?;
         Ok(row.map(TotpCredential::from))
     }
@@ -190,7 +195,7 @@ impl TotpStore for PgStore {
     ) -> Result<bool, StoreError> {
         let done = self
             .run_for_user(
-                sqlx::query(PUT_PENDING_TOTP)
+                sqlx::query(self.sql.put_pending_totp.clone())
                     .bind(user.0)
                     .bind(secret.key_id.as_str())
                     .bind(secret.sealed.as_slice())
@@ -210,7 +215,7 @@ impl TotpStore for PgStore {
     ) -> Result<bool, StoreError> {
         let done = self
             .run(
-                sqlx::query(CONFIRM_TOTP)
+                sqlx::query(self.sql.confirm_totp.clone())
                     .bind(user.0)
                     .bind(secret.key_id.as_str())
                     .bind(secret.sealed.as_slice())
@@ -225,7 +230,7 @@ impl TotpStore for PgStore {
     async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
         let done = self
             .run(
-                sqlx::query(ACCEPT_TOTP_STEP)
+                sqlx::query(self.sql.accept_totp_step.clone())
                     .bind(user.0)
                     .bind(step)
                     .execute(&self.pool),
@@ -236,7 +241,11 @@ impl TotpStore for PgStore {
 
     async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
         let done = self
-            .run(sqlx::query(DELETE_TOTP).bind(user.0).execute(&self.pool))
+            .run(
+                sqlx::query(self.sql.delete_totp.clone())
+                    .bind(user.0)
+                    .execute(&self.pool),
+            )
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -256,7 +265,7 @@ impl RecoveryCodeStore for PgStore {
         let replaced = self
             .run_for_user(async {
                 let mut tx = self.pool.begin().await?;
-                let known = sqlx::query(LOCK_USER)
+                let known = sqlx::query(self.sql.lock_user.clone())
                     .bind(user.0)
                     .fetch_optional(&mut *tx)
                     .await?
@@ -264,11 +273,11 @@ impl RecoveryCodeStore for PgStore {
                 if !known {
                     return Ok(false);
                 }
-                sqlx::query(DELETE_RECOVERY_CODES)
+                sqlx::query(self.sql.delete_recovery_codes.clone())
                     .bind(user.0)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(INSERT_RECOVERY_CODES)
+                sqlx::query(self.sql.insert_recovery_codes.clone())
                     .bind(user.0)
                     .bind(&codes)
                     .bind(at)
@@ -293,7 +302,7 @@ impl RecoveryCodeStore for PgStore {
     ) -> Result<bool, StoreError> {
         let done = self
             .run(
-                sqlx::query(USE_RECOVERY_CODE)
+                sqlx::query(self.sql.use_recovery_code.clone())
                     .bind(user.0)
                     .bind(code.0)
                     .bind(at)
@@ -306,7 +315,7 @@ impl RecoveryCodeStore for PgStore {
     async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError> {
         let left: i64 = self
             .run(
-                sqlx::query_scalar(RECOVERY_CODES_LEFT)
+                sqlx::query_scalar(self.sql.recovery_codes_left.clone())
                     .bind(user.0)
                     .fetch_one(&self.pool),
             )

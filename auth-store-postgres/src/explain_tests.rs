@@ -17,9 +17,9 @@ use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor};
+use sqlx::{AssertSqlSafe, Executor, SqlStr};
 
-use crate::{MIGRATOR, attempts, audit, challenges, credentials, sessions, tokens, users};
+use crate::{PgSchema, PgStore};
 
 fn database_url() -> Option<String> {
     if let Ok(url) = std::env::var("DATABASE_URL")
@@ -75,7 +75,8 @@ const SEED: &[&str] = &[
 ];
 
 /// The plan of `sql` with its parameters bound to values from the seeded rows.
-async fn explain(pool: &PgPool, name: &str, sql: &'static str, binds: Binds) -> String {
+async fn explain(pool: &PgPool, name: &str, sql: &SqlStr, binds: Binds) -> String {
+    let sql = sql.as_str();
     let text = format!("EXPLAIN {sql}");
     let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(text));
     let now = time::OffsetDateTime::now_utc();
@@ -166,7 +167,9 @@ async fn hot_queries_use_their_indexes() {
     pool.execute(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
         .await
         .unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
+    let store = PgStore::from_pool(pool.clone(), PgSchema::new(schema.as_str()).unwrap());
+    store.migrate().await.unwrap();
+    let sql = &store.sql;
     for sql in SEED {
         pool.execute(*sql).await.unwrap();
     }
@@ -176,17 +179,17 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "session_by_token",
-        sessions::SESSION_BY_TOKEN,
+        &sql.session_by_token,
         Binds(&[SessionHash]),
     )
     .await;
     assert_uses(&plan, "sessions_token_hash_key");
-    let plan = explain(&pool, "user_by_id", users::USER_BY_ID, Binds(&[UserId])).await;
+    let plan = explain(&pool, "user_by_id", &sql.user_by_id, Binds(&[UserId])).await;
     assert_uses(&plan, "users_pkey");
     let plan = explain(
         &pool,
         "touch_session",
-        sessions::TOUCH_SESSION,
+        &sql.touch_session,
         Binds(&[SessionHash, Now, Now]),
     )
     .await;
@@ -195,7 +198,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "consume_token",
-        tokens::CONSUME_TOKEN,
+        &sql.consume_token,
         Binds(&[TokenHash, Purpose, Now]),
     )
     .await;
@@ -204,26 +207,20 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "revoke_tokens",
-        tokens::REVOKE_TOKENS,
+        &sql.revoke_tokens,
         Binds(&[UserId, Purpose, Now]),
     )
     .await;
     assert_uses(&plan, "one_time_tokens_user_id_purpose_idx");
     // Login: the user by normalised email, and the counters.
-    let plan = explain(
-        &pool,
-        "user_by_email",
-        users::USER_BY_EMAIL,
-        Binds(&[Email]),
-    )
-    .await;
+    let plan = explain(&pool, "user_by_email", &sql.user_by_email, Binds(&[Email])).await;
     assert_uses(&plan, "users_email_normalized_key");
-    let plan = explain(&pool, "password", credentials::PASSWORD, Binds(&[UserId])).await;
+    let plan = explain(&pool, "password", &sql.password, Binds(&[UserId])).await;
     assert_uses(&plan, "password_credentials_pkey");
     let plan = explain(
         &pool,
         "increment",
-        attempts::INCREMENT,
+        &sql.increment,
         Binds(&[CounterKey, Now, Now]),
     )
     .await;
@@ -236,7 +233,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "take_challenge",
-        challenges::TAKE_CHALLENGE,
+        &sql.take_challenge,
         Binds(&[ChallengeHash, SecondFactor, Now]),
     )
     .await;
@@ -244,7 +241,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "accept_totp_step",
-        credentials::ACCEPT_TOTP_STEP,
+        &sql.accept_totp_step,
         Binds(&[UserId, Step]),
     )
     .await;
@@ -252,7 +249,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "use_recovery_code",
-        credentials::USE_RECOVERY_CODE,
+        &sql.use_recovery_code,
         Binds(&[UserId, ChallengeHash, Now]),
     )
     .await;
@@ -261,7 +258,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "list_user_sessions",
-        sessions::LIST_USER_SESSIONS,
+        &sql.list_user_sessions,
         Binds(&[UserId, Now]),
     )
     .await;
@@ -269,7 +266,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "revoke_user_sessions",
-        sessions::REVOKE_USER_SESSIONS,
+        &sql.revoke_user_sessions,
         Binds(&[UserId, NoId, Now]),
     )
     .await;
@@ -277,7 +274,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "events_for_user",
-        audit::EVENTS_FOR_USER,
+        &sql.events_for_user,
         Binds(&[UserId, Limit]),
     )
     .await;
@@ -286,7 +283,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "delete_expired_tokens",
-        tokens::DELETE_EXPIRED_TOKENS,
+        &sql.delete_expired_tokens,
         Binds(&[Now]),
     )
     .await;
@@ -295,7 +292,7 @@ async fn hot_queries_use_their_indexes() {
     let plan = explain(
         &pool,
         "delete_expired_challenges",
-        challenges::DELETE_EXPIRED_CHALLENGES,
+        &sql.delete_expired_challenges,
         Binds(&[Now]),
     )
     .await;

@@ -5,7 +5,11 @@ mod audit;
 mod challenges;
 mod credentials;
 mod error;
+mod migrate;
+mod roles;
+mod schema;
 mod sessions;
+mod sql;
 mod tokens;
 mod users;
 
@@ -14,21 +18,24 @@ mod explain_tests;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::store::StoreError;
-use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use error::{InvalidOptions, SchemaError, TimedOut};
+pub use schema::{InvalidSchema, PgSchema};
 /// The sqlx version this crate is built on, for building pools and options.
 pub use sqlx;
 
 /// The migrations of every table of the store, embedded at build time from
-/// `migrations/` (reversible: each `.up.sql` has a `.down.sql`).
-///
-/// [`PgStore::migrate`] runs them; a deploy step may run them instead with
-/// `MIGRATOR.run(&pool)`.
+/// `migrations/` (reversible: each `.up.sql` has a `.down.sql`). Their SQL
+/// names tables unqualified: [`PgStore::migrate`] runs them in the store's
+/// schema, with the history in that schema too. Run them through the store
+/// (`MIGRATOR.run(&pool)` would use the pool's `search_path` and the default
+/// history table instead).
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// How to build a [`PgStore`]'s pool, with bounds that suit request paths.
@@ -51,6 +58,7 @@ pub struct PgStoreOptions {
     query_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     test_before_acquire: bool,
+    schema: PgSchema,
 }
 
 impl Default for PgStoreOptions {
@@ -62,9 +70,10 @@ impl Default for PgStoreOptions {
 impl PgStoreOptions {
     /// Defaults: at most 10 connections, none kept open when idle, a 5 s acquire
     /// timeout, a 10 s bound on each store call, idle connections closed after
-    /// 10 minutes, and each pooled connection checked before use.
+    /// 10 minutes, each pooled connection checked before use, and the schema
+    /// `auth`.
     #[must_use]
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             max_connections: 10,
             min_connections: 0,
@@ -72,7 +81,15 @@ impl PgStoreOptions {
             query_timeout: Some(Duration::from_secs(10)),
             idle_timeout: Some(Duration::from_secs(600)),
             test_before_acquire: true,
+            schema: PgSchema::default(),
         }
+    }
+
+    /// The schema of the store's tables and migration history (default `auth`).
+    #[must_use]
+    pub fn schema(mut self, schema: PgSchema) -> Self {
+        self.schema = schema;
+        self
     }
 
     /// The most connections the pool opens (at least 1).
@@ -178,7 +195,7 @@ impl PgStoreOptions {
             .connect_with(options)
             .await
             .map_err(error::map)?;
-        Ok(PgStore::with_pool(pool, self.query_timeout))
+        Ok(PgStore::with_pool(pool, self.schema, self.query_timeout))
     }
 
     /// A store whose pool connects on first use: start-up does not wait for the
@@ -198,7 +215,7 @@ impl PgStoreOptions {
     pub fn connect_lazy_with(self, options: PgConnectOptions) -> Result<PgStore, StoreError> {
         self.validate()?;
         let pool = self.pool_options().connect_lazy_with(options);
-        Ok(PgStore::with_pool(pool, self.query_timeout))
+        Ok(PgStore::with_pool(pool, self.schema, self.query_timeout))
     }
 }
 
@@ -207,12 +224,19 @@ fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
         .map_err(|e| StoreError::Other(Box::new(e)))
 }
 
-/// Every `auth-core` store trait on a PostgreSQL pool. Cheap to clone (the pool
-/// is shared); hold it as `Arc<PgStore>` for `Auth::builder().stores(...)`.
+/// Every `auth-core` store trait on a PostgreSQL pool, its tables in one
+/// schema ([`PgSchema`], default `auth`). Cheap to clone (the pool and the
+/// statements are shared); hold it as `Arc<PgStore>` for
+/// `Auth::builder().stores(...)`.
+///
+/// Every statement names the schema, so the pool may be the application's own
+/// whatever its `search_path`.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     query_timeout: Option<Duration>,
+    schema: PgSchema,
+    sql: Arc<sql::Statements>,
 }
 
 impl fmt::Debug for PgStore {
@@ -220,6 +244,7 @@ impl fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("pool_size", &self.pool.size())
             .field("query_timeout", &self.query_timeout)
+            .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
 }
@@ -233,82 +258,37 @@ impl PgStore {
         PgStoreOptions::new().connect(url).await
     }
 
-    /// A store on an existing pool, with no query timeout of its own: the pool's
-    /// acquire timeout is then the only bound (sqlx's default is 30 s).
+    /// A store in `schema` on an existing pool (the application's own, say),
+    /// with no query timeout of its own: the pool's acquire timeout is then the
+    /// only bound (sqlx's default is 30 s).
     #[must_use]
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self::with_pool(pool, None)
+    pub fn from_pool(pool: PgPool, schema: PgSchema) -> Self {
+        Self::with_pool(pool, schema, None)
     }
 
-    /// A store on an existing pool, each call bounded by `query_timeout`.
+    /// A store in `schema` on an existing pool, each call bounded by
+    /// `query_timeout`.
     #[must_use]
-    pub fn with_pool(pool: PgPool, query_timeout: Option<Duration>) -> Self {
+    pub fn with_pool(pool: PgPool, schema: PgSchema, query_timeout: Option<Duration>) -> Self {
         Self {
+            sql: Arc::new(sql::Statements::new(&schema)),
             pool,
             query_timeout,
+            schema,
         }
+    }
+
+    /// The schema of the store's tables, where an application's foreign keys
+    /// point (`<schema>.users(id)`).
+    #[must_use]
+    pub fn schema(&self) -> &PgSchema {
+        &self.schema
     }
 
     /// The pool, for the embedding application's own queries and health checks.
     #[must_use]
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// Applies every pending migration of [`MIGRATOR`] (under sqlx's advisory
-    /// lock, so concurrent starts are safe).
-    ///
-    /// # Errors
-    /// The migration failure: an unreachable server, an applied migration that was
-    /// edited since, or a failed statement.
-    pub async fn migrate(&self) -> Result<(), MigrateError> {
-        MIGRATOR.run(&self.pool).await
-    }
-
-    /// Checks that every migration of [`MIGRATOR`] is applied and unchanged, so a
-    /// server started against an old schema refuses to run instead of failing at
-    /// request time.
-    ///
-    /// # Errors
-    /// [`SchemaError::Behind`] naming the missing versions,
-    /// [`SchemaError::Modified`] or [`SchemaError::Dirty`] for a history that does
-    /// not match, [`SchemaError::Store`] when the server cannot be asked.
-    pub async fn check_schema(&self) -> Result<(), SchemaError> {
-        // `to_regclass` resolves through the search path, as the migrator does.
-        let table: Option<String> =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| SchemaError::Store(error::map(e)))?;
-        let applied: Vec<(i64, bool, Vec<u8>)> = if table.is_some() {
-            sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| SchemaError::Store(error::map(e)))?
-        } else {
-            Vec::new()
-        };
-        if let Some((version, _, _)) = applied.iter().find(|(_, success, _)| !success) {
-            return Err(SchemaError::Dirty(*version));
-        }
-        let mut missing = Vec::new();
-        for migration in MIGRATOR.iter() {
-            if migration.migration_type.is_down_migration() {
-                continue;
-            }
-            match applied.iter().find(|(v, _, _)| *v == migration.version) {
-                None => missing.push(migration.version),
-                Some((_, _, checksum)) if checksum.as_slice() != &*migration.checksum => {
-                    return Err(SchemaError::Modified(migration.version));
-                }
-                Some(_) => {}
-            }
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(SchemaError::Behind { missing })
-        }
     }
 
     /// Runs one store call within the query timeout, mapping its error.

@@ -19,8 +19,8 @@ macro_rules! session_columns {
     };
 }
 
-const CREATE_SESSION: &str = concat!(
-    "INSERT INTO sessions (",
+pub(crate) const CREATE_SESSION: &str = concat!(
+    "INSERT INTO {schema}.sessions (",
     session_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
@@ -29,32 +29,33 @@ const CREATE_SESSION: &str = concat!(
 pub(crate) const SESSION_BY_TOKEN: &str = concat!(
     "SELECT ",
     session_columns!(),
-    " FROM sessions WHERE token_hash = $1"
+    " FROM {schema}.sessions WHERE token_hash = $1"
 );
 
 /// Activity never revives a revoked session (the row lock makes a touch that
 /// races a revocation re-check `revoked_at` after it commits) and never moves the
 /// idle deadline past the absolute one.
 pub(crate) const TOUCH_SESSION: &str = "\
-UPDATE sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at)
+UPDATE {schema}.sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at)
 WHERE token_hash = $1 AND revoked_at IS NULL";
 
 /// Every live session of every user (incident response), in one statement.
-const REVOKE_ALL_SESSIONS: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL";
+pub(crate) const REVOKE_ALL_SESSIONS: &str =
+    "UPDATE {schema}.sessions SET revoked_at = $1 WHERE revoked_at IS NULL";
 
-const REVOKE_SESSION: &str = "\
-UPDATE sessions SET revoked_at = $3
+pub(crate) const REVOKE_SESSION: &str = "\
+UPDATE {schema}.sessions SET revoked_at = $3
 WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL";
 
 /// Every session of the user but `$2` (none when `$2` is NULL), in one statement.
 pub(crate) const REVOKE_USER_SESSIONS: &str = "\
-UPDATE sessions SET revoked_at = $3
+UPDATE {schema}.sessions SET revoked_at = $3
 WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2";
 
 pub(crate) const LIST_USER_SESSIONS: &str = concat!(
     "SELECT ",
     session_columns!(),
-    " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+    " FROM {schema}.sessions WHERE user_id = $1 AND revoked_at IS NULL",
     " AND idle_expires_at > $2 AND absolute_expires_at > $2",
     " ORDER BY created_at DESC, id DESC"
 );
@@ -62,8 +63,8 @@ pub(crate) const LIST_USER_SESSIONS: &str = concat!(
 /// Dead sessions: past a deadline, or revoked. The idle deadline is not indexed
 /// (so touches stay heap-only updates): this scans the table, which suits a
 /// periodic job.
-const DELETE_EXPIRED_SESSIONS: &str = "\
-DELETE FROM sessions
+pub(crate) const DELETE_EXPIRED_SESSIONS: &str = "\
+DELETE FROM {schema}.sessions
 WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1 OR revoked_at <= $1";
 
 /// A `sessions` row.
@@ -115,7 +116,7 @@ impl SessionStore for PgStore {
     async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
         let methods: Vec<String> = session.methods.iter().map(AuthMethod::to_storage).collect();
         self.run(
-            sqlx::query(CREATE_SESSION)
+            sqlx::query(self.sql.create_session.clone())
                 .bind(session.id.0)
                 .bind(session.token_hash.0)
                 .bind(session.user_id.0)
@@ -140,7 +141,7 @@ impl SessionStore for PgStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row: Option<SessionRow> = self
             .run(
-                sqlx::query_as(SESSION_BY_TOKEN)
+                sqlx::query_as(self.sql.session_by_token.clone())
                     .bind(hash.0)
                     .fetch_optional(&self.pool),
             )
@@ -155,7 +156,7 @@ impl SessionStore for PgStore {
         idle_expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.run(
-            sqlx::query(TOUCH_SESSION)
+            sqlx::query(self.sql.touch_session.clone())
                 .bind(hash.0)
                 .bind(last_seen_at)
                 .bind(idle_expires_at)
@@ -173,7 +174,7 @@ impl SessionStore for PgStore {
     ) -> Result<bool, StoreError> {
         let done = self
             .run(
-                sqlx::query(REVOKE_SESSION)
+                sqlx::query(self.sql.revoke_session.clone())
                     .bind(user_id.0)
                     .bind(id.0)
                     .bind(at)
@@ -191,7 +192,7 @@ impl SessionStore for PgStore {
     ) -> Result<u64, StoreError> {
         let done = self
             .run(
-                sqlx::query(REVOKE_USER_SESSIONS)
+                sqlx::query(self.sql.revoke_user_sessions.clone())
                     .bind(user_id.0)
                     .bind(except.map(|id| id.0))
                     .bind(at)
@@ -204,7 +205,7 @@ impl SessionStore for PgStore {
     async fn revoke_all_sessions(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
         let done = self
             .run(
-                sqlx::query(REVOKE_ALL_SESSIONS)
+                sqlx::query(self.sql.revoke_all_sessions.clone())
                     .bind(at)
                     .execute(&self.pool),
             )
@@ -219,7 +220,7 @@ impl SessionStore for PgStore {
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let rows: Vec<SessionRow> = self
             .run(
-                sqlx::query_as(LIST_USER_SESSIONS)
+                sqlx::query_as(self.sql.list_user_sessions.clone())
                     .bind(user_id.0)
                     .bind(now)
                     .fetch_all(&self.pool),
@@ -231,7 +232,7 @@ impl SessionStore for PgStore {
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let done = self
             .run(
-                sqlx::query(DELETE_EXPIRED_SESSIONS)
+                sqlx::query(self.sql.delete_expired_sessions.clone())
                     .bind(before)
                     .execute(&self.pool),
             )

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::PgStore;
 
-const INSERT_TOKEN: &str = "\
-INSERT INTO one_time_tokens (token_hash, purpose, user_id, created_at, expires_at)
+pub(crate) const INSERT_TOKEN: &str = "\
+INSERT INTO {schema}.one_time_tokens (token_hash, purpose, user_id, created_at, expires_at)
 VALUES ($1, $2, $3, $4, $5)";
 
 /// Uses the token up if it is unused and `$3 <= expires_at`, in one statement:
@@ -19,32 +19,32 @@ VALUES ($1, $2, $3, $4, $5)";
 /// but expired token from an unknown or used one.
 pub(crate) const CONSUME_TOKEN: &str = "\
 WITH used AS (
-    UPDATE one_time_tokens SET consumed_at = $3
+    UPDATE {schema}.one_time_tokens SET consumed_at = $3
     WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at >= $3
     RETURNING user_id
 )
 SELECT (SELECT user_id FROM used) AS used_by,
-       COALESCE((SELECT expires_at < $3 FROM one_time_tokens
+       COALESCE((SELECT expires_at < $3 FROM {schema}.one_time_tokens
                  WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL), false)
            AS expired";
 
-const PEEK_TOKEN: &str = "\
-SELECT user_id, expires_at >= $3 AS live FROM one_time_tokens
+pub(crate) const PEEK_TOKEN: &str = "\
+SELECT user_id, expires_at >= $3 AS live FROM {schema}.one_time_tokens
 WHERE token_hash = $1 AND purpose = $2 AND consumed_at IS NULL";
 
 pub(crate) const REVOKE_TOKENS: &str = "\
-UPDATE one_time_tokens SET consumed_at = $3
+UPDATE {schema}.one_time_tokens SET consumed_at = $3
 WHERE user_id = $1 AND purpose = $2 AND consumed_at IS NULL";
 
 /// Tokens are valid through `expires_at` itself, so only strictly older ones go.
 pub(crate) const DELETE_EXPIRED_TOKENS: &str =
-    "DELETE FROM one_time_tokens WHERE expires_at < $1 OR consumed_at <= $1";
+    "DELETE FROM {schema}.one_time_tokens WHERE expires_at < $1 OR consumed_at <= $1";
 
 #[async_trait]
 impl TokenStore for PgStore {
     async fn insert_token(&self, token: NewToken) -> Result<(), StoreError> {
         self.run(
-            sqlx::query(INSERT_TOKEN)
+            sqlx::query(self.sql.insert_token.clone())
                 .bind(token.hash.0)
                 .bind(token.purpose.as_str())
                 .bind(token.user_id.0)
@@ -64,7 +64,7 @@ impl TokenStore for PgStore {
     ) -> Result<TokenCheck, StoreError> {
         let (used_by, expired): (Option<Uuid>, bool) = self
             .run(
-                sqlx::query_as(CONSUME_TOKEN)
+                sqlx::query_as(self.sql.consume_token.clone())
                     .bind(hash.0)
                     .bind(purpose.as_str())
                     .bind(now)
@@ -86,7 +86,7 @@ impl TokenStore for PgStore {
     ) -> Result<TokenCheck, StoreError> {
         let row: Option<(Uuid, bool)> = self
             .run(
-                sqlx::query_as(PEEK_TOKEN)
+                sqlx::query_as(self.sql.peek_token.clone())
                     .bind(hash.0)
                     .bind(purpose.as_str())
                     .bind(now)
@@ -108,7 +108,7 @@ impl TokenStore for PgStore {
     ) -> Result<u64, StoreError> {
         let done = self
             .run(
-                sqlx::query(REVOKE_TOKENS)
+                sqlx::query(self.sql.revoke_tokens.clone())
                     .bind(user_id.0)
                     .bind(purpose.as_str())
                     .bind(now)
@@ -121,7 +121,7 @@ impl TokenStore for PgStore {
     async fn delete_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let done = self
             .run(
-                sqlx::query(DELETE_EXPIRED_TOKENS)
+                sqlx::query(self.sql.delete_expired_tokens.clone())
                     .bind(before)
                     .execute(&self.pool),
             )

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use auth_core::store::{NewUser, StoreError, User, UserId, UserStore};
 use auth_core::{EmailAddress, PasswordHashString};
+use sqlx::SqlStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -21,38 +22,45 @@ macro_rules! user_columns {
 /// whole statement.
 pub(crate) const CREATE_USER: &str = concat!(
     "WITH created AS (",
-    " INSERT INTO users (id, email, email_normalized, created_at, updated_at)",
+    " INSERT INTO {schema}.users (id, email, email_normalized, created_at, updated_at)",
     " VALUES ($1, $2, $3, $5, $5) RETURNING ",
     user_columns!(),
     "), password AS (",
-    " INSERT INTO password_credentials (user_id, hash, changed_at)",
+    " INSERT INTO {schema}.password_credentials (user_id, hash, changed_at)",
     " SELECT id, $4, created_at FROM created WHERE $4::text IS NOT NULL",
     ") SELECT ",
     user_columns!(),
     " FROM created"
 );
 
-pub(crate) const USER_BY_ID: &str =
-    concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+pub(crate) const USER_BY_ID: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM {schema}.users WHERE id = $1"
+);
 
 pub(crate) const USER_BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
-    " FROM users WHERE email_normalized = $1"
+    " FROM {schema}.users WHERE email_normalized = $1"
 );
 
-const MARK_EMAIL_VERIFIED: &str = "\
-UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2
+pub(crate) const MARK_EMAIL_VERIFIED: &str = "\
+UPDATE {schema}.users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2
 WHERE id = $1";
 
 /// Tokens and sessions go with the user (ON DELETE CASCADE); served by the
 /// partial index `users_unverified_created_at_idx`.
-const DELETE_UNVERIFIED: &str =
-    "DELETE FROM users WHERE email_verified_at IS NULL AND created_at < $1";
-const SET_DISABLED: &str = "UPDATE users SET disabled_at = $2, updated_at = $3 WHERE id = $1";
+/// Credentials, tokens, sessions, challenges and roles go with the row
+/// (foreign keys `ON DELETE CASCADE`).
+pub(crate) const DELETE_UNVERIFIED: &str = "DELETE FROM {schema}.users \
+     WHERE email_verified_at IS NULL AND created_at < $1 RETURNING id";
+pub(crate) const DELETE_USER: &str = "DELETE FROM {schema}.users WHERE id = $1";
+pub(crate) const SET_DISABLED: &str =
+    "UPDATE {schema}.users SET disabled_at = $2, updated_at = $3 WHERE id = $1";
 
-const SET_RESET_REQUIRED: &str =
-    "UPDATE users SET reset_required_at = $2, updated_at = $3 WHERE id = $1";
+pub(crate) const SET_RESET_REQUIRED: &str =
+    "UPDATE {schema}.users SET reset_required_at = $2, updated_at = $3 WHERE id = $1";
 
 /// A `users` row.
 #[derive(sqlx::FromRow)]
@@ -95,7 +103,7 @@ impl PgStore {
     /// `SET_RESET_REQUIRED`: the statement binds id, marker time, update time).
     async fn set_marker(
         &self,
-        statement: &'static str,
+        statement: SqlStr,
         id: UserId,
         at: Option<OffsetDateTime>,
         now: OffsetDateTime,
@@ -118,21 +126,32 @@ impl UserStore for PgStore {
     async fn delete_unverified_users(
         &self,
         created_before: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<Uuid> = self
+            .run(
+                sqlx::query_scalar(self.sql.delete_unverified.clone())
+                    .bind(created_before)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         let done = self
             .run(
-                sqlx::query(DELETE_UNVERIFIED)
-                    .bind(created_before)
+                sqlx::query(self.sql.delete_user.clone())
+                    .bind(id.0)
                     .execute(&self.pool),
             )
             .await?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() > 0)
     }
 
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
         let row: UserRow = self
             .run(
-                sqlx::query_as(CREATE_USER)
+                sqlx::query_as(self.sql.create_user.clone())
                     .bind(user.id.0)
                     .bind(user.email.as_str())
                     .bind(user.email.normalized())
@@ -147,7 +166,7 @@ impl UserStore for PgStore {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let row: Option<UserRow> = self
             .run(
-                sqlx::query_as(USER_BY_ID)
+                sqlx::query_as(self.sql.user_by_id.clone())
                     .bind(id.0)
                     .fetch_optional(&self.pool),
             )
@@ -158,7 +177,7 @@ impl UserStore for PgStore {
     async fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError> {
         let row: Option<UserRow> = self
             .run(
-                sqlx::query_as(USER_BY_EMAIL)
+                sqlx::query_as(self.sql.user_by_email.clone())
                     .bind(email_normalized)
                     .fetch_optional(&self.pool),
             )
@@ -169,7 +188,7 @@ impl UserStore for PgStore {
     async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
         let done = self
             .run(
-                sqlx::query(MARK_EMAIL_VERIFIED)
+                sqlx::query(self.sql.mark_email_verified.clone())
                     .bind(id.0)
                     .bind(at)
                     .execute(&self.pool),
@@ -184,7 +203,8 @@ impl UserStore for PgStore {
         at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.set_marker(SET_DISABLED, id, at, now).await
+        self.set_marker(self.sql.set_disabled.clone(), id, at, now)
+            .await
     }
 
     async fn set_reset_required(
@@ -193,6 +213,7 @@ impl UserStore for PgStore {
         at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.set_marker(SET_RESET_REQUIRED, id, at, now).await
+        self.set_marker(self.sql.set_reset_required.clone(), id, at, now)
+            .await
     }
 }

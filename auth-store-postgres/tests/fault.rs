@@ -138,8 +138,9 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut frozen: watch
 /// A migrated schema, and a store reaching it through a new proxy.
 async fn setup(options: PgStoreOptions) -> Option<(Proxy, PgStore)> {
     let url = support::database_url()?;
-    let (_, target) = support::fresh_schema(&url).await;
+    let (schema, target) = support::fresh_store_schema(&url).await;
     let direct = support::test_pool()
+        .schema(schema.clone())
         .connect_with(target.clone())
         .await
         .unwrap();
@@ -152,7 +153,7 @@ async fn setup(options: PgStoreOptions) -> Option<(Proxy, PgStore)> {
     );
     let proxy = Proxy::start((host, target.get_port())).await;
     let via = target.host("127.0.0.1").port(proxy.port);
-    let store = options.connect_lazy_with(via).unwrap();
+    let store = options.schema(schema).connect_lazy_with(via).unwrap();
     Some((proxy, store))
 }
 

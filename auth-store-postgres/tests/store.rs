@@ -131,10 +131,13 @@ async fn cleanup_removes_revoked_sessions_and_used_tokens() {
         TokenCheck::Valid(owner)
     );
     assert_eq!(store.delete_expired_tokens(now).await.unwrap(), 1);
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM one_time_tokens")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let rows: i64 = sqlx::query_scalar(support::in_schema(
+        &store,
+        "SELECT count(*) FROM {schema}.one_time_tokens",
+    ))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
     assert_eq!(rows, 1, "only the unused, unexpired token is left");
 }
 
@@ -209,24 +212,33 @@ async fn check_schema_reports_a_modified_or_failed_history() {
         return;
     };
     store.check_schema().await.unwrap();
-    let version: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00'::bytea WHERE version = $1")
-        .bind(version)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    let version: i64 = sqlx::query_scalar(support::in_schema(
+        &store,
+        "SELECT max(version) FROM {schema}._sqlx_migrations",
+    ))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(support::in_schema(
+        &store,
+        "UPDATE {schema}._sqlx_migrations SET checksum = '\\x00'::bytea WHERE version = $1",
+    ))
+    .bind(version)
+    .execute(store.pool())
+    .await
+    .unwrap();
     assert!(matches!(
         store.check_schema().await,
         Err(SchemaError::Modified(v)) if v == version
     ));
-    sqlx::query("UPDATE _sqlx_migrations SET success = false WHERE version = $1")
-        .bind(version)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(support::in_schema(
+        &store,
+        "UPDATE {schema}._sqlx_migrations SET success = false WHERE version = $1",
+    ))
+    .bind(version)
+    .execute(store.pool())
+    .await
+    .unwrap();
     assert!(matches!(
         store.check_schema().await,
         Err(SchemaError::Dirty(v)) if v == version
@@ -235,8 +247,8 @@ async fn check_schema_reports_a_modified_or_failed_history() {
 
 /// Counts the rows of `table` (a name from this file).
 async fn rows(store: &PgStore, table: &str) -> i64 {
-    let sql = format!("SELECT count(*) FROM {table}");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT count(*) FROM {{schema}}.{table}");
+    sqlx::query_scalar(support::in_schema(store, &sql))
         .fetch_one(store.pool())
         .await
         .unwrap()
@@ -315,11 +327,14 @@ async fn user_deletion_removes_credentials_and_challenges() {
     store.insert_challenge(challenge(4, None)).await.unwrap();
     store.create_session(session(5, owner)).await.unwrap();
 
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(owner.0)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(support::in_schema(
+        &store,
+        "DELETE FROM {schema}.users WHERE id = $1",
+    ))
+    .bind(owner.0)
+    .execute(store.pool())
+    .await
+    .unwrap();
     for table in [
         "password_credentials",
         "totp_credentials",
@@ -404,10 +419,13 @@ async fn session_methods_round_trip_and_unknown_ones_are_errors() {
         .unwrap()
         .unwrap();
     assert_eq!(got.methods, s.methods);
-    sqlx::query("UPDATE sessions SET methods = '{password,sms}'")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(support::in_schema(
+        &store,
+        "UPDATE {schema}.sessions SET methods = '{password,sms}'",
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
     assert!(matches!(
         store.session_by_token(&s.token_hash).await,
         Err(StoreError::Other(_))

@@ -117,6 +117,7 @@ fn engine(stores: &Stores, params: HashParams, mailer: auth_core::mail::Capturin
         .sessions(stores.sessions.clone())
         .attempts(stores.attempts.clone())
         .audit(stores.audit.clone())
+        .roles(stores.roles.clone())
         .mailer(Arc::new(mailer))
         .hasher(
             PasswordHasher::builder()

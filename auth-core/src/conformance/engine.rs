@@ -11,7 +11,7 @@ use super::Stores;
 use crate::clock::{Clock, MockClock};
 use crate::mail::{CapturingMailer, MessageKind, OutboxConfig};
 use crate::password::{HashParams, PasswordHasher};
-use crate::store::{AttemptKey, AttemptScope, AuditKind, AuthMethod, UserId};
+use crate::store::{AttemptKey, AttemptScope, AuditKind, AuthMethod, Role, UserId};
 use crate::{
     Auth, AuthBuilder, AuthConfig, AuthError, OpaqueToken, Password, RequestContext, SecretKey,
 };
@@ -105,6 +105,7 @@ impl Harness {
             .sessions(Arc::clone(&stores.sessions))
             .attempts(Arc::clone(&stores.attempts))
             .audit(Arc::clone(&stores.audit))
+            .roles(Arc::clone(&stores.roles))
             .mailer(Arc::new(mailer.clone()))
             .clock(Arc::new(clock.clone()))
             .hasher(hasher)
@@ -1542,4 +1543,52 @@ pub async fn an_administrator_removes_a_lost_second_factor(stores: Stores) {
         .mailer
         .messages_to(email, MessageKind::SecondFactorChanged);
     assert_eq!(mails.len(), 2, "turned on, then off");
+}
+
+/// S12: granting and revoking a role answer whether they changed anything and
+/// each writes an audit event with the user, the role, and the request's IP,
+/// user agent and id; the engine lists the roles in order.
+pub async fn roles_are_granted_revoked_and_audited(stores: Stores) {
+    let h = Harness::new(stores);
+    let id = h.verified_user("roles@example.com", PW).await;
+    let (admin, editor) = (Role::new("admin").unwrap(), Role::new("editor").unwrap());
+    let ctx = Harness::ctx(21);
+    assert!(h.auth.grant_role(id, &editor, &ctx).await.unwrap());
+    assert!(h.auth.grant_role(id, &admin, &ctx).await.unwrap());
+    assert!(!h.auth.grant_role(id, &admin, &ctx).await.unwrap());
+    assert_eq!(
+        h.auth.roles(id).await.unwrap(),
+        [admin.clone(), editor.clone()]
+    );
+    assert!(h.auth.revoke_role(id, &editor, &ctx).await.unwrap());
+    assert_eq!(
+        h.auth.roles(id).await.unwrap(),
+        std::slice::from_ref(&admin)
+    );
+    assert!(matches!(
+        h.auth.grant_role(UserId::new_random(), &admin, &ctx).await,
+        Err(AuthError::Internal(_))
+    ));
+    let events = h.stores.audit.events_for_user(id, 20).await.unwrap();
+    let role_events: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e.kind, AuditKind::RoleGranted | AuditKind::RoleRevoked))
+        .collect();
+    assert_eq!(role_events.len(), 4, "{role_events:?}");
+    let revoked = role_events[0];
+    assert_eq!(revoked.kind, AuditKind::RoleRevoked);
+    assert_eq!(
+        (
+            revoked.detail.as_deref(),
+            revoked.ip,
+            revoked.user_agent.as_deref(),
+            revoked.request_id.as_deref()
+        ),
+        (
+            Some("editor"),
+            ctx.ip,
+            ctx.user_agent.as_deref(),
+            ctx.request_id.as_deref()
+        )
+    );
 }

@@ -34,6 +34,7 @@ pub mod challenges;
 pub mod engine;
 pub mod passwords;
 pub mod recovery_codes;
+pub mod roles;
 pub mod session_cache;
 pub mod sessions;
 pub mod tokens;
@@ -48,7 +49,7 @@ pub use engine::Harness;
 
 use crate::store::{
     AllStores, AttemptStore, AuditSink, ChallengeStore, NewUser, PasswordStore, RecoveryCodeStore,
-    SessionStore, SessionUserCache, TokenStore, TotpStore, UserId, UserStore,
+    RoleStore, SessionStore, SessionUserCache, TokenStore, TotpStore, UserId, UserStore,
 };
 use crate::{EmailAddress, PasswordHashString};
 
@@ -76,6 +77,8 @@ pub struct Stores {
     pub attempts: Arc<dyn AttemptStore>,
     /// Audit sink.
     pub audit: Arc<dyn AuditSink>,
+    /// User roles.
+    pub roles: Arc<dyn RoleStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -97,7 +100,8 @@ impl Stores {
             sessions: store.clone(),
             session_cache: None,
             attempts: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            roles: store,
         }
     }
 }
@@ -253,6 +257,30 @@ macro_rules! credential_store_tests {
                 [
                     codes_are_single_use_per_user_and_replaced_whole,
                     concurrent_uses_of_one_code_have_one_winner,
+                ]
+            );
+        }
+    };
+}
+
+/// Runs every [`RoleStore`] check; `$make` evaluates to a fresh store that
+/// also implements [`UserStore`] (roles belong to existing users).
+#[macro_export]
+macro_rules! role_store_tests {
+    ($make:expr) => {
+        mod role_store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(
+                roles,
+                $make,
+                same,
+                [
+                    grant_revoke_and_list,
+                    unknown_users_are_not_found_and_have_no_roles,
+                    roles_belong_to_one_user,
+                    deleting_the_user_removes_its_roles,
+                    twenty_concurrent_grants_have_one_winner,
                 ]
             );
         }
@@ -423,6 +451,7 @@ macro_rules! engine_conformance_tests {
                     email_case_variants_share_account_and_counter,
                     idle_timeout_and_touch,
                     verification_token_expiry,
+                    roles_are_granted_revoked_and_audited,
                 ]
             );
         }
@@ -474,6 +503,7 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::user_store_tests!($make);
         $crate::credential_store_tests!($make);
+        $crate::role_store_tests!($make);
         $crate::challenge_store_tests!($make, users_in_same_store);
         $crate::token_store_tests!($make, users_in_same_store);
         $crate::session_store_tests!($make, users_in_same_store);
@@ -529,7 +559,7 @@ pub fn service_url(var: &str, example: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     /// Every check module's source, by file name.
-    const MODULES: [(&str, &str); 12] = [
+    const MODULES: [(&str, &str); 13] = [
         ("abuse", include_str!("abuse.rs")),
         ("attempts", include_str!("attempts.rs")),
         ("audit", include_str!("audit.rs")),
@@ -537,6 +567,7 @@ mod tests {
         ("engine", include_str!("engine.rs")),
         ("passwords", include_str!("passwords.rs")),
         ("recovery_codes", include_str!("recovery_codes.rs")),
+        ("roles", include_str!("roles.rs")),
         ("session_cache", include_str!("session_cache.rs")),
         ("sessions", include_str!("sessions.rs")),
         ("tokens", include_str!("tokens.rs")),

@@ -8,7 +8,7 @@ use crate::mail::{Composer, DefaultTemplates, EmailTemplates, Mailer, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AllStores, AttemptStore, AuditSink, ChallengeStore, PasswordStore, RecoveryCodeStore,
-    SessionStore, SessionUserCache, TokenStore, TotpStore, UserStore,
+    RoleStore, SessionStore, SessionUserCache, TokenStore, TotpStore, UserStore,
 };
 use crate::token::SecretKey;
 use crate::{AuthConfig, ConfigError};
@@ -50,6 +50,7 @@ pub struct AuthBuilder {
     session_cache: Option<Arc<dyn SessionUserCache>>,
     attempts: Option<Arc<dyn AttemptStore>>,
     audit: Option<Arc<dyn AuditSink>>,
+    roles: Option<Arc<dyn RoleStore>>,
     mailer: Option<Arc<dyn Mailer>>,
     templates: Option<Arc<dyn EmailTemplates>>,
     clock: Option<Arc<dyn Clock>>,
@@ -84,7 +85,8 @@ impl AuthBuilder {
         self.tokens = Some(store.clone());
         self.sessions = Some(store.clone());
         self.attempts = Some(store.clone());
-        self.audit = Some(store);
+        self.audit = Some(store.clone());
+        self.roles = Some(store);
         self
     }
 
@@ -157,6 +159,12 @@ impl AuthBuilder {
     /// The audit sink.
     pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit = Some(sink);
+        self
+    }
+
+    /// The user roles.
+    pub fn roles(mut self, store: Arc<dyn RoleStore>) -> Self {
+        self.roles = Some(store);
         self
     }
 
@@ -254,6 +262,7 @@ impl AuthBuilder {
                 session_cache: self.session_cache,
                 attempts: self.attempts.ok_or(ConfigError::Missing("attempt store"))?,
                 audit: self.audit.ok_or(ConfigError::Missing("audit sink"))?,
+                roles: self.roles.ok_or(ConfigError::Missing("role store"))?,
                 key: self.key.ok_or(ConfigError::Missing("secret key"))?,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 hasher,

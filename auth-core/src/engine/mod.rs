@@ -48,8 +48,8 @@ use crate::mail::{Composer, EmailMessage, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
     AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengeStore,
-    NewToken, PasswordStore, RecoveryCodeStore, SessionRecord, SessionStore, SessionUserCache,
-    TokenStore, TotpStore, User, UserId, UserStore,
+    NewToken, PasswordStore, RecoveryCodeStore, RoleStore, SessionRecord, SessionStore,
+    SessionUserCache, TokenStore, TotpStore, User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
 use background::Background;
@@ -159,6 +159,7 @@ pub(crate) struct Engine {
     pub(crate) session_cache: Option<Arc<dyn SessionUserCache>>,
     pub(crate) attempts: Arc<dyn AttemptStore>,
     pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) roles: Arc<dyn RoleStore>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) policy: PasswordPolicy,
     pub(crate) key: SecretKey,

@@ -71,11 +71,15 @@ pub enum AuditKind {
     RecoveryCodeUsed,
     /// New recovery codes replaced the old ones.
     RecoveryCodesRegenerated,
+    /// A role was granted to a user (the detail names it).
+    RoleGranted,
+    /// A role was revoked from a user (the detail names it).
+    RoleRevoked,
 }
 
 impl AuditKind {
     /// Every kind, for backends that read names back ([`AuditKind::from_name`]).
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 33] = [
         Self::Registered,
         Self::RegistrationDuplicate,
         Self::EmailVerified,
@@ -107,6 +111,8 @@ impl AuditKind {
         Self::TotpDisabled,
         Self::RecoveryCodeUsed,
         Self::RecoveryCodesRegenerated,
+        Self::RoleGranted,
+        Self::RoleRevoked,
     ];
 
     /// The kind whose [`AuditKind::as_str`] is `name`.
@@ -150,6 +156,8 @@ impl AuditKind {
             Self::TotpDisabled => "totp_disabled",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::RoleGranted => "role_granted",
+            Self::RoleRevoked => "role_revoked",
         }
     }
 }
@@ -277,7 +285,9 @@ mod tests {
                 | AuditKind::TotpEnabled
                 | AuditKind::TotpDisabled
                 | AuditKind::RecoveryCodeUsed
-                | AuditKind::RecoveryCodesRegenerated => {}
+                | AuditKind::RecoveryCodesRegenerated
+                | AuditKind::RoleGranted
+                | AuditKind::RoleRevoked => {}
             }
             assert_eq!(AuditKind::from_name(kind.as_str()), Some(kind));
         }

@@ -25,7 +25,7 @@ pub use challenge::{Challenge, ChallengePurpose, ChallengeStore, NewChallenge};
 pub use credential::{
     PasswordCredential, PasswordStore, RecoveryCodeStore, SealedSecret, TotpCredential, TotpStore,
 };
-pub use role::{InvalidRole, Role};
+pub use role::{InvalidRole, Role, RoleStore};
 pub use session::{AuthMethod, SessionId, SessionRecord, SessionStore};
 pub use session_cache::{CachedSession, SessionUserCache};
 pub use token::{NewToken, TokenCheck, TokenStore};
@@ -44,6 +44,7 @@ pub trait AllStores:
     + ChallengeStore
     + AttemptStore
     + AuditSink
+    + RoleStore
 {
 }
 
@@ -57,5 +58,6 @@ impl<T> AllStores for T where
         + ChallengeStore
         + AttemptStore
         + AuditSink
+        + RoleStore
 {
 }

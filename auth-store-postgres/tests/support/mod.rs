@@ -3,9 +3,13 @@
 //! the cleanup of schemas and databases that earlier runs left behind.
 //!
 //! Isolation: each test gets its own schema `authpg_s<unix secs>_<pid>_<n>` in the
-//! `DATABASE_URL` database; the store's connections have it as `search_path`
-//! (so the migrations, including sqlx's `_sqlx_migrations`, land there) and as
-//! `application_name` (so a schema in use is visible in `pg_stat_activity`).
+//! `DATABASE_URL` database, as the store's schema setting (so the tables and
+//! sqlx's `_sqlx_migrations` land there). The store's connections have it as
+//! `application_name` (so a schema in use is visible in `pg_stat_activity`) and
+//! a `search_path` that finds nothing, as an application's pool may point
+//! anywhere: a statement of the store that left its table unqualified fails.
+//! Tests that build the layout from before the schema setting use
+//! [`schema_options`], whose `search_path` is the test's schema.
 //! Tests whose subject is a whole database (the migration test) create
 //! `authpg_d<...>` databases and drop them at the end.
 //!
@@ -32,7 +36,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_store_postgres::sqlx::postgres::{PgConnectOptions, PgConnection};
 use auth_store_postgres::sqlx::{self, AssertSqlSafe, Connection};
-use auth_store_postgres::{PgStore, PgStoreOptions};
+use auth_store_postgres::{PgSchema, PgStore, PgStoreOptions};
 use tokio::sync::OnceCell;
 
 /// Prefix of per-test schemas.
@@ -109,6 +113,13 @@ pub fn schema_options(base: PgConnectOptions, schema: &str) -> PgConnectOptions 
         .application_name(schema)
 }
 
+/// Connection options named after `schema` whose `search_path` finds no table
+/// (a schema that does not exist), for a store told its schema.
+pub fn app_options(base: PgConnectOptions, schema: &str) -> PgConnectOptions {
+    base.options([("search_path", format!("{schema}_app").as_str())])
+        .application_name(schema)
+}
+
 /// One plain connection (not pooled) to `options`.
 pub async fn connect(options: &PgConnectOptions) -> PgConnection {
     PgConnection::connect_with(options)
@@ -173,7 +184,8 @@ fn is_stale(name: &str, prefix: &str) -> bool {
         .is_some_and(|secs| now.saturating_sub(secs) > STALE_AFTER_SECS)
 }
 
-/// Creates a fresh schema and returns connection options that work inside it.
+/// Creates a fresh schema and returns connection options that work inside it
+/// through their `search_path`.
 pub async fn fresh_schema(url: &str) -> (String, PgConnectOptions) {
     clean_up_once(url).await;
     let schema = unique_name(SCHEMA_PREFIX);
@@ -182,6 +194,15 @@ pub async fn fresh_schema(url: &str) -> (String, PgConnectOptions) {
     ddl(&mut conn, format!("CREATE SCHEMA {}", ident(&schema))).await;
     let _ = conn.close().await;
     (schema, options)
+}
+
+/// A fresh schema name (not created: the store's migrations create it), and
+/// [`app_options`] for it.
+pub async fn fresh_store_schema(url: &str) -> (PgSchema, PgConnectOptions) {
+    clean_up_once(url).await;
+    let schema = unique_name(SCHEMA_PREFIX);
+    let options = app_options(base_options(url), &schema);
+    (PgSchema::new(schema).unwrap(), options)
 }
 
 /// Pool settings for tests: small (many tests run at once), patient.
@@ -195,8 +216,9 @@ pub fn test_pool() -> PgStoreOptions {
 /// A migrated store in a fresh schema, or `None` when the tests skip.
 pub async fn store() -> Option<PgStore> {
     let url = database_url()?;
-    let (_, options) = fresh_schema(&url).await;
+    let (schema, options) = fresh_store_schema(&url).await;
     let store = test_pool()
+        .schema(schema)
         .connect_with(options)
         .await
         .unwrap_or_else(|e| panic!("connecting the store: {e:?}"));
@@ -205,4 +227,10 @@ pub async fn store() -> Option<PgStore> {
         .await
         .unwrap_or_else(|e| panic!("migrating a fresh schema: {e}"));
     Some(store)
+}
+
+/// `sql` with the store's schema in place of `{schema}`, for tests' own
+/// statements (the store's pool resolves no unqualified table).
+pub fn in_schema(store: &PgStore, sql: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(sql.replace("{schema}", store.schema().as_str()))
 }

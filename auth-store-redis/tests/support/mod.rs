@@ -26,8 +26,9 @@ use auth_core::TokenHash;
 use auth_core::conformance::Stores;
 use auth_core::store::{
     AttemptKey, AttemptState, AttemptStore, AuditSink, CachedSession, Challenge, ChallengePurpose,
-    ChallengeStore, NewChallenge, PasswordStore, RecoveryCodeStore, SessionId, SessionRecord,
-    SessionStore, SessionUserCache, StoreError, TokenStore, TotpStore, UserId, UserStore,
+    ChallengeStore, NewChallenge, PasswordStore, RecoveryCodeStore, RoleStore, SessionId,
+    SessionRecord, SessionStore, SessionUserCache, StoreError, TokenStore, TotpStore, UserId,
+    UserStore,
 };
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{
@@ -294,14 +295,20 @@ pub async fn challenges() -> Option<Cleaned<RedisChallengeStore>> {
 }
 
 /// What a deployment keeps in its database rather than in Redis: users with
-/// their credentials, tokens and the audit trail.
+/// their credentials and roles, tokens and the audit trail.
 pub trait Database:
-    UserStore + PasswordStore + TotpStore + RecoveryCodeStore + TokenStore + AuditSink
+    UserStore + PasswordStore + TotpStore + RecoveryCodeStore + TokenStore + AuditSink + RoleStore
 {
 }
 
 impl<D> Database for D where
-    D: UserStore + PasswordStore + TotpStore + RecoveryCodeStore + TokenStore + AuditSink
+    D: UserStore
+        + PasswordStore
+        + TotpStore
+        + RecoveryCodeStore
+        + TokenStore
+        + AuditSink
+        + RoleStore
 {
 }
 
@@ -327,6 +334,7 @@ pub fn bundle_on<D: Database + 'static>(
         recovery_codes: db.clone(),
         tokens: db.clone(),
         audit: db.clone(),
+        roles: db.clone(),
         session_cache: Some(sessions.clone()),
         sessions,
         challenges: Arc::new(Cleaned {

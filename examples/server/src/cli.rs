@@ -14,6 +14,8 @@ Environment (each option above also reads its variable):
                          without REDIS_URL, sessions and counters; without it, the
                          in-process store
   DATABASE_MAX_CONNECTIONS  PostgreSQL pool size (default 10)
+  DATABASE_SCHEMA        PostgreSQL schema of the library's tables and migration
+                         history (default auth; a-z, 0-9, _)
   REDIS_URL              Redis (feature redis) for sessions and attempt counters
   REDIS_KEY_PREFIX       prefix of every Redis key (default auth)
   REDIS_UNAVAILABLE      closed (default: 503 while Redis is down) or open (counters
@@ -116,6 +118,9 @@ pub(crate) struct ServeArgs {
     /// PostgreSQL pool size.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub(crate) database_max_connections: u32,
+    /// PostgreSQL schema of the library's tables and migration history.
+    #[arg(long, env = "DATABASE_SCHEMA", default_value = "auth")]
+    pub(crate) database_schema: String,
     /// Redis URL.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub(crate) redis_url: Option<String>,
@@ -198,6 +203,7 @@ impl std::fmt::Debug for ServeArgs {
             )
             .field("migrate", &self.migrate)
             .field("database_max_connections", &self.database_max_connections)
+            .field("database_schema", &self.database_schema)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("redis_unavailable", &self.redis_unavailable)

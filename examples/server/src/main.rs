@@ -41,7 +41,7 @@ fn main() -> std::process::ExitCode {
                     .database_url
                     .as_deref()
                     .ok_or("migrate needs DATABASE_URL")?;
-                stores::postgres::migrate(url, action).await
+                stores::postgres::migrate(url, &cli.serve.database_schema, action).await
             }
             None => serve(cli.serve).await,
         }

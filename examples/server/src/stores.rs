@@ -45,8 +45,7 @@ pub(crate) mod postgres {
     use std::sync::Arc;
 
     use auth_core::AuthBuilder;
-    use auth_store_postgres::sqlx::{self, PgPool};
-    use auth_store_postgres::{MIGRATOR, PgStoreOptions};
+    use auth_store_postgres::{MIGRATOR, PgSchema, PgStoreOptions};
 
     use crate::Error;
     use crate::cli::{MigrateAction, ServeArgs};
@@ -60,6 +59,7 @@ pub(crate) mod postgres {
     ) -> Result<AuthBuilder, Error> {
         let store = PgStoreOptions::new()
             .max_connections(args.database_max_connections)
+            .schema(schema(&args.database_schema)?)
             .connect(url)
             .await
             .map_err(|e| format!("PostgreSQL at DATABASE_URL: {e}"))?;
@@ -71,28 +71,40 @@ pub(crate) mod postgres {
             .check_schema()
             .await
             .map_err(|e| format!("{e}; run `example-server migrate up` or start with --migrate"))?;
-        tracing::info!("storage: PostgreSQL (users, tokens, audit, sessions, counters)");
+        tracing::info!(
+            schema = %store.schema(),
+            "storage: PostgreSQL (users, tokens, audit, sessions, counters)"
+        );
         Ok(builder.stores(Arc::new(store)))
     }
 
-    /// Runs `example-server migrate <action>` against `url`.
+    /// `DATABASE_SCHEMA`, checked before anything connects.
+    fn schema(name: &str) -> Result<PgSchema, Error> {
+        PgSchema::new(name).map_err(|e| format!("DATABASE_SCHEMA: {e}").into())
+    }
+
+    /// Runs `example-server migrate <action>` against `url`, in `schema`.
     ///
     /// # Errors
-    /// PostgreSQL unreachable, or a migration that fails.
-    pub(crate) async fn migrate(url: &str, action: MigrateAction) -> Result<(), Error> {
+    /// An invalid schema name, PostgreSQL unreachable, or a migration that fails.
+    pub(crate) async fn migrate(
+        url: &str,
+        schema: &str,
+        action: MigrateAction,
+    ) -> Result<(), Error> {
         let store = PgStoreOptions::new()
             .max_connections(1)
+            .schema(self::schema(schema)?)
             .connect(url)
             .await
             .map_err(|e| format!("PostgreSQL at DATABASE_URL: {e}"))?;
-        let pool = store.pool();
         match action {
             MigrateAction::Up => {
-                MIGRATOR.run(pool).await?;
+                store.migrate().await?;
                 say("every migration is applied");
             }
             MigrateAction::Down { all } => {
-                let applied = applied_versions(pool).await?;
+                let applied = store.applied_migrations().await?;
                 let target = match (all, applied.as_slice()) {
                     (_, []) => {
                         say("nothing to revert");
@@ -101,11 +113,11 @@ pub(crate) mod postgres {
                     (true, _) | (false, [_]) => 0,
                     (false, [.., previous, _]) => *previous,
                 };
-                MIGRATOR.undo(pool, target).await?;
+                store.undo(target).await?;
                 say(&format!("reverted every migration after version {target}"));
             }
             MigrateAction::Status => {
-                let applied = applied_versions(pool).await?;
+                let applied = store.applied_migrations().await?;
                 for migration in MIGRATOR
                     .iter()
                     .filter(|m| m.migration_type.is_up_migration())
@@ -124,21 +136,6 @@ pub(crate) mod postgres {
         }
         store.pool().close().await;
         Ok(())
-    }
-
-    /// Versions recorded as applied, oldest first (none before the first run).
-    async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, Error> {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-            .fetch_one(pool)
-            .await?;
-        if !exists {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(pool)
-        .await?)
     }
 
     #[allow(clippy::print_stdout, reason = "the answer of a command-line command")]
@@ -163,7 +160,7 @@ pub(crate) mod postgres {
         Err(MISSING.into())
     }
 
-    pub(crate) async fn migrate(_: &str, _: MigrateAction) -> Result<(), Error> {
+    pub(crate) async fn migrate(_: &str, _: &str, _: MigrateAction) -> Result<(), Error> {
         Err(MISSING.into())
     }
 }
