@@ -545,9 +545,13 @@ impl<U: UserStore> UserStore for CountingUsers<U> {
     async fn delete_unverified_users(
         &self,
         created_before: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<UserId>, StoreError> {
         self.count();
         self.inner.delete_unverified_users(created_before).await
+    }
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.delete_user(id).await
     }
 }
 

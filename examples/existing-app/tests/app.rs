@@ -73,8 +73,8 @@ impl Fixture {
         )
         .await
         .unwrap();
-        let app = app(db.clone(), &auth)
-            .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 5000))));
+        let app =
+            app(db.clone(), &auth).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 5000))));
         Some(Self {
             app,
             db,
