@@ -9,7 +9,7 @@
 #
 # What runs instrumented: every test of the library crates and of their
 # integration suites (unit, integration, the store conformance suites on
-# PostgreSQL and Redis), with every feature. Left out: the example server and
+# PostgreSQL and Redis), with every feature. Left out: the examples and
 # the benches (their end-to-end tests start the server binary and restart
 # PostgreSQL; they run uninstrumented in the README's test command), and
 # doctests (stable rustc does not instrument them).
@@ -24,6 +24,6 @@ summary="$target_dir/llvm-cov-summary.json"
 
 cargo llvm-cov clean --workspace
 cargo llvm-cov --no-report --workspace --all-features \
-  --exclude example-server --exclude auth-benches --tests
+  --exclude example-server --exclude example-existing-app --exclude auth-benches --tests
 cargo llvm-cov report --json --summary-only --output-path "$summary"
 python3 scripts/coverage_check.py "$summary"
