@@ -96,7 +96,7 @@ pub use engine::{
     SecondFactorStatus, SignIn, TotpEnrolment,
 };
 pub use error::{AuthError, BoxError, ConfigError, StoreError, UNAVAILABLE_RETRY_AFTER};
-pub use secret::{Password, PasswordHashString};
+pub use secret::{Password, PasswordHashString, redact_url};
 pub use token::{
     MIN_SECRET_KEY_LEN, OpaqueToken, SecretKey, TOKEN_BYTES, TOKEN_CHARS, TokenHash, TokenPurpose,
 };

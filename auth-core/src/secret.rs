@@ -77,6 +77,57 @@ impl fmt::Debug for PasswordHashString {
     }
 }
 
+/// A URL without what may be a credential, for `Debug` output and logs
+/// (S10): the user info
+/// (`smtps://user:pass@host`) and the query (`?password=...`) are replaced.
+/// When an `@` follows the first `?` or `#`, a password may hold a raw `?` or
+/// `#` (which URL parsers read differently), so everything after the scheme
+/// is replaced: shown too little rather than a secret.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    const REDACTED: &str = "[redacted]";
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let (before_query, query) = rest.split_at(rest.find(['?', '#']).unwrap_or(rest.len()));
+    if query.contains('@') {
+        return format!("{scheme}{REDACTED}");
+    }
+    let host_and_path = match before_query.rsplit_once('@') {
+        Some((_, host_and_path)) => format!("{REDACTED}@{host_and_path}"),
+        None => before_query.to_owned(),
+    };
+    let query = if query.is_empty() { "" } else { "?[redacted]" };
+    format!("{scheme}{host_and_path}{query}")
+}
+
+#[cfg(test)]
+mod url_tests {
+    /// S10: user info and queries never show; what identifies the server does.
+    #[test]
+    fn s10_urls_lose_their_credentials() {
+        for (url, shown) in [
+            ("smtp://127.0.0.1:1025", "smtp://127.0.0.1:1025"),
+            // A raw '/' in a password: the user info ends at the last '@'.
+            (
+                "postgres://app:pa/ss@db:5432/auth",
+                "postgres://[redacted]@db:5432/auth",
+            ),
+            // A raw '?' in a password: nothing after the scheme is shown.
+            ("redis://:pa?ss@cache:6379", "redis://[redacted]"),
+            ("smtp://mailer:pa#ss@smtp.example.com", "smtp://[redacted]"),
+            ("user:pass@host:25", "[redacted]@host:25"),
+            (
+                "postgresql:///auth?host=/run/postgresql",
+                "postgresql:///auth?[redacted]",
+            ),
+        ] {
+            assert_eq!(super::redact_url(url), shown, "{url}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+use auth_core::redact_url;
 use std::fmt;
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ impl SmtpMailer {
         Ok(Self {
             transport,
             from,
-            server: redact(url),
+            server: redact_url(url),
         })
     }
 }
@@ -118,31 +119,9 @@ fn classify(permanent: bool, err: impl Into<BoxError>) -> MailError {
     }
 }
 
-/// `url` without what may be a credential: the user info and the query are
-/// replaced. When an `@` follows the first `?` or `#`, a password may hold a
-/// raw `?` or `#` (which URL parsers read differently), so everything after
-/// the scheme is replaced: shown too little rather than a secret.
-fn redact(url: &str) -> String {
-    const REDACTED: &str = "[redacted]";
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let (before_query, query) = rest.split_at(rest.find(['?', '#']).unwrap_or(rest.len()));
-    if query.contains('@') {
-        return format!("{scheme}{REDACTED}");
-    }
-    let host_and_path = match before_query.rsplit_once('@') {
-        Some((_, host_and_path)) => format!("{REDACTED}@{host_and_path}"),
-        None => before_query.to_owned(),
-    };
-    let query = if query.is_empty() { "" } else { "?[redacted]" };
-    format!("{scheme}{host_and_path}{query}")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{SmtpConfigError, SmtpMailer, classify, redact};
+    use super::{SmtpConfigError, SmtpMailer, classify, redact_url};
 
     /// The mapping the outbox relies on (the MailDev sink accepts every
     /// recipient; tests/smtp.rs checks real 5xx and 4xx answers).
@@ -180,7 +159,7 @@ mod tests {
             }
         }
         assert_eq!(
-            redact("smtp://user:p?ss@host"),
+            redact_url("smtp://user:p?ss@host"),
             "smtp://[redacted]",
             "an @ after a ? may be part of the password"
         );
