@@ -536,9 +536,9 @@ pub(crate) fn full_journey(
         &serde_json::json!({"email": email, "password": password}),
     );
     assert_eq!(r.status, 202, "{}", r.body);
-    let link = mail.link(email, "/verify-email", &mut seen);
+    let link = mail.link(email, "/auth/verify-email", &mut seen);
     assert!(
-        link.starts_with(&format!("{public_url}/verify-email?token=")),
+        link.starts_with(&format!("{public_url}/auth/verify-email?token=")),
         "{link}"
     );
     secrets.push(token_of(&link));
@@ -585,9 +585,9 @@ pub(crate) fn full_journey(
         &serde_json::json!({"email": email}),
     );
     assert_eq!(r.status, 202, "{}", r.body);
-    let link = mail.link(email, "/reset-password", &mut seen);
+    let link = mail.link(email, "/auth/reset-password", &mut seen);
     assert!(
-        link.starts_with(&format!("{public_url}/reset-password?token=")),
+        link.starts_with(&format!("{public_url}/auth/reset-password?token=")),
         "{link}"
     );
     assert!(!link.contains("evil.example"));
