@@ -54,9 +54,12 @@ impl Pair {
         let prefix = support::fresh_prefix();
         let cleanup = Cleanup::new(&url, &prefix);
         // One schema, migrated once; each instance gets a pool of its own.
-        let (_, schema) = pg_support::fresh_schema(&database_url).await;
+        let (schema, options) = pg_support::fresh_store_schema(&database_url).await;
         let instance = async || {
-            let pool = pg_support::test_pool().connect_with(schema.clone()).await;
+            let pool = pg_support::test_pool()
+                .schema(schema.clone())
+                .connect_with(options.clone())
+                .await;
             Arc::new(pool.unwrap_or_else(|e| panic!("connecting the store: {e:?}")))
         };
         let (db_a, db_b) = (instance().await, instance().await);

@@ -37,10 +37,11 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
         return;
     };
     let server = support::Server::start(&[]);
-    let (_, schema) = pg_support::fresh_schema(&database_url).await;
+    let (schema, options) = pg_support::fresh_store_schema(&database_url).await;
     let db = Arc::new(
         pg_support::test_pool()
-            .connect_with(schema)
+            .schema(schema)
+            .connect_with(options)
             .await
             .unwrap_or_else(|e| panic!("connecting the store: {e:?}")),
     );
