@@ -78,7 +78,7 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     ApiError::forbidden_origin().into_response()
 }
 
-fn is_cross_site(headers: &HeaderMap, state: &AuthState) -> bool {
+pub(crate) fn is_cross_site(headers: &HeaderMap, state: &AuthState) -> bool {
     let bearer_only = state.web.bearer_tokens
         && bearer_token(headers).is_some()
         && cookie::read(headers, &state.web.cookie_name).is_none();

@@ -77,7 +77,9 @@ enum Refusal {
 /// `WebConfig::login_page` with `next=` the path and query the browser
 /// asked for (a GET or HEAD; other methods get the 401: a form re-posted
 /// after sign-in would repeat a state change). A signed-in user without the
-/// role or permission gets 403 `forbidden` in the envelope either way.
+/// role or permission gets 403 `forbidden` in the envelope either way. A
+/// cross-site POST, PUT, PATCH or DELETE is refused with 403
+/// `forbidden_origin` as [`crate::refuse_cross_site`] would (S7).
 ///
 /// ```
 /// use auth_axum::RequireAuth;
@@ -139,6 +141,21 @@ impl RequireAuth {
             }
             Err(err) => return Err(err.into_response()),
         };
+        // The application's state changes under the cookie get the library's
+        // cross-site refusal too, layer or not (S7).
+        let state_changing = matches!(
+            parts.method,
+            axum::http::Method::POST
+                | axum::http::Method::PUT
+                | axum::http::Method::PATCH
+                | axum::http::Method::DELETE
+        );
+        if state_changing {
+            let state = AuthState::from_parts(&parts).map_err(IntoResponse::into_response)?;
+            if crate::csrf::is_cross_site(&parts.headers, &state) {
+                return Err(ApiError::forbidden_origin().into_response());
+            }
+        }
         let allowed = match &self.requirement {
             Requirement::SignedIn => true,
             Requirement::Role(role) => roles(&parts, &session).await?.contains(role),

@@ -275,3 +275,146 @@ async fn a_profile_the_service_does_not_take_answers_422_over_http_and_stores_no
         .await;
     assert_eq!(wrong.status.as_u16(), 422);
 }
+
+/// Roles from another source than the stores: everyone at example.com is staff.
+#[derive(Debug)]
+struct StaffByDomain;
+
+impl auth_axum::RoleSource for StaffByDomain {
+    fn roles<'a>(
+        &'a self,
+        _auth: &'a auth_core::Auth,
+        user: &'a auth_core::store::User,
+    ) -> auth_axum::RolesFuture<'a> {
+        Box::pin(async move {
+            let staff = user.email.as_str().ends_with("@example.com");
+            Ok(if staff {
+                vec![auth_core::store::Role::new("staff").unwrap()]
+            } else {
+                Vec::new()
+            })
+        })
+    }
+}
+
+fn guarded(api: &mut Api) {
+    use auth_axum::Permissions;
+    use auth_core::store::Role;
+    let state = api.state.clone().with_permissions(
+        Permissions::new()
+            .grant(Role::new("editor").unwrap(), ["posts:write"])
+            .grant(Role::new("admin").unwrap(), ["posts:write", "posts:delete"]),
+    );
+    let mine = Router::new()
+        .route(
+            "/admin",
+            get(|| async { "admin" }).layer(RequireAuth::api().role(Role::new("admin").unwrap())),
+        )
+        .route(
+            "/posts",
+            post(|| async { "written" }).layer(RequireAuth::api().permission("posts:write")),
+        )
+        .route(
+            "/posts/delete",
+            post(|| async { "deleted" }).layer(RequireAuth::api().permission("posts:delete")),
+        );
+    api.state = state.clone();
+    api.app = state
+        .wrap(mine.merge(state.routes()))
+        .layer(MockConnectInfo(SocketAddr::from((PEER, 40000))));
+}
+
+#[tokio::test]
+async fn roles_and_permissions_answer_403_until_granted_and_revocation_is_seen_at_once() {
+    use auth_core::conformance::Harness;
+    use auth_core::store::Role;
+    let mut api = Api::new();
+    guarded(&mut api);
+    api.verified(EMAIL).await;
+    let cookie = api.login(EMAIL, PW).await;
+    let call = async |method: Method, path: &str| {
+        api.call(method, path, Some(json!({})), Some(&cookie)).await
+    };
+    for (method, path) in [
+        (Method::GET, "/admin"),
+        (Method::POST, "/posts"),
+        (Method::POST, "/posts/delete"),
+    ] {
+        let refused = call(method, path).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (403, "forbidden"),
+            "{path}"
+        );
+    }
+    let user = api
+        .h
+        .stores
+        .users
+        .user_by_email(EMAIL)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let ctx = Harness::ctx(1);
+    let editor = Role::new("editor").unwrap();
+    assert!(api.h.auth.grant_role(user, &editor, &ctx).await.unwrap());
+    assert_eq!(call(Method::POST, "/posts").await.text, "written");
+    assert_eq!(
+        call(Method::POST, "/posts/delete").await.status.as_u16(),
+        403
+    );
+    let admin = Role::new("admin").unwrap();
+    api.h.auth.grant_role(user, &admin, &ctx).await.unwrap();
+    assert_eq!(call(Method::GET, "/admin").await.text, "admin");
+    assert_eq!(call(Method::POST, "/posts/delete").await.text, "deleted");
+    // A revoked role is refused on the very next request.
+    assert!(api.h.auth.revoke_role(user, &admin, &ctx).await.unwrap());
+    assert_eq!(call(Method::GET, "/admin").await.status.as_u16(), 403);
+    // Without a session: 401, not 403.
+    let anonymous = api.call(Method::GET, "/admin", None, None).await;
+    assert_eq!(anonymous.status.as_u16(), 401);
+}
+
+#[tokio::test]
+async fn an_application_s_own_role_source_decides() {
+    let mut api = Api::new();
+    api.state = api
+        .state
+        .clone()
+        .with_role_source(std::sync::Arc::new(StaffByDomain));
+    let state = api.state.clone();
+    let mine = Router::new().route(
+        "/staff",
+        get(|| async { "staff" })
+            .layer(RequireAuth::api().role(auth_core::store::Role::new("staff").unwrap())),
+    );
+    api.app = state
+        .wrap(mine.merge(state.routes()))
+        .layer(MockConnectInfo(SocketAddr::from((PEER, 40000))));
+    api.verified(EMAIL).await;
+    let cookie = api.login(EMAIL, PW).await;
+    let staff = api.call(Method::GET, "/staff", None, Some(&cookie)).await;
+    assert_eq!(staff.text, "staff");
+}
+
+#[tokio::test]
+async fn s7_a_guarded_state_change_refuses_cross_site_requests_without_a_csrf_layer() {
+    let api = with_login_page();
+    api.verified(EMAIL).await;
+    let cookie = api.login(EMAIL, PW).await;
+    let request = Request::post("/api/orders")
+        .header(header::COOKIE, cookie.clone())
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    let refused = api.send(request).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (403, "forbidden_origin")
+    );
+    let same = api
+        .call(Method::POST, "/api/orders", Some(json!({})), Some(&cookie))
+        .await;
+    assert_eq!(same.text, "created");
+}

@@ -84,10 +84,15 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<bool, AuthError> {
         let e = &self.inner;
+        // The row goes first: a sign-in racing the deletion then finds no
+        // user when it re-reads the account, and a session made before it
+        // ends here, with its cached snapshot (S5).
+        let existed = e.users.delete_user(user_id).await?;
         e.sessions
             .revoke_user_sessions(user_id, None, e.now())
             .await?;
-        if !e.users.delete_user(user_id).await? {
+        e.user_changed(user_id).await?;
+        if !existed {
             return Ok(false);
         }
         e.audit(AuditKind::AccountDeleted, ctx, Some(user_id), None, None)
