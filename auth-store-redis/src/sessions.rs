@@ -526,6 +526,23 @@ impl SessionStore for RedisSessionStore {
         Ok(sessions)
     }
 
+    /// One `ZCOUNT` of the index entries scored after `now`: a revocation
+    /// lowers its entry's score to the revocation time and a touch raises it
+    /// to the new idle deadline, so this counts every active session, plus
+    /// any that ended within the millisecond before `now`.
+    async fn count_user_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let mut count = redis::cmd("ZCOUNT");
+        count
+            .arg(self.conn.keys().index(user_id))
+            .arg(format!("({}", floor_ms(now)))
+            .arg("+inf");
+        self.conn.query(&count, Retry::OnceOnIo).await
+    }
+
     /// Scans for every user index under the prefix (on a cluster, on every
     /// primary), takes the entries of the sessions dead by `before` out of it
     /// and deletes those sessions. Redis's TTLs remove them anyway; this only

@@ -79,10 +79,24 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
         )
         .await;
 
+    // Two more sessions: the user has three when the counted login starts.
+    h.login("counted@example.com", PW).await;
+    h.login("counted@example.com", PW).await;
+
     let mut redis = Monitor::start(&server);
     users.take();
     let token = h.login("counted@example.com", PW).await;
     let login = redis.take();
+    // The client's and the account's counters, the account's check-and-count
+    // (S6), its clear, the index entry, the session, the cap's count: seven,
+    // however many sessions the user has (the cap used to read each one).
+    assert_eq!(
+        login,
+        [
+            "hmget", "hmget", "evalsha", "del", "evalsha", "evalsha", "zcount"
+        ],
+        "successful login"
+    );
     eprintln!(
         "successful login: Redis {login:?}, user store {}",
         users.take()
@@ -102,6 +116,11 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
         "{wrong:?}"
     );
     let failed = redis.take();
+    assert_eq!(
+        failed,
+        ["hmget", "hmget", "evalsha", "evalsha"],
+        "failed login"
+    );
     eprintln!(
         "failed login: Redis {failed:?}, user store {}",
         users.take()

@@ -217,8 +217,10 @@ pub async fn list_shows_active_sessions_newest_first(f: SessionFixture) {
         .map(|s| s.id)
         .collect();
     assert_eq!(ids, [new.id, old.id]);
+    assert_eq!(f.store.count_user_sessions(user, now).await.unwrap(), 2);
     // After the idle deadline nothing is active.
     let late = t0() + Duration::minutes(40);
+    assert_eq!(f.store.count_user_sessions(user, late).await.unwrap(), 0);
     assert!(
         f.store
             .list_user_sessions(user, late)

@@ -376,8 +376,14 @@ impl Engine {
     /// Ends the user's oldest live sessions beyond `max_sessions_per_user`.
     async fn end_sessions_over_the_cap(&self, user_id: UserId) -> Result<(), AuthError> {
         let now = self.now();
+        let cap = self.config.max_sessions_per_user;
+        // Counting first: at or under the cap (nearly every sign-in), one
+        // cheap call instead of reading every session.
+        if self.sessions.count_user_sessions(user_id, now).await? <= cap {
+            return Ok(());
+        }
         let live = self.sessions.list_user_sessions(user_id, now).await?;
-        for old in live.iter().skip(self.config.max_sessions_per_user) {
+        for old in live.iter().skip(cap) {
             self.sessions.revoke_session(user_id, old.id, now).await?;
         }
         Ok(())

@@ -210,6 +210,23 @@ pub trait SessionStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError>;
 
+    /// How many of the user's sessions are active at `now`: the length of
+    /// [`SessionStore::list_user_sessions`], which is what the default does.
+    /// The engine asks after every sign-in (`max_sessions_per_user`), so a
+    /// backend that can count without reading each session should: Redis
+    /// counts its index, where a session that ended in the last millisecond
+    /// before `now` may still be counted (never one that is active left out).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn count_user_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        Ok(self.list_user_sessions(user_id, now).await?.len())
+    }
+
     /// Deletes sessions past a deadline or revoked before `before`. Returns how many.
     ///
     /// # Errors
