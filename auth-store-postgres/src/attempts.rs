@@ -46,8 +46,12 @@ SELECT count, last_at FROM {schema}.attempt_counters WHERE counter_key = $1 AND 
 
 pub(crate) const CLEAR: &str = "DELETE FROM {schema}.attempt_counters WHERE counter_key = $1";
 
-pub(crate) const DELETE_EXPIRED_ATTEMPTS: &str =
-    "DELETE FROM {schema}.attempt_counters WHERE expires_at <= $1";
+/// One batch of the cleanup ($2 rows at most), oldest first through the
+/// deadline's index, so each batch starts where the last one ended.
+pub(crate) const DELETE_EXPIRED_ATTEMPTS: &str = "\
+DELETE FROM {schema}.attempt_counters WHERE counter_key = ANY(ARRAY(
+  SELECT counter_key FROM {schema}.attempt_counters WHERE expires_at <= $1
+  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
 fn state(count: i32, last_at: OffsetDateTime) -> Result<AttemptState, StoreError> {
     let count = u32::try_from(count).map_err(|_| InvalidRow::error("count", &count))?;
@@ -137,13 +141,7 @@ impl AttemptStore for PgStore {
     }
 
     async fn delete_expired_attempts(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let done = self
-            .run(
-                sqlx::query(self.sql.delete_expired_attempts.clone())
-                    .bind(now)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_in_batches(&self.sql.delete_expired_attempts, now)
+            .await
     }
 }

@@ -24,7 +24,12 @@ VALUES ($1, $2, $3, $4, $5, $6, jsonb_strip_nulls(jsonb_build_object('detail', $
 ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL
 DO UPDATE SET count = audit_log.count + 1";
 
-pub(crate) const DELETE_BEFORE: &str = "DELETE FROM {schema}.audit_log WHERE created_at < $1";
+/// One batch of retention ($2 rows at most), oldest first through the
+/// index, so each batch starts where the last one ended.
+pub(crate) const DELETE_BEFORE: &str = "\
+DELETE FROM {schema}.audit_log WHERE id = ANY(ARRAY(
+  SELECT id FROM {schema}.audit_log WHERE created_at < $1
+  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
 pub(crate) const EVENTS_FOR_USER: &str = "\
 SELECT user_id, event, email, ip, user_agent, request_id, details->>'detail' AS detail, created_at,
@@ -110,14 +115,8 @@ impl AuditSink for PgStore {
     }
 
     async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let done = self
-            .run(
-                sqlx::query(self.sql.delete_before.clone())
-                    .bind(before)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_in_batches(&self.sql.delete_before, before)
+            .await
     }
 
     async fn events_for_user(

@@ -25,8 +25,12 @@ RETURNING user_id, payload, created_at, expires_at, expires_at >= $3 AS live";
 
 /// Challenges are valid through `expires_at` itself, so only strictly older
 /// ones go.
-pub(crate) const DELETE_EXPIRED_CHALLENGES: &str =
-    "DELETE FROM {schema}.challenges WHERE expires_at < $1";
+/// One batch of the cleanup ($2 rows at most), oldest first through the
+/// deadline's index, so each batch starts where the last one ended.
+pub(crate) const DELETE_EXPIRED_CHALLENGES: &str = "\
+DELETE FROM {schema}.challenges WHERE hash = ANY(ARRAY(
+  SELECT hash FROM {schema}.challenges WHERE expires_at < $1
+  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
 /// A row [`TAKE_CHALLENGE`] returns.
 #[derive(sqlx::FromRow)]
@@ -79,13 +83,7 @@ impl ChallengeStore for PgStore {
     }
 
     async fn delete_expired_challenges(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let done = self
-            .run(
-                sqlx::query(self.sql.delete_expired_challenges.clone())
-                    .bind(now)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_in_batches(&self.sql.delete_expired_challenges, now)
+            .await
     }
 }

@@ -279,24 +279,68 @@ async fn hot_queries_use_their_indexes() {
     )
     .await;
     assert_uses(&plan, "audit_log_user_id_created_at_idx");
-    // Cleanup: by expiry or use, through the indexes.
+    // Cleanup, a bounded batch per statement: found through the deadline
+    // indexes, deleted through the primary keys.
     let plan = explain(
         &pool,
         "delete_expired_tokens",
         &sql.delete_expired_tokens,
-        Binds(&[Now]),
+        Binds(&[Now, Limit]),
     )
     .await;
     assert_uses(&plan, "one_time_tokens_expires_at_idx");
     assert_uses(&plan, "one_time_tokens_consumed_at_idx");
+    assert_uses(&plan, "one_time_tokens_pkey");
     let plan = explain(
         &pool,
         "delete_expired_challenges",
         &sql.delete_expired_challenges,
-        Binds(&[Now]),
+        Binds(&[Now, Limit]),
     )
     .await;
     assert_uses(&plan, "challenges_expires_at_idx");
+    assert_uses(&plan, "challenges_pkey");
+    let plan = explain(
+        &pool,
+        "delete_expired_attempts",
+        &sql.delete_expired_attempts,
+        Binds(&[Now, Limit]),
+    )
+    .await;
+    assert_uses(&plan, "attempt_counters_expires_at_idx");
+    assert_uses(&plan, "attempt_counters_pkey");
+    let plan = explain(
+        &pool,
+        "delete_before",
+        &sql.delete_before,
+        Binds(&[Now, Limit]),
+    )
+    .await;
+    assert_uses(&plan, "audit_log_created_at_idx");
+    assert_uses(&plan, "audit_log_pkey");
+    let plan = explain(
+        &pool,
+        "delete_unverified",
+        &sql.delete_unverified,
+        Binds(&[Now, Limit]),
+    )
+    .await;
+    assert_uses(&plan, "users_unverified_created_at_idx");
+    assert_uses(&plan, "users_pkey");
+    // Sessions have no deadline index (every touch would update it): the
+    // sweep reads one range of pages per statement, never the whole table.
+    let plan = explain(
+        &pool,
+        "delete_expired_sessions",
+        &sql.delete_expired_sessions,
+        Binds(&[Now, Step, Step]),
+    )
+    .await;
+    assert!(
+        plan.contains("Tid Range Scan"),
+        "expected a TID range scan:\n{plan}"
+    );
+    assert!(!plan.contains("Seq Scan"), "sequential scan in:\n{plan}");
 
     pool.execute(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
         .await

@@ -6,6 +6,7 @@ mod challenges;
 mod credentials;
 mod error;
 mod migrate;
+mod purge;
 mod roles;
 mod schema;
 mod sessions;
@@ -237,6 +238,7 @@ pub struct PgStore {
     query_timeout: Option<Duration>,
     schema: PgSchema,
     sql: Arc<sql::Statements>,
+    purge_batch: u32,
 }
 
 impl fmt::Debug for PgStore {
@@ -245,6 +247,7 @@ impl fmt::Debug for PgStore {
             .field("pool_size", &self.pool.size())
             .field("query_timeout", &self.query_timeout)
             .field("schema", &self.schema)
+            .field("purge_batch", &self.purge_batch)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +278,7 @@ impl PgStore {
             pool,
             query_timeout,
             schema,
+            purge_batch: purge::DEFAULT_BATCH,
         }
     }
 

@@ -63,9 +63,17 @@ pub(crate) const LIST_USER_SESSIONS: &str = concat!(
 /// Dead sessions: past a deadline, or revoked. The idle deadline is not indexed
 /// (so touches stay heap-only updates): this scans the table, which suits a
 /// periodic job.
+/// One range of heap pages of the cleanup sweep (see
+/// [`PgStore::delete_by_page_ranges`]): $2 the first page, $3 the page after
+/// the last, read as a TID range scan.
 pub(crate) const DELETE_EXPIRED_SESSIONS: &str = "\
 DELETE FROM {schema}.sessions
-WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1 OR revoked_at <= $1";
+WHERE ctid >= format('(%s,0)', $2::bigint)::tid AND ctid < format('(%s,0)', $3::bigint)::tid
+  AND (idle_expires_at <= $1 OR absolute_expires_at <= $1 OR revoked_at <= $1)";
+
+/// The heap pages of `sessions`, where the cleanup sweep ends.
+pub(crate) const SESSION_PAGES: &str = "\
+SELECT pg_relation_size('{schema}.sessions'::regclass) / current_setting('block_size')::bigint";
 
 /// A `sessions` row.
 #[derive(sqlx::FromRow)]
@@ -230,13 +238,11 @@ impl SessionStore for PgStore {
     }
 
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let done = self
-            .run(
-                sqlx::query(self.sql.delete_expired_sessions.clone())
-                    .bind(before)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_by_page_ranges(
+            &self.sql.session_pages,
+            &self.sql.delete_expired_sessions,
+            before,
+        )
+        .await
     }
 }

@@ -81,6 +81,7 @@ statements! {
     revoke_user_sessions: sessions::REVOKE_USER_SESSIONS,
     list_user_sessions: sessions::LIST_USER_SESSIONS,
     delete_expired_sessions: sessions::DELETE_EXPIRED_SESSIONS,
+    session_pages: sessions::SESSION_PAGES,
     insert_token: tokens::INSERT_TOKEN,
     consume_token: tokens::CONSUME_TOKEN,
     peek_token: tokens::PEEK_TOKEN,

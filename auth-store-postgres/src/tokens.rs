@@ -37,8 +37,12 @@ UPDATE {schema}.one_time_tokens SET consumed_at = $3
 WHERE user_id = $1 AND purpose = $2 AND consumed_at IS NULL";
 
 /// Tokens are valid through `expires_at` itself, so only strictly older ones go.
-pub(crate) const DELETE_EXPIRED_TOKENS: &str =
-    "DELETE FROM {schema}.one_time_tokens WHERE expires_at < $1 OR consumed_at <= $1";
+/// One batch of the cleanup ($2 rows at most; rows another call holds are
+/// left for the next purge).
+pub(crate) const DELETE_EXPIRED_TOKENS: &str = "\
+DELETE FROM {schema}.one_time_tokens WHERE token_hash = ANY(ARRAY(
+  SELECT token_hash FROM {schema}.one_time_tokens WHERE expires_at < $1 OR consumed_at <= $1
+  LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
 #[async_trait]
 impl TokenStore for PgStore {
@@ -119,13 +123,7 @@ impl TokenStore for PgStore {
     }
 
     async fn delete_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let done = self
-            .run(
-                sqlx::query(self.sql.delete_expired_tokens.clone())
-                    .bind(before)
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected())
+        self.delete_in_batches(&self.sql.delete_expired_tokens, before)
+            .await
     }
 }

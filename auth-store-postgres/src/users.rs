@@ -53,8 +53,13 @@ WHERE id = $1";
 /// partial index `users_unverified_created_at_idx`.
 /// Credentials, tokens, sessions, challenges and roles go with the row
 /// (foreign keys `ON DELETE CASCADE`).
-pub(crate) const DELETE_UNVERIFIED: &str = "DELETE FROM {schema}.users \
-     WHERE email_verified_at IS NULL AND created_at < $1 RETURNING id";
+/// One batch of the cleanup ($2 rows at most), oldest first through the
+/// deadline's index, so each batch starts where the last one ended.
+pub(crate) const DELETE_UNVERIFIED: &str = "\
+DELETE FROM {schema}.users WHERE id = ANY(ARRAY(
+  SELECT id FROM {schema}.users WHERE email_verified_at IS NULL AND created_at < $1
+  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+RETURNING id";
 pub(crate) const DELETE_USER: &str = "DELETE FROM {schema}.users WHERE id = $1";
 pub(crate) const SET_DISABLED: &str =
     "UPDATE {schema}.users SET disabled_at = $2, updated_at = $3 WHERE id = $1";
@@ -127,12 +132,8 @@ impl UserStore for PgStore {
         &self,
         created_before: OffsetDateTime,
     ) -> Result<Vec<UserId>, StoreError> {
-        let ids: Vec<Uuid> = self
-            .run(
-                sqlx::query_scalar(self.sql.delete_unverified.clone())
-                    .bind(created_before)
-                    .fetch_all(&self.pool),
-            )
+        let ids = self
+            .delete_ids_in_batches(&self.sql.delete_unverified, created_before)
             .await?;
         Ok(ids.into_iter().map(UserId).collect())
     }

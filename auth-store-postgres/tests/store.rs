@@ -431,3 +431,109 @@ async fn session_methods_round_trip_and_unknown_ones_are_errors() {
         Err(StoreError::Other(_))
     ));
 }
+
+/// Issue 18: every cleanup deletes in bounded batches, one statement each,
+/// and loops until nothing dead is left: with a batch of 3, each call here
+/// takes several statements (sessions: one per heap page, over about 30 pages
+/// of rows made wide by their user agents) and still deletes every dead row
+/// and no live one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_deletes_in_batches_until_nothing_dead_is_left() {
+    let Some(store) = support::store().await else {
+        return;
+    };
+    let store = store.purge_batch_size(3);
+    let owner = user(&store).await;
+    let agent = "a".repeat(1000);
+    for n in 0..200_u8 {
+        let mut dead = session(n, owner);
+        dead.user_agent = Some(agent.clone());
+        store.create_session(dead).await.unwrap();
+    }
+    let mut live = session(250, owner);
+    live.idle_expires_at = t0() + Duration::days(2);
+    live.absolute_expires_at = t0() + Duration::days(2);
+    store.create_session(live.clone()).await.unwrap();
+    for n in 0..10_u8 {
+        let expires_at = t0() + Duration::minutes(if n == 0 { 120 } else { 30 });
+        let token = NewToken {
+            hash: TokenHash([n; 32]),
+            purpose: TokenPurpose::PasswordReset,
+            user_id: owner,
+            created_at: t0(),
+            expires_at,
+        };
+        store.insert_token(token).await.unwrap();
+        let challenge = NewChallenge {
+            hash: TokenHash([n; 32]),
+            purpose: ChallengePurpose::SECOND_FACTOR,
+            user_id: Some(owner),
+            payload: vec![n],
+            created_at: t0(),
+            expires_at,
+        };
+        store.insert_challenge(challenge).await.unwrap();
+        let key = AttemptKey::Account(AttemptScope::Login, format!("{n}@batch.example"));
+        let ttl = expires_at - t0();
+        store.increment(&key, t0(), ttl).await.unwrap();
+        let event = AuditEvent {
+            at: t0() - Duration::minutes(if n == 0 { 0 } else { 10 }),
+            kind: AuditKind::AccountDisabled,
+            user_id: Some(owner),
+            email: None,
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            detail: None,
+            count: 1,
+        };
+        store.record(event).await.unwrap();
+    }
+    let unverified: Vec<UserId> = {
+        let mut ids = Vec::new();
+        for n in 0..7 {
+            let new = NewUser {
+                id: UserId::new_random(),
+                email: EmailAddress::parse(&format!("unverified{n}@batch.example")).unwrap(),
+                password_hash: None,
+                created_at: t0() - Duration::days(3),
+            };
+            ids.push(store.create_user(new).await.unwrap().id);
+        }
+        ids
+    };
+
+    let later = t0() + Duration::hours(1);
+    assert_eq!(store.delete_expired_sessions(later).await.unwrap(), 200);
+    assert_eq!(
+        store.session_by_token(&live.token_hash).await.unwrap(),
+        Some(live)
+    );
+    assert_eq!(store.delete_expired_tokens(later).await.unwrap(), 9);
+    assert_eq!(store.delete_expired_challenges(later).await.unwrap(), 9);
+    assert_eq!(store.delete_expired_attempts(later).await.unwrap(), 9);
+    assert_eq!(
+        store
+            .delete_events_before(t0() - Duration::minutes(1))
+            .await
+            .unwrap(),
+        9
+    );
+    let mut gone = store
+        .delete_unverified_users(t0() - Duration::days(1))
+        .await
+        .unwrap();
+    gone.sort_by_key(|u| u.0);
+    let mut expected = unverified;
+    expected.sort_by_key(|u| u.0);
+    assert_eq!(gone, expected);
+    // What is left is live: the owner (unverified too, but created after the
+    // cut-off) and its token that expires later.
+    assert!(store.user_by_id(owner).await.unwrap().is_some());
+    assert!(matches!(
+        store
+            .consume_token(TokenPurpose::PasswordReset, &TokenHash([0; 32]), later)
+            .await,
+        Ok(TokenCheck::Valid(_))
+    ));
+}
