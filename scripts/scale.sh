@@ -211,6 +211,21 @@ register_verified e "$EMAIL" "$PASSWORD"
 PHC=$(q "$EMPTY_DATABASE_URL" -c "SELECT p.hash FROM \"$S\".password_credentials p JOIN \"$S\".users u ON u.id = p.user_id WHERE u.email_normalized = '$EMAIL'")
 [[ $PHC == '$argon2id$'* ]] || die "no argon2id hash for $EMAIL on $EMPTY_DB"
 
+# The login phase's accounts u1 .. uLOGIN_USERS (each wrk thread cycles
+# through its own, so no account has two logins in flight: concurrent logins
+# of one account are held to its lockout threshold on purpose, S6). The loaded
+# database has them among its users; the empty one gets them here, with the
+# same hash, so both measure the same logins.
+LOGIN_USERS=$(( SCALE_USERS < 64 ? SCALE_USERS : 64 ))
+PGOPTIONS="-c search_path=$S" psql "$EMPTY_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -v phc="$PHC" >/dev/null <<SQL ||
+INSERT INTO users (id, email, email_normalized, email_verified_at, created_at, updated_at)
+SELECT gen_random_uuid(), 'u' || i || '@scale.example', 'u' || i || '@scale.example', now(), now(), now()
+FROM generate_series(1, $LOGIN_USERS) AS i WHERE i <> $MID;
+INSERT INTO password_credentials (user_id, hash, changed_at)
+SELECT id, :'phc', now() FROM users WHERE email_normalized LIKE 'u%@scale.example' AND email_normalized <> '$EMAIL';
+SQL
+  die "adding the login users to $(db_name "$EMPTY_DATABASE_URL") failed"
+
 # --- the load ----------------------------------------------------------------------
 declare -A LOADT # seconds per table
 # load_sql NAME SQL: one statement, bounded by what is left of the budget.
@@ -348,8 +363,8 @@ op() {
     R[$k.$name.exhausted]=$(( ${R[$k.$name.a.exhausted]:-0} + ${R[$k.$name.b.exhausted]:-0} ))
   done
 }
-LOGIN_BODY="{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}"
-op login 8 /api/v1/auth/login WRK_METHOD=POST WRK_BODY="$LOGIN_BODY" WRK_COUNT=1
+op login 8 /api/v1/auth/login WRK_METHOD=POST WRK_LOGINS="$LOGIN_USERS" WRK_PASSWORD="$PASSWORD" \
+  WRK_COUNT=1
 # The measured session, after the logins: beyond max_sessions_per_user (100)
 # they end the user's oldest sessions.
 declare -A CK
@@ -468,11 +483,11 @@ PY
   sed 's/.*/MEMORY USAGE "&" SAMPLES 0/' "$WORK/m.keys" | redis-cli -u "$REDIS_URL" >"$WORK/m.usage"
   MEM_TABLE=$(paste "$WORK/m.keys" "$WORK/m.usage" | awk -v p="$MEM_PREFIX" '
     { k = substr($1, length(p) + 2)
-      kind = (k ~ /^tok:/) ? "tok (token hash -> session)" : (k ~ /^sid:/) ? "sid (session id -> owner)" :
-             (k ~ /:s:/) ? "session hash" : (k ~ /:idx$/) ? "user index (sorted set)" : (k ~ /^att:/) ? "attempt counters" : "other"
+      kind = (k ~ /^\{t:.*\}:r$/) ? "session record (string)" : (k ~ /^\{u:.*\}:ix$/) ? "user index (sorted set)" :
+             (k ~ /^att:/) ? "attempt counters" : "other"
       n[kind]++; b[kind] += $2
       if (kind != "attempt counters") total += $2
-      if (kind == "session hash") sessions++ }
+      if (kind == "session record (string)") sessions++ }
     END { for (x in n) printf "| %s | %d | %d | %.0f |\n", x, n[x], b[x], b[x] / n[x]
           printf "TOTAL %d %d\n", total, sessions }')
   MEM_TOTAL=$(awk '/^TOTAL/ { print $2 }' <<<"$MEM_TABLE")

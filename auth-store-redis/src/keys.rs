@@ -35,29 +35,37 @@ impl Keys {
         format!("{}:ch:{}", self.prefix, hex(&hash.0))
     }
 
-    /// `<prefix>:{t:<hex token hash>}:s`: one hash per session, with its
-    /// user's snapshot and stamp, found from the token alone (the token does
-    /// not name its user); `{t:<hex token hash>}` is its hash tag.
+    /// `<prefix>:{t:<hex of the token hash's first 16 bytes>}:r`: one string
+    /// per session (`record.rs`), with its user's snapshot and stamp, found
+    /// from the token alone (the token does not name its user); the record
+    /// holds the hash's other 16 bytes, checked on every read. The braces
+    /// are its hash tag.
     pub(crate) fn session(&self, hash: &TokenHash) -> String {
-        format!("{}:{{t:{}}}:s", self.prefix, hex(&hash.0))
+        self.session_of_head(crate::record::hash_head(hash))
     }
 
-    /// `<prefix>:{u:<user id>}:idx`: a sorted set of the user's sessions, as
-    /// `<session id>:<hex token hash>`, scored by when each stops being usable
-    /// (milliseconds since the Unix epoch).
+    /// [`Self::session`] from the hash's first 16 bytes (an index entry's).
+    pub(crate) fn session_of_head(&self, head: &[u8]) -> String {
+        format!("{}:{{t:{}}}:r", self.prefix, hex(head))
+    }
+
+    /// `<prefix>:{u:<user id>}:ix`: a sorted set of the user's sessions, each
+    /// entry the session id's 16 bytes then the token hash's first 16,
+    /// scored by when each stops being usable (milliseconds since the Unix
+    /// epoch).
     pub(crate) fn index(&self, user: UserId) -> String {
-        format!("{}:{{u:{}}}:idx", self.prefix, user.0.simple())
+        format!("{}:{{u:{}}}:ix", self.prefix, user.0.simple())
     }
 
     /// A `SCAN MATCH` pattern for every user index under the prefix.
     pub(crate) fn index_pattern(&self) -> String {
-        format!("{}:{{u:*}}:idx", glob_escape(&self.prefix))
+        format!("{}:{{u:*}}:ix", glob_escape(&self.prefix))
     }
 
     /// The user of an index key found by [`Self::index_pattern`].
     pub(crate) fn index_user(&self, key: &str) -> Option<UserId> {
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix(":{u:")?;
-        let id = rest.strip_suffix("}:idx")?;
+        let id = rest.strip_suffix("}:ix")?;
         Uuid::try_parse(id).ok().map(UserId)
     }
 }
@@ -69,18 +77,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
-}
-
-/// Parses 64 hex digits into a token hash.
-pub(crate) fn parse_token_hash(s: &str) -> Option<TokenHash> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0_u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(TokenHash(out))
 }
 
 /// Escapes the glob characters of Redis `MATCH` patterns.
@@ -180,7 +176,7 @@ mod tests {
         let hash = TokenHash(std::array::from_fn(|i| u8::try_from(i).unwrap_or(0)));
         assert_eq!(
             hash_tag(&keys.session(&hash)),
-            format!("t:{}", hex(&hash.0))
+            format!("t:{}", hex(&hash.0[..16]))
         );
         let user = UserId::new_random();
         assert_eq!(
@@ -202,10 +198,12 @@ mod tests {
         let keys = Keys::new("p");
         let user = UserId(Uuid::from_u128(1));
         let u = "00000000000000000000000000000001";
-        assert_eq!(keys.index(user), format!("p:{{u:{u}}}:idx"));
+        assert_eq!(keys.index(user), format!("p:{{u:{u}}}:ix"));
+        let mut hash = [0xab; 32];
+        hash[16..].fill(0xcd);
         assert_eq!(
-            keys.session(&TokenHash([0xab; 32])),
-            format!("p:{{t:{}}}:s", "ab".repeat(32))
+            keys.session(&TokenHash(hash)),
+            format!("p:{{t:{}}}:r", "ab".repeat(16))
         );
         let ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
         assert_eq!(
@@ -224,23 +222,15 @@ mod tests {
             format!("p:ch:{}", "0f".repeat(32))
         );
         assert_eq!(keys.index_user(&keys.index(user)), Some(user));
-        assert_eq!(keys.index_user("p:{u:zz}:idx"), None);
-        assert_eq!(keys.index_user("q:{u:1}:idx"), None);
+        assert_eq!(keys.index_user("p:{u:zz}:ix"), None);
+        assert_eq!(keys.index_user("q:{u:1}:ix"), None);
     }
 
     #[test]
     fn patterns_escape_glob_characters() {
         assert_eq!(
             Keys::new("a*b?[c]").index_pattern(),
-            r"a\*b\?\[c\]:{u:*}:idx"
+            r"a\*b\?\[c\]:{u:*}:ix"
         );
-    }
-
-    #[test]
-    fn token_hashes_round_trip_through_hex() {
-        let hash = TokenHash(std::array::from_fn(|i| u8::try_from(i * 7).unwrap_or(0)));
-        assert_eq!(parse_token_hash(&hex(&hash.0)), Some(hash));
-        assert_eq!(parse_token_hash("ab"), None);
-        assert_eq!(parse_token_hash(&"zz".repeat(32)), None);
     }
 }

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod agent;
 mod attempts;
 mod challenges;
 mod codec;
 mod conn;
 mod keys;
+mod record;
 mod sessions;
 
 pub use attempts::{RedisAttemptStore, UnavailablePolicy};

@@ -82,7 +82,8 @@ impl Pair {
         self.b.clock.advance(by);
     }
 
-    /// How many sessions hold a user snapshot (field `u` of a session hash).
+    /// How many sessions hold a user snapshot (the record's flags byte, its
+    /// second, has bit 2: the layout of `record.rs`).
     fn snapshots(&self) -> usize {
         let mut conn = redis::Client::open(self.url.as_str())
             .unwrap()
@@ -92,11 +93,8 @@ impl Pair {
         keys.iter()
             .filter(|k| k.contains(":{t:"))
             .filter(|k| {
-                redis::cmd("HEXISTS")
-                    .arg(k.as_str())
-                    .arg("u")
-                    .query::<bool>(&mut conn)
-                    .unwrap()
+                let record: Vec<u8> = redis::cmd("GET").arg(k.as_str()).query(&mut conn).unwrap();
+                record.get(1).is_some_and(|flags| flags & 2 != 0)
             })
             .count()
     }
