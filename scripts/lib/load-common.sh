@@ -88,6 +88,13 @@ end
 -- ...), then a malformed token, counted as exhausted. WRK_XFF=1 adds
 -- X-Forwarded-For 10.<thread>.<x>.<y>, a new client address per request, for a
 -- server that trusts 127.0.0.1 as its proxy.
+-- WRK_LOGINS=N sends {"email":"u<k>@WRK_DOMAIN","password":"WRK_PASSWORD"}:
+-- thread i of WRK_THREADS cycles through its own accounts k = i, i + n, ...
+-- up to N, so no account has more than one login in flight while N is at
+-- least twice the connections (concurrent logins of one account are held to
+-- its lockout threshold on purpose, S6, and would measure that instead).
+local logins = tonumber(os.getenv("WRK_LOGINS") or "")
+local password = os.getenv("WRK_PASSWORD") or ""
 local emails = tonumber(os.getenv("WRK_EMAILS") or "")
 local domain = os.getenv("WRK_DOMAIN") or "scale.example"
 local token_file = os.getenv("WRK_TOKENS")
@@ -103,11 +110,17 @@ function init(_)
     end
   end
 end
-if (emails and emails > 0) or (token_file and #token_file > 0) or xff then
+if (emails and emails > 0) or (logins and logins > 0) or (token_file and #token_file > 0) or xff then
   local sent = 0
   function request()
     sent = sent + 1
     local b = wrk.body
+    if logins and logins > 0 then
+      local n = tonumber(os.getenv("WRK_THREADS") or "1")
+      local per = math.max(1, math.floor(logins / n))
+      local k = seed + n * ((sent - 1) % per)
+      b = string.format('{"email":"u%d@%s","password":"%s"}', k, domain, password)
+    end
     if emails and emails > 0 then
       b = string.format('{"email":"u%d@%s"}', math.random(emails), domain)
     end
@@ -191,7 +204,7 @@ run_wrk() {
     log "wrk $prefix: $conns connections, ${secs}s, $path$( (( try > 1 )) && echo " (try $try)")"
     local busy0 server0 wrk0 svc0
     busy0=$(cpu_busy); server0=$(proc_cpu "$SERVER_PID"); wrk0=$(children_cpu); svc0=$(services_cpu)
-    env "$@" timeout $(( secs + 30 )) wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s \
+    env WRK_THREADS="$threads" "$@" timeout $(( secs + 30 )) wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 10s \
       -s "$WORK/wrk.lua" "$BASE$path" >"$WORK/$prefix.txt" 2>&1 || die "wrk $prefix failed: $(tail -5 "$WORK/$prefix.txt")"
     local busy=$(( $(cpu_busy) - busy0 )) server=$(( $(proc_cpu "$SERVER_PID") - server0 ))
     local wrk=$(( $(children_cpu) - wrk0 )) svc=$(( $(services_cpu) - svc0 ))
@@ -301,12 +314,17 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# register_verified NAME EMAIL PASSWORD: registers a user on the current server
-# and verifies the address with the token the console mailer prints.
+# register_verified NAME EMAIL PASSWORD [ADDRESS]: registers a user on the
+# current server and verifies the address with the token the console mailer
+# prints; with ADDRESS, both requests come from it through X-Forwarded-For (a
+# server that trusts 127.0.0.1 as its proxy), so registering many accounts
+# stays under the per-IP request limit.
 register_verified() {
   local name=$1 email=$2 password=$3 code token=""
+  local -a from=()
+  if [ -n "${4:-}" ]; then from=(-H "X-Forwarded-For: $4"); fi
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/auth/register" \
-    -H 'Content-Type: application/json' -H "Origin: $ORIGIN" \
+    -H 'Content-Type: application/json' -H "Origin: $ORIGIN" "${from[@]}" \
     -d "{\"email\":\"$email\",\"password\":\"$password\"}")
   [ "$code" = 202 ] || die "[$name] register answered $code"
   for _ in $(seq 100); do
@@ -316,7 +334,7 @@ register_verified() {
   done
   [ -n "$token" ] || die "[$name] no verification email in the server's output"
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/auth/verify-email" \
-    -H 'Content-Type: application/json' -H "Origin: $ORIGIN" -d "{\"token\":\"$token\"}")
+    -H 'Content-Type: application/json' -H "Origin: $ORIGIN" "${from[@]}" -d "{\"token\":\"$token\"}")
   [ "$code" = 200 ] || die "[$name] verify-email answered $code"
 }
 
