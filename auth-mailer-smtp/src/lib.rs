@@ -43,6 +43,13 @@ pub enum SmtpConfigError {
     /// `Example <no-reply@example.com>`.
     #[error("the sender is not a valid mailbox such as \"Example <no-reply@example.com>\"")]
     InvalidSender,
+    /// The URL carries a user and password but would send them without TLS
+    /// or over a TLS that a network attacker can strip (`smtp://` without
+    /// `?tls=required`): use `smtps://` or `?tls=required` (S10).
+    #[error(
+        "the SMTP URL has credentials but no required TLS: use smtps:// or smtp://...?tls=required"
+    )]
+    CredentialsWithoutTls,
     /// Called outside a tokio runtime: the connection pool runs a task on
     /// the current one.
     #[error("SmtpMailer::new must be called inside a tokio runtime")]
@@ -60,6 +67,8 @@ impl SmtpMailer {
     /// # Errors
     /// [`SmtpConfigError::InvalidUrl`] for a URL of another form (or with
     /// user info that is not percent-encoded UTF-8),
+    /// [`SmtpConfigError::CredentialsWithoutTls`] for a user and password
+    /// over plain or opportunistic TLS,
     /// [`SmtpConfigError::InvalidSender`] for a sender that is not a
     /// mailbox, [`SmtpConfigError::NoRuntime`] outside a tokio runtime.
     pub fn new(url: &str, sender: &str) -> Result<Self, SmtpConfigError> {
@@ -68,6 +77,9 @@ impl SmtpMailer {
             .map_err(|_| SmtpConfigError::InvalidUrl)?
             .timeout(Some(TIMEOUT))
             .build();
+        if credentials_in_clear(url) {
+            return Err(SmtpConfigError::CredentialsWithoutTls);
+        }
         let from = sender.parse().map_err(|_| SmtpConfigError::InvalidSender)?;
         Ok(Self {
             transport,
@@ -75,6 +87,21 @@ impl SmtpMailer {
             server: redact_url(url),
         })
     }
+}
+
+/// Whether `url` (one lettre accepted) holds user info that would travel
+/// without a required TLS: `smtp://` sends AUTH in clear, and with
+/// `?tls=opportunistic` a network attacker who strips STARTTLS gets it too.
+fn credentials_in_clear(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return false;
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let has_user = rest.get(..authority_end).is_some_and(|a| a.contains('@'));
+    let query = rest
+        .split_once('?')
+        .map_or("", |(_, q)| q.split('#').next().unwrap_or_default());
+    has_user && !query.split('&').any(|pair| pair == "tls=required")
 }
 
 impl fmt::Debug for SmtpMailer {
@@ -145,7 +172,7 @@ mod tests {
                 "smtp://[redacted]@smtp.example.com:587?[redacted]",
             ),
             (
-                "smtp://mailer:pa%3Fss@smtp.example.com?tls=opportunistic",
+                "smtp://mailer:pa%3Fss@smtp.example.com?tls=required",
                 "smtp://[redacted]@smtp.example.com?[redacted]",
             ),
             ("smtp://127.0.0.1:1025", "smtp://127.0.0.1:1025"),
@@ -179,6 +206,35 @@ mod tests {
         }
         let err = SmtpMailer::new("smtp://127.0.0.1:1025", "not a mailbox").unwrap_err();
         assert!(matches!(err, SmtpConfigError::InvalidSender), "{err}");
+    }
+
+    /// S10: a password is never sent where a network attacker can read it:
+    /// credentials need smtps:// or a required STARTTLS.
+    #[tokio::test]
+    async fn s10_credentials_without_required_tls_are_refused() {
+        for url in [
+            "smtp://mailer:s3cret@smtp.example.com:587",
+            "smtp://mailer:s3cret@smtp.example.com:587?tls=opportunistic",
+            "smtp://mailer@smtp.example.com",
+        ] {
+            let err = SmtpMailer::new(url, "no-reply@example.com").unwrap_err();
+            assert!(
+                matches!(err, SmtpConfigError::CredentialsWithoutTls),
+                "{url}"
+            );
+            assert!(!err.to_string().contains("s3cret"));
+        }
+        for url in [
+            "smtps://mailer:s3cret@smtp.example.com",
+            "smtp://mailer:s3cret@smtp.example.com:587?tls=required",
+            "smtp://127.0.0.1:1025",
+            "smtp://127.0.0.1:1025?tls=opportunistic",
+        ] {
+            assert!(
+                SmtpMailer::new(url, "no-reply@example.com").is_ok(),
+                "{url}"
+            );
+        }
     }
 
     /// Outside a runtime the pool could not start its task: an error, not a
