@@ -188,8 +188,13 @@ impl RequireAuth {
             )
             .into_response();
         };
-        let asked = parts
-            .uri
+        // Under `Router::nest` the request's URI has lost the prefix; the
+        // browser must come back to the path it asked for.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
+        let asked = uri
             .path_and_query()
             .map_or("/", axum::http::uri::PathAndQuery::as_str);
         let mut location = login;

@@ -229,6 +229,22 @@ async fn the_redirect_s_next_is_never_another_site() {
 }
 
 #[tokio::test]
+async fn the_redirect_s_next_keeps_the_prefix_of_a_nested_router() {
+    let mut api = Api::with(|_, web| web.login_page = Some("/login".into()));
+    let pages = Router::new().route("/page", get(greet).layer(RequireAuth::redirect()));
+    api.app = api
+        .state
+        .wrap(Router::new().nest("/app", pages))
+        .layer(MockConnectInfo(SocketAddr::from((PEER, 40000))));
+    let redirect = api.call(Method::GET, "/app/page?x=1", None, None).await;
+    assert_eq!(redirect.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        redirect.headers[header::LOCATION],
+        "/login?next=/app/page%3Fx%3D1"
+    );
+}
+
+#[tokio::test]
 async fn a_redirect_guard_without_a_login_page_is_a_logged_500_not_an_open_door() {
     let mut api = Api::new();
     existing_app(&mut api);
