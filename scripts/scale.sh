@@ -18,11 +18,14 @@
 # Then, against the release example server on each database (both servers up
 # at once, phases in the order EMPTY LOADED LOADED EMPTY, LOAD_SECS / 2 each, so
 # drift weighs on both alike), with wrk:
-#   - login (POST /api/v1/auth/login), concurrency 8;
+#   - login (POST /api/v1/auth/login), concurrency 8, over the accounts
+#     u1 .. u64 (each wrk thread cycles through its own);
 #   - GET /api/v1/users/me with the measured user's session, concurrency 64;
 #   - reset request (POST /api/v1/auth/password/forgot), concurrency 8, each
-#     request for a random u<k>@scale.example (known on LOADED, unknown on
-#     EMPTY) from a new client address: the server trusts 127.0.0.1 as its proxy
+#     request for a random u<k>@scale.example, k <= SCALE_RESET_USERS, known on
+#     both databases (EMPTY gets those users too: a reset of a known account
+#     issues a token and a mail, an unknown one does not, so only known ones
+#     compare) from a new client address: the server trusts 127.0.0.1 as its proxy
 #     (TRUSTED_PROXIES) and wrk sends X-Forwarded-For, so the per-IP limit does
 #     not refuse the load;
 #   - token consumption (POST /api/v1/auth/verify-email), concurrency 8, with
@@ -55,7 +58,8 @@
 # EMPTY_DATABASE_URL (the same server, database <name>_empty), DATABASE_SCHEMA
 # (auth), REDIS_URL (unset: sessions in PostgreSQL, no memory figure),
 # SCALE_USERS (1000000), SCALE_SESSIONS (5000000), SCALE_EXPIRED_PCT (90),
-# SCALE_AUDIT (10000000), SCALE_TOKENS (40000 per database, half per half
+# SCALE_AUDIT (10000000), SCALE_RESET_USERS (20000: the accounts the reset
+# phase picks from, on both databases), SCALE_TOKENS (40000 per database, half per half
 # phase), SCALE_REDIS_SESSIONS (1000), LOAD_SECS (10), PURGE_CHUNK_SECS (5),
 # PURGE_MAX_SECS (300), LOAD_BUDGET_SECS (3600: bound of everything after the
 # build), DISTURBED_PCT (5: a phase during which other processes took more of
@@ -72,6 +76,7 @@ SCALE_SESSIONS=${SCALE_SESSIONS:-5000000}
 SCALE_EXPIRED_PCT=${SCALE_EXPIRED_PCT:-90}
 SCALE_AUDIT=${SCALE_AUDIT:-10000000}
 SCALE_TOKENS=${SCALE_TOKENS:-40000}
+SCALE_RESET_USERS=${SCALE_RESET_USERS:-20000}
 SCALE_REDIS_SESSIONS=${SCALE_REDIS_SESSIONS:-1000}
 LOAD_SECS=${LOAD_SECS:-10}
 PURGE_CHUNK_SECS=${PURGE_CHUNK_SECS:-5}
@@ -215,12 +220,15 @@ PHC=$(q "$EMPTY_DATABASE_URL" -c "SELECT p.hash FROM \"$S\".password_credentials
 # through its own, so no account has two logins in flight: concurrent logins
 # of one account are held to its lockout threshold on purpose, S6). The loaded
 # database has them among its users; the empty one gets them here, with the
-# same hash, so both measure the same logins.
+# same hash, so both measure the same logins; likewise the reset phase's
+# accounts u1 .. uRESET_USERS (EMPTY is then "20,000 users", not none).
 LOGIN_USERS=$(( SCALE_USERS < 64 ? SCALE_USERS : 64 ))
+RESET_USERS=$(( SCALE_USERS < SCALE_RESET_USERS ? SCALE_USERS : SCALE_RESET_USERS ))
+EMPTY_USERS=$(( RESET_USERS > LOGIN_USERS ? RESET_USERS : LOGIN_USERS ))
 PGOPTIONS="-c search_path=$S" psql "$EMPTY_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -v phc="$PHC" >/dev/null <<SQL ||
 INSERT INTO users (id, email, email_normalized, email_verified_at, created_at, updated_at)
 SELECT gen_random_uuid(), 'u' || i || '@scale.example', 'u' || i || '@scale.example', now(), now(), now()
-FROM generate_series(1, $LOGIN_USERS) AS i WHERE i <> $MID;
+FROM generate_series(1, $EMPTY_USERS) AS i WHERE i <> $MID;
 INSERT INTO password_credentials (user_id, hash, changed_at)
 SELECT id, :'phc', now() FROM users WHERE email_normalized LIKE 'u%@scale.example' AND email_normalized <> '$EMAIL';
 SQL
@@ -374,7 +382,7 @@ for k in e l; do
   CK[$k]=$COOKIE
 done
 op me 64 /api/v1/users/me
-op forgot 8 /api/v1/auth/password/forgot WRK_METHOD=POST WRK_EMAILS="$SCALE_USERS" WRK_XFF=1 WRK_COUNT=1
+op forgot 8 /api/v1/auth/password/forgot WRK_METHOD=POST WRK_EMAILS="$RESET_USERS" WRK_XFF=1 WRK_COUNT=1
 op consume 8 /api/v1/auth/verify-email WRK_METHOD=POST WRK_COUNT=1
 down e
 down l
@@ -524,7 +532,7 @@ row() { # name label
 }
 row login "login, c=8"
 row me "GET /users/me, c=64"
-row forgot "reset request, c=8 (random u<k>: known on loaded, unknown on empty; a new client address each)"
+row forgot "reset request, c=8 (random known u<k>, k <= $RESET_USERS; a new client address each)"
 row consume "token consumption (verify-email, fresh tokens), c=8"
 echo
 echo "purge_expired under load (loaded database, sessions in PostgreSQL; GET /users/me, c=64, ${PURGE_CHUNK_SECS} s windows):"
