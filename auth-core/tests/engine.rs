@@ -1231,6 +1231,10 @@ impl Now for Harness {
 struct CountingAttempts {
     inner: MemoryStore,
     calls: std::sync::atomic::AtomicUsize,
+    /// When set, the next count of an account's attempt first fills this
+    /// hasher with a long verification (fault injection: a flood's hashes
+    /// arriving between the count and the login's own hash).
+    fill: std::sync::Mutex<Option<PasswordHasher>>,
 }
 
 impl CountingAttempts {
@@ -1261,6 +1265,18 @@ impl auth_core::store::AttemptStore for CountingAttempts {
         ttl: Duration,
     ) -> Result<Option<auth_core::store::AttemptState>, auth_core::StoreError> {
         self.count();
+        let fill = self.fill.lock().unwrap().take();
+        if let (Some(hasher), AttemptKey::Account(..)) = (fill, key) {
+            let before = hasher.metrics().argon2_runs;
+            let flood = {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.verify_dummy().await })
+            };
+            // Until the flood's hash runs, or the hasher refused it.
+            while hasher.metrics().argon2_runs == before && !flood.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
         self.inner
             .increment_if_unchanged(key, expected, now, ttl)
             .await
@@ -1284,6 +1300,70 @@ impl auth_core::store::AttemptStore for CountingAttempts {
         self.count();
         self.inner.delete_expired_attempts(now).await
     }
+}
+
+/// S6, S13: a login's attempt is counted only once the hasher holds a place
+/// for its verification. Here the only permit would be taken between the
+/// count and the hash (a flood arriving meanwhile): the login still verifies
+/// and signs in, and the account's counter ends at zero. Before, the login
+/// was refused with 503 after its attempt was counted, so under overload the
+/// refusals of correct logins added up to their owner's lockout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_an_overload_after_the_count_never_counts_against_the_owner() {
+    use auth_core::store::{NewUser, UserStore};
+
+    let attempts = Arc::new(CountingAttempts::default());
+    // Verifying the user's cheap hash is quick; the flood's dummy hash at
+    // these parameters holds the only permit for far longer.
+    let hasher = PasswordHasher::builder()
+        .params(HashParams::new(262_144, 3, 1).unwrap())
+        .max_concurrent(1)
+        .max_queued(0)
+        .build()
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let auth = auth_core::Auth::builder()
+        .stores(store.clone())
+        .attempts(attempts.clone())
+        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
+        .hasher(hasher)
+        .secret_key(auth_core::SecretKey::new([7u8; 32]).unwrap())
+        .build()
+        .unwrap();
+    let cheap = PasswordHasher::builder()
+        .params(HashParams::insecure_for_tests(64, 1, 1).unwrap())
+        .build()
+        .unwrap();
+    let hash = cheap
+        .hash(
+            &auth_core::password::PasswordPolicy::default()
+                .normalize(&pw(PW))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let email = auth_core::EmailAddress::parse(EMAIL).unwrap();
+    let id = auth_core::store::UserId::new_random();
+    let t = time::OffsetDateTime::now_utc();
+    store
+        .create_user(NewUser {
+            id,
+            email: email.clone(),
+            password_hash: Some(hash),
+            created_at: t,
+        })
+        .await
+        .unwrap();
+    store.mark_email_verified(id, t).await.unwrap();
+
+    *attempts.fill.lock().unwrap() = Some(auth.hasher().clone());
+    let login = auth.login(EMAIL, &pw(PW), false, &Harness::ctx(1)).await;
+    assert!(login.is_ok(), "{login:?}");
+    let key = AttemptKey::Account(AttemptScope::Login, email.normalized().to_owned());
+    let state = auth_core::store::AttemptStore::attempts(&*attempts, &key, t)
+        .await
+        .unwrap();
+    assert_eq!(state.count, 0, "nothing left counted against the owner");
 }
 
 /// S13: with every hashing permit busy and no room in the queue, a login or a

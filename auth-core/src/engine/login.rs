@@ -137,6 +137,9 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, AuthError> {
         let key = AttemptKey::Account(AttemptScope::Login, email_normalized.to_owned());
+        // The hash's place first: an attempt refused for overload (S13) after
+        // it was counted would count against the account's owner.
+        let place = self.hasher.reserve()?;
         // The attempt is counted before the password is checked, in one atomic
         // step with the lockout's verdict, so concurrent guesses cannot all be
         // checked against one unlocked state (S6).
@@ -146,7 +149,7 @@ impl Engine {
         {
             Reservation::Counted(counted) => counted,
             Reservation::Locked(retry_after) => {
-                self.hasher.verify_dummy().await?;
+                place.verify_dummy().await?;
                 // Not counted against the account (that would extend the lock),
                 // but against the client's IP: otherwise one address could send
                 // unlimited logins, each costing an argon2 run, at a locked
@@ -178,14 +181,12 @@ impl Engine {
             .map(|p| p.hash);
         let normalized = self.policy.normalize(password).ok();
         let verified = match (&stored, normalized) {
-            (Some(hash), Some(password)) => self
-                .hasher
-                .verify(&password, hash)
-                .await?
-                .then_some(password),
+            (Some(hash), Some(password)) => {
+                place.verify(&password, hash).await?.then_some(password)
+            }
             // Unknown account, no password, or over the caps: the same work.
             _ => {
-                self.hasher.verify_dummy().await?;
+                place.verify_dummy().await?;
                 None
             }
         };

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::argon::{self, StoredArgon2};
 use super::memory::MemoryPool;
-use super::workers::Workers;
+use super::workers::{Place, Workers};
 use super::{ConfigError, HashBackend, HashError, HashParams, NormalizedPassword, Pepper, legacy};
 use crate::PasswordHashString;
 
@@ -104,6 +104,44 @@ impl Inner {
     }
 }
 
+/// A place in the hashing queue for one verification, from
+/// [`PasswordHasher::reserve`]: [`Self::verify`] or [`Self::verify_dummy`]
+/// uses it and is never refused for capacity.
+pub struct HashPlace {
+    hasher: PasswordHasher,
+    place: Place,
+}
+
+impl std::fmt::Debug for HashPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashPlace").finish_non_exhaustive()
+    }
+}
+
+impl HashPlace {
+    /// [`PasswordHasher::verify`] in this place.
+    ///
+    /// # Errors
+    /// As [`PasswordHasher::verify`], but never [`HashError::Unavailable`].
+    pub async fn verify(
+        self,
+        password: &NormalizedPassword,
+        stored: &PasswordHashString,
+    ) -> Result<bool, HashError> {
+        self.hasher
+            .verify_in(Some(self.place), password, stored)
+            .await
+    }
+
+    /// [`PasswordHasher::verify_dummy`] in this place.
+    ///
+    /// # Errors
+    /// Only on internal failure.
+    pub async fn verify_dummy(self) -> Result<(), HashError> {
+        self.hasher.verify_dummy_in(Some(self.place)).await
+    }
+}
+
 /// Counters of a [`PasswordHasher`], for metrics and for tests that prove how often
 /// the expensive work ran.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -168,6 +206,29 @@ impl PasswordHasher {
         Ok(())
     }
 
+    /// Takes a place in the hashing queue for one verification that follows
+    /// some work of the caller's, so that the verification is never refused
+    /// once that work is done: a login counts its attempt against the
+    /// account before it verifies (S6), and an attempt refused for overload
+    /// after being counted would count against its owner. Refuses at once,
+    /// as [`Self::check_capacity`] would, when every permit and every place
+    /// in the queue is taken (S13). Dropping the place unused gives it back.
+    ///
+    /// # Errors
+    /// [`HashError::Unavailable`] (counted in [`HasherMetrics::rejected`]).
+    pub fn reserve(&self) -> Result<HashPlace, HashError> {
+        match self.inner.workers.reserve() {
+            Some(place) => Ok(HashPlace {
+                hasher: self.clone(),
+                place,
+            }),
+            None => {
+                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(HashError::Unavailable)
+            }
+        }
+    }
+
     /// Current counters.
     #[must_use]
     pub fn metrics(&self) -> HasherMetrics {
@@ -193,7 +254,7 @@ impl PasswordHasher {
     ) -> Result<PasswordHashString, HashError> {
         let password = Zeroizing::new(password.as_bytes().to_vec());
         let threads = self.inner.threads(self.inner.current.p_cost());
-        self.run(threads, move |inner| {
+        self.run(threads, None, move |inner| {
             let secret = inner.current_secret();
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
             inner
@@ -221,11 +282,20 @@ impl PasswordHasher {
         password: &NormalizedPassword,
         stored: &PasswordHashString,
     ) -> Result<bool, HashError> {
+        self.verify_in(None, password, stored).await
+    }
+
+    async fn verify_in(
+        &self,
+        place: Option<Place>,
+        password: &NormalizedPassword,
+        stored: &PasswordHashString,
+    ) -> Result<bool, HashError> {
         let password = Zeroizing::new(password.as_bytes().to_vec());
         if legacy::is_bcrypt(stored.as_str()) {
             let stored = stored.clone();
             return self
-                .run(1, move |inner| {
+                .run(1, place, move |inner| {
                     inner.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
                     legacy::verify(&password, stored.as_str())
                 })
@@ -235,7 +305,7 @@ impl PasswordHasher {
         let key_id = parsed.params.keyid().to_vec();
         self.inner.secret(&key_id)?; // an unknown key fails before taking a permit
         let threads = self.inner.threads(parsed.params.p_cost());
-        self.run(threads, move |inner| {
+        self.run(threads, place, move |inner| {
             let secret = inner.secret(&key_id)?;
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
             inner
@@ -256,8 +326,12 @@ impl PasswordHasher {
     /// [`HashError::Unavailable`] when hashing is saturated, exactly as a real
     /// verification would be.
     pub async fn verify_dummy(&self) -> Result<(), HashError> {
+        self.verify_dummy_in(None).await
+    }
+
+    async fn verify_dummy_in(&self, place: Option<Place>) -> Result<(), HashError> {
         let threads = self.inner.threads(self.inner.current.p_cost());
-        self.run(threads, move |inner| {
+        self.run(threads, place, move |inner| {
             let secret = inner.current_secret();
             inner.argon2_runs.fetch_add(1, Ordering::Relaxed);
             let salt = [0u8; super::params::SALT_LEN];
@@ -288,14 +362,19 @@ impl PasswordHasher {
     /// Runs a job on the hashing workers while holding `permits` permits (one
     /// per thread the job runs on; at most `max_concurrent`). A job that has
     /// started keeps its permits to the end, even if its caller gives up.
-    async fn run<T, F>(&self, permits: u32, job: F) -> Result<T, HashError>
+    async fn run<T, F>(&self, permits: u32, place: Option<Place>, job: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         let permits = usize::try_from(permits).unwrap_or(usize::MAX);
-        match self.inner.workers.run(permits, move || job(&inner)).await {
+        match self
+            .inner
+            .workers
+            .run(permits, place, move || job(&inner))
+            .await
+        {
             Ok(result) => result,
             Err(HashError::Unavailable) => {
                 self.inner.rejected.fetch_add(1, Ordering::Relaxed);

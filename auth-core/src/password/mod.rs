@@ -27,7 +27,9 @@ mod properties;
 
 pub use crate::error::ConfigError;
 pub use backend::HashBackend;
-pub use hasher::{DEFAULT_QUEUE_PER_PERMIT, HasherMetrics, PasswordHasher, PasswordHasherBuilder};
+pub use hasher::{
+    DEFAULT_QUEUE_PER_PERMIT, HashPlace, HasherMetrics, PasswordHasher, PasswordHasherBuilder,
+};
 pub use params::{HashParams, OUTPUT_LEN, OWASP_MINIMUMS, SALT_LEN};
 pub use pepper::{MAX_KEY_ID_LEN, MIN_PEPPER_LEN, Pepper, PepperKey};
 pub use policy::{

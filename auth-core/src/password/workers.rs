@@ -43,6 +43,10 @@ struct State {
     queue: VecDeque<Job>,
     /// Permits neither a running nor a ready job holds.
     free: usize,
+    /// Places taken with [`Workers::reserve`] whose jobs are not submitted
+    /// yet: each counts as a waiting job, and free permits go to them before
+    /// a job without a place starts.
+    reserved: usize,
     next_id: u64,
     /// Set when the hasher is dropped: the workers exit.
     closed: bool,
@@ -67,6 +71,7 @@ impl Workers {
                 ready: VecDeque::new(),
                 queue: VecDeque::new(),
                 free: permits,
+                reserved: 0,
                 next_id: 0,
                 closed: false,
             }),
@@ -91,17 +96,25 @@ impl Workers {
     /// # Errors
     /// [`HashError::Unavailable`] when the job cannot start now and the queue is
     /// full; [`HashError::Task`] if the job panicked.
+    /// With a `place` from [`Self::reserve`], the job is never refused: it
+    /// takes the place's turn.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         permits: usize,
+        place: Option<Place>,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let permits = permits.min(self.shared.permits);
         let (tx, rx) = oneshot::channel();
         let mut queued = {
             let mut state = self.shared.lock();
-            let starts_now = state.starts_now(permits);
-            if !starts_now && state.queue.len() >= self.shared.max_waiting {
+            let placed = place.is_some_and(|mut place| {
+                place.used = true;
+                state.reserved -= 1;
+                true
+            });
+            let starts_now = state.starts_now(permits, placed);
+            if !placed && !starts_now && state.waiting() >= self.shared.max_waiting {
                 return Err(HashError::Unavailable);
             }
             let id = state.next_id;
@@ -141,7 +154,24 @@ impl Workers {
     /// Whether a one-permit job submitted now would be refused.
     pub(crate) fn is_full(&self) -> bool {
         let state = self.shared.lock();
-        !state.starts_now(1) && state.queue.len() >= self.shared.max_waiting
+        !state.starts_now(1, false) && state.waiting() >= self.shared.max_waiting
+    }
+
+    /// Takes a place for one job that the caller submits later with
+    /// [`Self::run`], or `None` when every free permit and every place in
+    /// the queue is taken. A caller that must not be refused after some
+    /// work of its own (a login counts its attempt before it hashes, S6)
+    /// reserves first; dropping the place unused gives it back.
+    pub(crate) fn reserve(&self) -> Option<Place> {
+        let mut state = self.shared.lock();
+        if state.queue.len() + state.reserved >= self.shared.max_waiting + state.free {
+            return None;
+        }
+        state.reserved += 1;
+        Some(Place {
+            shared: Arc::clone(&self.shared),
+            used: false,
+        })
     }
 
     /// Jobs waiting for permits.
@@ -189,9 +219,17 @@ impl std::fmt::Debug for Workers {
 
 impl State {
     /// Whether a job needing `permits` permits could start at once: nobody
-    /// waits before it and its permits are free.
-    fn starts_now(&self, permits: usize) -> bool {
-        self.queue.is_empty() && self.free >= permits
+    /// waits before it and its permits are free (for a job without a place,
+    /// free beyond the permits that reserved places will want).
+    fn starts_now(&self, permits: usize, placed: bool) -> bool {
+        let spoken_for = if placed { 0 } else { self.reserved };
+        self.queue.is_empty() && self.free >= permits + spoken_for
+    }
+
+    /// Jobs waiting for permits, and places whose jobs will: a place that a
+    /// free permit covers takes no room in the queue.
+    fn waiting(&self) -> usize {
+        self.queue.len() + self.reserved.saturating_sub(self.free)
     }
 
     /// The next job to run, its permits taken: a ready one, or the queue's
@@ -278,6 +316,24 @@ impl Drop for Queued<'_> {
     }
 }
 
+/// A place in the queue from [`Workers::reserve`], until its job is
+/// submitted or it is dropped.
+pub(crate) struct Place {
+    shared: Arc<Shared>,
+    used: bool,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if self.used {
+            return;
+        }
+        self.shared.lock().reserved -= 1;
+        // A job without a place may start in the permit it left.
+        self.shared.wake.notify_one();
+    }
+}
+
 /// Permits taken by [`Workers::hold`].
 #[cfg(test)]
 pub(crate) struct Held {
@@ -309,7 +365,7 @@ mod tests {
         for n in 0..5 {
             let (w, order) = (Arc::clone(&workers), Arc::clone(&order));
             jobs.push(tokio::spawn(async move {
-                w.run(1, move || order.lock().unwrap().push(n)).await
+                w.run(1, None, move || order.lock().unwrap().push(n)).await
             }));
             // Queued before the next is submitted: arrival order is known.
             while workers.waiting() <= n {
@@ -332,13 +388,13 @@ mod tests {
     async fn callers_that_can_start_are_never_refused() {
         let workers = Workers::start(2, 0).unwrap();
         for _ in 0..200 {
-            let (a, b) = tokio::join!(workers.run(1, || 1), workers.run(1, || 2));
+            let (a, b) = tokio::join!(workers.run(1, None, || 1), workers.run(1, None, || 2));
             assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
         }
         // And one that cannot start, with no room to wait, is.
         let long = || std::thread::sleep(Duration::from_millis(200));
         assert!(matches!(
-            tokio::join!(workers.run(2, long), workers.run(1, || ())),
+            tokio::join!(workers.run(2, None, long), workers.run(1, None, || ())),
             (Ok(()), Err(HashError::Unavailable))
         ));
     }
@@ -353,7 +409,7 @@ mod tests {
         let submit = |permits: usize, name: &'static str| {
             let (w, order) = (Arc::clone(&workers), Arc::clone(&order));
             tokio::spawn(async move {
-                w.run(permits, move || order.lock().unwrap().push(name))
+                w.run(permits, None, move || order.lock().unwrap().push(name))
                     .await
             })
         };
@@ -385,16 +441,52 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_job_is_a_task_error_and_the_workers_go_on() {
         let workers = Workers::start(1, 4).unwrap();
-        let failed = workers.run(1, || panic!("a job that panics")).await;
+        let failed = workers.run(1, None, || panic!("a job that panics")).await;
         assert!(matches!(failed, Err(HashError::Task)), "{failed:?}");
         assert_eq!(workers.free(), 1, "its permit came back");
-        assert_eq!(workers.run(1, || 7).await.unwrap(), 7);
+        assert_eq!(workers.run(1, None, || 7).await.unwrap(), 7);
+    }
+
+    /// S6, S13: a reserved place counts as a waiting job and keeps a free
+    /// permit for itself: jobs without a place are refused while it is held,
+    /// the place's own job never is, and a dropped place is given back.
+    #[tokio::test]
+    async fn a_reserved_place_is_never_refused_and_is_given_back_unused() {
+        let workers = Workers::start(1, 1).unwrap();
+        let first = workers.reserve().expect("the free permit");
+        let second = workers.reserve().expect("the queue's place");
+        assert!(workers.reserve().is_none(), "permit and queue spoken for");
+        assert!(workers.is_full());
+        let refused = workers.run(1, None, || 0).await;
+        assert!(
+            matches!(refused, Err(HashError::Unavailable)),
+            "{refused:?}"
+        );
+        drop(second);
+        assert!(!workers.is_full(), "a dropped place is given back");
+        // Held permit: the placed job waits for it instead of being refused.
+        let held = workers.hold(1);
+        let placed = {
+            let w = &workers;
+            async move { w.run(1, Some(first), || 7).await }
+        };
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(held);
+        };
+        let (placed, ()) = tokio::join!(placed, release);
+        assert_eq!(placed.unwrap(), 7);
+        assert_eq!(
+            workers.run(1, None, || 8).await.unwrap(),
+            8,
+            "all given back"
+        );
     }
 
     #[tokio::test]
     async fn the_threads_end_when_the_workers_are_dropped() {
         let workers = Workers::start(3, 4).unwrap();
-        assert_eq!(workers.run(1, || 1).await.unwrap(), 1);
+        assert_eq!(workers.run(1, None, || 1).await.unwrap(), 1);
         let shared = Arc::downgrade(&workers.shared);
         drop(workers);
         let deadline = Instant::now() + Duration::from_secs(5);
