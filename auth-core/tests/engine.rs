@@ -1302,6 +1302,26 @@ impl auth_core::store::AttemptStore for CountingAttempts {
     }
 }
 
+/// An engine on `store` and `attempts` whose hasher has one permit, no queue
+/// and parameters expensive enough (256 MiB, 3 passes) that one hash holds
+/// the permit for about a second.
+fn one_slow_permit(store: Arc<MemoryStore>, attempts: Arc<CountingAttempts>) -> auth_core::Auth {
+    let hasher = PasswordHasher::builder()
+        .params(HashParams::new(262_144, 3, 1).unwrap())
+        .max_concurrent(1)
+        .max_queued(0)
+        .build()
+        .unwrap();
+    auth_core::Auth::builder()
+        .stores(store)
+        .attempts(attempts)
+        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
+        .hasher(hasher)
+        .secret_key(auth_core::SecretKey::new([7u8; 32]).unwrap())
+        .build()
+        .unwrap()
+}
+
 /// S6, S13: a login's attempt is counted only once the hasher holds a place
 /// for its verification. Here the only permit would be taken between the
 /// count and the hash (a flood arriving meanwhile): the login still verifies
@@ -1313,23 +1333,10 @@ async fn s6_an_overload_after_the_count_never_counts_against_the_owner() {
     use auth_core::store::{NewUser, UserStore};
 
     let attempts = Arc::new(CountingAttempts::default());
-    // Verifying the user's cheap hash is quick; the flood's dummy hash at
-    // these parameters holds the only permit for far longer.
-    let hasher = PasswordHasher::builder()
-        .params(HashParams::new(262_144, 3, 1).unwrap())
-        .max_concurrent(1)
-        .max_queued(0)
-        .build()
-        .unwrap();
     let store = Arc::new(MemoryStore::new());
-    let auth = auth_core::Auth::builder()
-        .stores(store.clone())
-        .attempts(attempts.clone())
-        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
-        .hasher(hasher)
-        .secret_key(auth_core::SecretKey::new([7u8; 32]).unwrap())
-        .build()
-        .unwrap();
+    // Verifying the user's cheap hash is quick; the flood's dummy hash holds
+    // the only permit for far longer.
+    let auth = one_slow_permit(store.clone(), attempts.clone());
     let cheap = PasswordHasher::builder()
         .params(HashParams::insecure_for_tests(64, 1, 1).unwrap())
         .build()
@@ -1374,22 +1381,9 @@ async fn s6_an_overload_after_the_count_never_counts_against_the_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s13_a_saturated_hasher_refuses_hashing_flows_before_any_store_call() {
     let attempts = Arc::new(CountingAttempts::default());
-    // Expensive enough (256 MiB, 3 passes) that one dummy verification holds
-    // the only permit for far longer than the login below takes.
-    let hasher = PasswordHasher::builder()
-        .params(HashParams::new(262_144, 3, 1).unwrap())
-        .max_concurrent(1)
-        .max_queued(0)
-        .build()
-        .unwrap();
-    let auth = auth_core::Auth::builder()
-        .stores(Arc::new(MemoryStore::new()))
-        .attempts(attempts.clone())
-        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
-        .hasher(hasher)
-        .secret_key(auth_core::SecretKey::new([7u8; 32]).unwrap())
-        .build()
-        .unwrap();
+    // One dummy verification holds the only permit for far longer than the
+    // login below takes.
+    let auth = one_slow_permit(Arc::new(MemoryStore::new()), attempts.clone());
     let busy = {
         let hasher = auth.hasher().clone();
         tokio::spawn(async move { hasher.verify_dummy().await })
