@@ -289,6 +289,14 @@ async fn hot_queries_use_their_indexes() {
     )
     .await;
     assert_uses(&plan, "one_time_tokens_expires_at_idx");
+    assert_uses(&plan, "one_time_tokens_pkey");
+    let plan = explain(
+        &pool,
+        "delete_consumed_tokens",
+        &sql.delete_consumed_tokens,
+        Binds(&[Now, Limit]),
+    )
+    .await;
     assert_uses(&plan, "one_time_tokens_consumed_at_idx");
     assert_uses(&plan, "one_time_tokens_pkey");
     let plan = explain(

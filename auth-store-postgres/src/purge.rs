@@ -96,17 +96,25 @@ impl PgStore {
     /// (sessions: indexing `idle_expires_at`, which every touch moves, would
     /// make each touch update every index) in ranges of pages, one statement
     /// per range (binds: `before`, first page, page after the last), so the
-    /// whole sweep reads the table once.
+    /// whole sweep reads the table once. `table` answers the table's pages
+    /// and the server's version: before PostgreSQL 14 (no TID range scans)
+    /// the sweep is one statement.
     pub(crate) async fn delete_by_page_ranges(
         &self,
         table: &SqlStr,
         statement: &SqlStr,
         before: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let pages: i64 = self
-            .run(sqlx::query_scalar(table.clone()).fetch_one(&self.pool))
+        let (pages, version): (i64, i32) = self
+            .run(sqlx::query_as(table.clone()).fetch_one(&self.pool))
             .await?;
-        let step = i64::from((self.purge_batch / ROWS_PER_PAGE).max(1));
+        // Before PostgreSQL 14 a TID range is no scan of its own: each range
+        // would read the whole table, so the sweep is one statement there.
+        let step = if version < 140_000 {
+            pages.max(1)
+        } else {
+            i64::from((self.purge_batch / ROWS_PER_PAGE).max(1))
+        };
         let mut deleted = 0;
         let mut first = 0_i64;
         while first < pages {

@@ -71,9 +71,11 @@ DELETE FROM {schema}.sessions
 WHERE ctid >= format('(%s,0)', $2::bigint)::tid AND ctid < format('(%s,0)', $3::bigint)::tid
   AND (idle_expires_at <= $1 OR absolute_expires_at <= $1 OR revoked_at <= $1)";
 
-/// The heap pages of `sessions`, where the cleanup sweep ends.
+/// The heap pages of `sessions`, where the cleanup sweep ends, and the
+/// server's version (a TID range scan needs 14).
 pub(crate) const SESSION_PAGES: &str = "\
-SELECT pg_relation_size('{schema}.sessions'::regclass) / current_setting('block_size')::bigint";
+SELECT pg_relation_size('{schema}.sessions'::regclass) / current_setting('block_size')::bigint,
+       current_setting('server_version_num')::int";
 
 /// A `sessions` row.
 #[derive(sqlx::FromRow)]

@@ -87,6 +87,7 @@ statements! {
     peek_token: tokens::PEEK_TOKEN,
     revoke_tokens: tokens::REVOKE_TOKENS,
     delete_expired_tokens: tokens::DELETE_EXPIRED_TOKENS,
+    delete_consumed_tokens: tokens::DELETE_CONSUMED_TOKENS,
     create_user: users::CREATE_USER,
     user_by_id: users::USER_BY_ID,
     user_by_email: users::USER_BY_EMAIL,

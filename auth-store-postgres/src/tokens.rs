@@ -37,12 +37,21 @@ UPDATE {schema}.one_time_tokens SET consumed_at = $3
 WHERE user_id = $1 AND purpose = $2 AND consumed_at IS NULL";
 
 /// Tokens are valid through `expires_at` itself, so only strictly older ones go.
-/// One batch of the cleanup ($2 rows at most; rows another call holds are
-/// left for the next purge).
+/// One batch of the cleanup of expired tokens ($2 rows at most, oldest first
+/// through the deadline's index, so each batch starts where the last one
+/// ended; rows another call holds are left for the next purge).
 pub(crate) const DELETE_EXPIRED_TOKENS: &str = "\
 DELETE FROM {schema}.one_time_tokens WHERE token_hash = ANY(ARRAY(
-  SELECT token_hash FROM {schema}.one_time_tokens WHERE expires_at < $1 OR consumed_at <= $1
-  LIMIT $2 FOR UPDATE SKIP LOCKED))";
+  SELECT token_hash FROM {schema}.one_time_tokens WHERE expires_at < $1
+  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
+/// One batch of the cleanup of used tokens, as [`DELETE_EXPIRED_TOKENS`]
+/// through the index of use times. (One statement with `OR` would read both
+/// indexes whole for every batch: a bitmap scan does not stop at a limit.)
+pub(crate) const DELETE_CONSUMED_TOKENS: &str = "\
+DELETE FROM {schema}.one_time_tokens WHERE token_hash = ANY(ARRAY(
+  SELECT token_hash FROM {schema}.one_time_tokens WHERE consumed_at <= $1
+  ORDER BY consumed_at LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
 #[async_trait]
 impl TokenStore for PgStore {
@@ -123,7 +132,12 @@ impl TokenStore for PgStore {
     }
 
     async fn delete_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        self.delete_in_batches(&self.sql.delete_expired_tokens, before)
-            .await
+        let expired = self
+            .delete_in_batches(&self.sql.delete_expired_tokens, before)
+            .await?;
+        let consumed = self
+            .delete_in_batches(&self.sql.delete_consumed_tokens, before)
+            .await?;
+        Ok(expired + consumed)
     }
 }

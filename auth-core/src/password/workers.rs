@@ -44,8 +44,10 @@ struct State {
     /// Permits neither a running nor a ready job holds.
     free: usize,
     /// Places taken with [`Workers::reserve`] whose jobs are not submitted
-    /// yet: each counts as a waiting job, and free permits go to them before
-    /// a job without a place starts.
+    /// yet: each counts as a waiting job (against `max_waiting` beyond the
+    /// free permits), so jobs without a place are refused first. A place
+    /// guarantees its job is never refused, not that it runs next: a job
+    /// queued meanwhile may take a permit first.
     reserved: usize,
     next_id: u64,
     /// Set when the hasher is dropped: the workers exit.
@@ -218,9 +220,10 @@ impl std::fmt::Debug for Workers {
 }
 
 impl State {
-    /// Whether a job needing `permits` permits could start at once: nobody
-    /// waits before it and its permits are free (for a job without a place,
-    /// free beyond the permits that reserved places will want).
+    /// Whether a job needing `permits` permits goes straight to a worker:
+    /// nobody waits before it and its permits are free (for a job without a
+    /// place, free beyond those the reserved places count on; otherwise it
+    /// joins the queue, where the next free permit may still take it).
     fn starts_now(&self, permits: usize, placed: bool) -> bool {
         let spoken_for = if placed { 0 } else { self.reserved };
         self.queue.is_empty() && self.free >= permits + spoken_for
