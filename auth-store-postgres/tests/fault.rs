@@ -20,9 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auth_core::store::{
-    AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengePurpose,
-    ChallengeStore, NewUser, PasswordStore, SessionStore, StoreError, TokenStore, TotpStore, User,
-    UserId, UserStore,
+    AttemptKey, AttemptScope, AttemptStore, AuditKind, AuditSink, ChallengePurpose, ChallengeStore,
+    NewUser, PasswordStore, SessionStore, StoreError, TokenStore, TotpStore, User, UserId,
+    UserStore,
 };
 use auth_core::{EmailAddress, PasswordHashString, TokenHash, TokenPurpose};
 use auth_store_postgres::{PgStore, PgStoreOptions, TimedOut};
@@ -190,17 +190,7 @@ async fn unavailable<T: Debug>(
 async fn every_call_is_unavailable(store: &PgStore, user: &User) -> Vec<(StoreError, Duration)> {
     let now = auth_core::conformance::t0();
     let key = AttemptKey::Account(AttemptScope::Login, "fault@example.com".into());
-    let event = AuditEvent {
-        at: now,
-        kind: AuditKind::LoginFailed,
-        user_id: Some(user.id),
-        email: None,
-        ip: None,
-        user_agent: None,
-        request_id: None,
-        detail: None,
-        count: 1,
-    };
+    let event = support::bare_event(user.id, now, AuditKind::LoginFailed);
     vec![
         unavailable("user_by_id", store.user_by_id(user.id)).await,
         unavailable("create_user", store.create_user(new_user())).await,

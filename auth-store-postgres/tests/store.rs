@@ -38,21 +38,6 @@ async fn user(store: &PgStore) -> UserId {
     store.create_user(new).await.unwrap().id
 }
 
-/// An audit event of `user` at `at` with nothing but its kind.
-fn bare_event(user: UserId, at: OffsetDateTime) -> AuditEvent {
-    AuditEvent {
-        at,
-        kind: AuditKind::AccountDisabled,
-        user_id: Some(user),
-        email: None,
-        ip: None,
-        user_agent: None,
-        request_id: None,
-        detail: None,
-        count: 1,
-    }
-}
-
 fn session(n: u8, user: UserId) -> SessionRecord {
     SessionRecord {
         id: SessionId::new_random(),
@@ -193,7 +178,7 @@ async fn audit_events_round_trip_with_and_without_optional_fields() {
         return;
     };
     let id = user(&store).await;
-    let bare = bare_event(id, t0());
+    let bare = support::bare_event(id, t0(), AuditKind::AccountDisabled);
     let full = AuditEvent {
         at: t0() + Duration::seconds(1),
         kind: AuditKind::PasswordChangeFailed,
@@ -482,7 +467,10 @@ async fn cleanup_deletes_in_batches_until_nothing_dead_is_left() {
         let ttl = expires_at - t0();
         store.increment(&key, t0(), ttl).await.unwrap();
         let at = t0() - Duration::minutes(if n == 0 { 0 } else { 10 });
-        store.record(bare_event(owner, at)).await.unwrap();
+        store
+            .record(support::bare_event(owner, at, AuditKind::AccountDisabled))
+            .await
+            .unwrap();
     }
     let unverified: Vec<UserId> = {
         let mut ids = Vec::new();

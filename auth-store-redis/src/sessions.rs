@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use auth_core::store::{
-    AuthMethod, CachedSession, SessionId, SessionRecord, SessionStore, SessionUserCache, UserId,
+    CachedSession, SessionId, SessionRecord, SessionStore, SessionUserCache, UserId,
 };
 use auth_core::{StoreError, TokenHash};
 use redis::Script;
@@ -294,46 +294,6 @@ fn dead_at_ms(s: &SessionRecord) -> i64 {
         .map_or(deadline, |at| deadline.min(ceil_ms(at)))
 }
 
-/// The methods' [`AuthMethod::to_storage`] forms, first factor first, joined by
-/// `,`. An OpenID Connect issuer is a URL, which may hold `,` (or `\`): those are
-/// escaped with `\`, so every list reads back as it was.
-pub(crate) fn encode_methods(methods: &[AuthMethod]) -> String {
-    let mut out = String::new();
-    for (i, method) in methods.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        for c in method.to_storage().chars() {
-            if matches!(c, ',' | '\\') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The inverse of [`encode_methods`]; `None` for a method this version does not
-/// know (a session is never read with fewer methods than it was written with) or a
-/// dangling escape.
-pub(crate) fn decode_methods(s: &str) -> Option<Vec<AuthMethod>> {
-    if s.is_empty() {
-        return Some(Vec::new());
-    }
-    let mut methods = Vec::new();
-    let mut current = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => current.push(chars.next()?),
-            ',' => methods.push(AuthMethod::from_storage(&std::mem::take(&mut current))?),
-            c => current.push(c),
-        }
-    }
-    methods.push(AuthMethod::from_storage(&current)?);
-    Some(methods)
-}
-
 #[async_trait]
 impl SessionStore for RedisSessionStore {
     async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
@@ -574,36 +534,9 @@ impl SessionUserCache for RedisSessionStore {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use auth_core::store::AuthMethod;
 
-    #[test]
-    fn methods_round_trip_whatever_the_issuer_holds() {
-        let oidc = |issuer: &str| AuthMethod::Oidc {
-            issuer: issuer.into(),
-        };
-        for methods in [
-            vec![],
-            vec![AuthMethod::Password],
-            vec![AuthMethod::Password, AuthMethod::RecoveryCode],
-            vec![
-                AuthMethod::Passkey,
-                oidc("https://a.example/,x"),
-                oidc(r"\,\\"),
-            ],
-            vec![oidc("https://id.example.com"), AuthMethod::Totp],
-        ] {
-            assert_eq!(decode_methods(&encode_methods(&methods)), Some(methods));
-        }
-        assert_eq!(
-            encode_methods(&[AuthMethod::Password, AuthMethod::Totp]),
-            "password,totp",
-            "readable in the record's bytes"
-        );
-        // Unknown to this version, or damaged: never read as fewer methods.
-        for bad in ["password,sms", "password,", ",totp", "oidc:", r"password\"] {
-            assert_eq!(decode_methods(bad), None, "{bad}");
-        }
-    }
+    use super::*;
 
     #[test]
     fn index_entries_round_trip() {

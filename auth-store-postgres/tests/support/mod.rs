@@ -234,3 +234,22 @@ pub async fn store() -> Option<PgStore> {
 pub fn in_schema(store: &PgStore, sql: &str) -> AssertSqlSafe<String> {
     AssertSqlSafe(sql.replace("{schema}", store.schema().as_str()))
 }
+
+/// An audit event of `user` at `at` of `kind`, with nothing else.
+pub fn bare_event(
+    user: auth_core::store::UserId,
+    at: time::OffsetDateTime,
+    kind: auth_core::store::AuditKind,
+) -> auth_core::store::AuditEvent {
+    auth_core::store::AuditEvent {
+        at,
+        kind,
+        user_id: Some(user),
+        email: None,
+        ip: None,
+        user_agent: None,
+        request_id: None,
+        detail: None,
+        count: 1,
+    }
+}
