@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+use std::future::Future;
 use std::sync::Arc;
 
 use auth_core::conformance::{Harness, Stores};
@@ -1631,4 +1632,173 @@ async fn mail_given_up_on_is_counted_in_mail_dropped() {
     h.auth.register(EMAIL, &pw(PW), &anon()).await.unwrap();
     h.auth.shutdown().await;
     assert_eq!(h.auth.mail_dropped(), 1);
+}
+
+/// Attempt counters that hold a flow right after an account's attempt is
+/// counted, until the test releases it (once armed), and report each count
+/// of one client's address: a caller can stop waiting exactly between a
+/// count and its follow-up.
+#[derive(Default)]
+struct HeldAfterCount {
+    inner: MemoryStore,
+    armed: std::sync::atomic::AtomicBool,
+    /// An account's attempt was counted, and the flow is held.
+    counted: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    /// The watched client's failure was counted.
+    client_counted: tokio::sync::Notify,
+    client: std::sync::Mutex<Option<AttemptKey>>,
+}
+
+impl HeldAfterCount {
+    /// Holds the next account count, and watches `ctx`'s login counter.
+    fn arm(&self, ctx: &RequestContext) {
+        let ip = ctx.ip.unwrap();
+        *self.client.lock().unwrap() = Some(AttemptKey::client(AttemptScope::Login, ip));
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl auth_core::store::AttemptStore for HeldAfterCount {
+    async fn increment(
+        &self,
+        key: &AttemptKey,
+        now: time::OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<auth_core::store::AttemptState, auth_core::StoreError> {
+        let state = self.inner.increment(key, now, ttl).await;
+        if self.client.lock().unwrap().as_ref() == Some(key) {
+            self.client_counted.notify_one();
+        }
+        state
+    }
+    async fn increment_if_unchanged(
+        &self,
+        key: &AttemptKey,
+        expected: auth_core::store::AttemptState,
+        now: time::OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Option<auth_core::store::AttemptState>, auth_core::StoreError> {
+        let state = self
+            .inner
+            .increment_if_unchanged(key, expected, now, ttl)
+            .await;
+        if matches!(key, AttemptKey::Account(..))
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.counted.notify_one();
+            self.release.notified().await;
+        }
+        state
+    }
+    async fn attempts(
+        &self,
+        key: &AttemptKey,
+        now: time::OffsetDateTime,
+    ) -> Result<auth_core::store::AttemptState, auth_core::StoreError> {
+        self.inner.attempts(key, now).await
+    }
+    async fn clear(&self, key: &AttemptKey) -> Result<(), auth_core::StoreError> {
+        self.inner.clear(key).await
+    }
+    async fn delete_expired_attempts(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<u64, auth_core::StoreError> {
+        self.inner.delete_expired_attempts(now).await
+    }
+}
+
+/// An engine on the memory store counting attempts through `held`.
+fn harness_held(held: Arc<HeldAfterCount>) -> Harness {
+    let mut stores = Stores::all(Arc::new(MemoryStore::new()));
+    stores.attempts = held;
+    Harness::new(stores)
+}
+
+/// Drops `flow` as soon as `held` reports an account's attempt counted, then
+/// lets whatever still runs go on, and waits (10 s at most) for the client's
+/// failure to be counted.
+async fn drop_after_the_count<T: std::fmt::Debug>(
+    held: &HeldAfterCount,
+    flow: impl Future<Output = T>,
+) {
+    tokio::select! {
+        ended = flow => panic!("the flow ended before its count was held: {ended:?}"),
+        () = held.counted.notified() => {}
+    }
+    held.release.notify_one();
+    let counted = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        held.client_counted.notified(),
+    )
+    .await;
+    assert!(
+        counted.is_ok(),
+        "S6: the dropped attempt was never counted for its client"
+    );
+}
+
+/// S6: when a login's caller stops waiting after its attempt was counted for
+/// the account (a client that hangs up, a timeout layer), the password check
+/// still runs to its end and counts the failure for the client's address. Before, the dropped
+/// login left the account's count and never reached the client's, so one
+/// address could lock any account, or start hashes against a locked one,
+/// without its own limit ever refusing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_a_login_dropped_after_its_count_still_counts_its_client() {
+    let held = Arc::new(HeldAfterCount::default());
+    let h = harness_held(held.clone());
+    h.verified_user(EMAIL, PW).await;
+    let ctx = Harness::ctx(9);
+    held.arm(&ctx);
+    drop_after_the_count(
+        &held,
+        h.auth.login(EMAIL, &pw("not the password"), false, &ctx),
+    )
+    .await;
+}
+
+/// S6: the same for a second-factor code: a redemption dropped after its
+/// attempt was counted for the account still counts a wrong code for the
+/// client's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_a_second_factor_dropped_after_its_count_still_counts_its_client() {
+    let held = Arc::new(HeldAfterCount::default());
+    let h = harness_held(held.clone());
+    h.verified_user(EMAIL, PW).await;
+    let me = h
+        .auth
+        .authenticate(&h.login(EMAIL, PW).await)
+        .await
+        .unwrap();
+    let enrolment = h.auth.start_totp(&me, &Harness::ctx(7)).await.unwrap();
+    let secret = enrolment.secret.to_string();
+    let code = auth_core::conformance::engine::totp_code(&secret, h.auth_now());
+    h.auth
+        .confirm_totp(&me, &code, &Harness::ctx(7))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(30));
+    let challenge = match h
+        .auth
+        .login(EMAIL, &pw(PW), false, &Harness::ctx(7))
+        .await
+        .unwrap()
+    {
+        auth_core::LoginOutcome::SecondFactorRequired(c) => c,
+        auth_core::LoginOutcome::SignedIn(_) => panic!("TOTP is on: a challenge was due"),
+    };
+    // A code for a time far from now: wrong at every accepted step.
+    let wrong =
+        auth_core::conformance::engine::totp_code(&secret, h.auth_now() - Duration::hours(1));
+    let ctx = Harness::ctx(9);
+    held.arm(&ctx);
+    let code = auth_core::SecondFactorCode::totp(wrong);
+    drop_after_the_count(
+        &held,
+        h.auth.complete_second_factor(&challenge.token, &code, &ctx),
+    )
+    .await;
 }

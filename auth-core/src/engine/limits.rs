@@ -1,12 +1,15 @@
 //! The lockout's atomic check-and-count, reusable for any counter and policy
 //! (S6): passwords today, second factors next.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use time::Duration;
+use tracing::Instrument as _;
 
 use super::Engine;
-use crate::error::AuthError;
+use crate::error::{AuthError, UNAVAILABLE_RETRY_AFTER};
 use crate::store::{AttemptKey, AttemptScope, AttemptState, IPV6_SITE_PREFIX};
 use crate::{AuthConfig, BackoffPolicy};
 
@@ -94,6 +97,38 @@ pub(crate) enum Reservation {
 }
 
 impl Engine {
+    /// Runs `work` on a task of its own and waits for it, so that a caller
+    /// that stops waiting (a client gone, a timeout layer) cannot stop it half
+    /// way. Every check that reserves an attempt before it runs goes through
+    /// here with its follow-up: dropped between the two, an attempt would stay
+    /// counted for the account but never for the client, so one address could
+    /// lock accounts, or start hashes against a locked one, without its own
+    /// limit ever refusing it (S6).
+    ///
+    /// # Errors
+    /// `work`'s own; [`AuthError::Unavailable`] when the runtime is shutting
+    /// down. A panic in `work` resumes in the caller.
+    pub(crate) async fn to_the_end<T, F>(
+        self: &Arc<Self>,
+        work: impl FnOnce(Arc<Self>) -> F,
+    ) -> Result<T, AuthError>
+    where
+        F: Future<Output = Result<T, AuthError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = tokio::spawn(work(Arc::clone(self)).in_current_span());
+        match task.await {
+            Ok(result) => result,
+            Err(err) => match err.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(cancelled) => Err(AuthError::Unavailable {
+                    retry_after: UNAVAILABLE_RETRY_AFTER,
+                    source: Some(Box::new(cancelled)),
+                }),
+            },
+        }
+    }
+
     /// Judges `key`'s counter under `policy` and, when it allows one more
     /// attempt, counts that attempt, as one atomic step: the count is a
     /// compare-and-swap on the state that was judged, so of N concurrent callers

@@ -1,6 +1,8 @@
 //! The password method: login, and the password check it shares with
 //! password change and re-authentication (S2, S3, S5, S6).
 
+use std::sync::Arc;
+
 use super::limits::{ClientLimits, Reservation};
 use super::sign_in::{LoginOutcome, SignIn};
 use super::{Auth, Engine, RequestContext};
@@ -124,12 +126,32 @@ impl Auth {
 impl Engine {
     /// Checks a password for the account keyed by `email_normalized` (the user may
     /// not exist) under its lockout, doing exactly one argon2 computation on every
-    /// path. Failures are counted; a success clears the counter.
+    /// path. Failures are counted; a success clears the counter. The check runs
+    /// to its end even when the caller stops waiting ([`Engine::to_the_end`]).
     ///
     /// # Errors
     /// [`AuthError::Locked`] while locked or after the hard limit,
     /// [`AuthError::Unavailable`].
     pub(super) async fn check_password(
+        self: &Arc<Self>,
+        email_normalized: &str,
+        user: Option<User>,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<PasswordCheck, AuthError> {
+        let email = email_normalized.to_owned();
+        // A copy the task owns; zeroed when dropped, as the caller's is.
+        let password = Password::new(password.expose_secret());
+        let ctx = ctx.clone();
+        self.to_the_end(move |e| async move {
+            e.check_password_counted(&email, user, &password, &ctx)
+                .await
+        })
+        .await
+    }
+
+    /// [`Engine::check_password`]'s work, from the count to its follow-up.
+    async fn check_password_counted(
         &self,
         email_normalized: &str,
         user: Option<User>,

@@ -2,6 +2,7 @@
 //! redeems the challenge the first factor left, under its own lockout.
 
 use std::fmt;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -131,10 +132,27 @@ impl Engine {
     /// A TOTP code is accepted only once (its step is recorded atomically); a
     /// recovery code is used up, and its owner mailed.
     ///
+    /// The check runs to its end even when the caller stops waiting
+    /// ([`Engine::to_the_end`]).
+    ///
     /// # Errors
     /// [`AuthError::Locked`], [`AuthError::Unavailable`], and
     /// [`AuthError::Internal`] for a secret sealed under another key.
     pub(super) async fn verify_second_factor(
+        self: &Arc<Self>,
+        user: &User,
+        code: &SecondFactorCode,
+        ctx: &RequestContext,
+    ) -> Result<Option<AuthMethod>, AuthError> {
+        let (user, code, ctx) = (user.clone(), code.clone(), ctx.clone());
+        self.to_the_end(
+            move |e| async move { e.verify_second_factor_counted(&user, &code, &ctx).await },
+        )
+        .await
+    }
+
+    /// [`Engine::verify_second_factor`]'s work, from the count to its follow-up.
+    async fn verify_second_factor_counted(
         &self,
         user: &User,
         code: &SecondFactorCode,

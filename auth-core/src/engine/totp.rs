@@ -197,20 +197,25 @@ impl Auth {
             .ok_or(AuthError::InvalidCode)?;
         let totp = e.open_totp(user, &pending)?;
         let step = e.matching_step(&totp, code);
-        // Counted and locked out like any second-factor code.
-        let confirm = async {
-            match step {
-                Some(step) => Ok(e
-                    .totp
-                    .confirm_totp(user.id, &pending.secret, step, e.now())
-                    .await?),
-                None => Ok(false),
-            }
-        };
-        if !e
-            .limit_second_factor(user, ctx, "wrong_totp", confirm)
-            .await?
-        {
+        // Counted and locked out like any second-factor code, to the end
+        // even when the caller stops waiting (S6).
+        let (owner, caller) = (user.clone(), ctx.clone());
+        let confirmed = e
+            .to_the_end(move |e| async move {
+                let confirm = async {
+                    match step {
+                        Some(step) => Ok(e
+                            .totp
+                            .confirm_totp(owner.id, &pending.secret, step, e.now())
+                            .await?),
+                        None => Ok(false),
+                    }
+                };
+                e.limit_second_factor(&owner, &caller, "wrong_totp", confirm)
+                    .await
+            })
+            .await?;
+        if !confirmed {
             return Err(AuthError::InvalidCode);
         }
         e.user_changed(user.id).await?;
