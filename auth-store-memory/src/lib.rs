@@ -5,10 +5,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use auth_core::store::{
-    AttemptKey, AttemptState, AttemptStore, AuditEvent, AuditSink, Challenge, ChallengePurpose,
-    ChallengeStore, NewChallenge, NewToken, NewUser, PasswordCredential, PasswordStore,
-    RecoveryCodeStore, Role, RoleStore, SealedSecret, SessionId, SessionRecord, SessionStore,
-    StoreError, TokenCheck, TokenStore, TotpCredential, TotpStore, User, UserId, UserStore,
+    Account, AccountReader, AttemptKey, AttemptState, AttemptStore, AuditEvent, AuditSink,
+    Challenge, ChallengePurpose, ChallengeStore, NewChallenge, NewToken, NewUser,
+    PasswordCredential, PasswordStore, RecoveryCodeStore, Role, RoleStore, SealedSecret, SessionId,
+    SessionRecord, SessionStore, StoreError, TokenCheck, TokenStore, TotpCredential, TotpStore,
+    User, UserId, UserStore,
 };
 use auth_core::{PasswordHashString, TokenHash, TokenPurpose};
 use time::{Duration, OffsetDateTime};
@@ -103,6 +104,14 @@ impl MemoryStore {
 }
 
 impl State {
+    /// The account of user `id`, read under the one lock.
+    fn account(&self, id: UserId) -> Option<Account> {
+        let user = self.users.get(&id)?.clone();
+        let password = self.passwords.get(&id).cloned();
+        let second_factor = self.totp.get(&id).is_some_and(TotpCredential::is_confirmed);
+        Some(Account::new(user, password, second_factor))
+    }
+
     /// Removes a user and everything kept of it; whether it existed.
     fn remove_user(&mut self, id: UserId) -> bool {
         let Some(user) = self.users.remove(&id) else {
@@ -644,6 +653,24 @@ impl AuditSink for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl AccountReader for MemoryStore {
+    async fn account_by_email(
+        &self,
+        email_normalized: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .user_by_email
+            .get(email_normalized)
+            .and_then(|&id| state.account(id)))
+    }
+
+    async fn account(&self, id: UserId) -> Result<Option<Account>, StoreError> {
+        Ok(self.lock().account(id))
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
 use crate::schema::PgSchema;
-use crate::{attempts, audit, challenges, credentials, roles, sessions, tokens, users};
+use crate::{accounts, attempts, audit, challenges, credentials, roles, sessions, tokens, users};
 
 /// The placeholder of the schema in a statement template.
 const PLACEHOLDER: &str = "{schema}";
@@ -43,6 +43,8 @@ macro_rules! statements {
 }
 
 statements! {
+    account_by_email: accounts::ACCOUNT_BY_EMAIL,
+    account_by_id: accounts::ACCOUNT_BY_ID,
     grant_role: roles::GRANT_ROLE,
     revoke_role: roles::REVOKE_ROLE,
     user_roles: roles::USER_ROLES,

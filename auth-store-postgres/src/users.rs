@@ -69,7 +69,7 @@ pub(crate) const SET_RESET_REQUIRED: &str =
 
 /// A `users` row.
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: Uuid,
     email: String,
     email_normalized: String,

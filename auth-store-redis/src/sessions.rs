@@ -18,17 +18,18 @@ use crate::codec::{MAX_TTL_MS, Malformed, ceil_ms, floor_ms};
 use crate::conn::{RedisConnection, Retry};
 use crate::record::{self, hash_head, packed};
 
-/// KEYS: index. ARGV: member, score, TTL (ms). Lists a session in its user's
-/// index before the session exists, so a session is never out of reach of
-/// revoke-all and invalidation; the index lives as long as its longest-lived
-/// session.
+/// KEYS: index. ARGV: member, score, TTL (ms), now (ms). Lists a session in
+/// its user's index before the session exists, so a session is never out of
+/// reach of revoke-all and invalidation; the index lives as long as its
+/// longest-lived session. Answers how many listed sessions are usable after
+/// `now` (as `count_user_sessions` counts them), the new one included.
 static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 local ttl = tonumber(ARGV[3])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[4], '+inf')
 ",
     )
 });
@@ -261,6 +262,53 @@ impl RedisSessionStore {
             .arg(&member(id, head)[..]);
         let _ = self.conn.query::<i64>(&cmd, Retry::OnceOnIo).await;
     }
+
+    /// Lists the session in its user's index, then stores it: two round
+    /// trips, in that order. Answers the live count the listing saw.
+    async fn create(&self, session: SessionRecord) -> Result<usize, StoreError> {
+        let keys = self.conn.keys();
+        let (user, id) = (session.user_id, session.id);
+        let head = hash_head(&session.token_hash);
+        let bytes = record::encode(&session).map_err(|e| StoreError::Other(Box::new(e)))?;
+        let born = floor_ms(session.created_at);
+        // The index lives until the absolute deadline at least; the session
+        // until it stops being usable.
+        let index_ttl =
+            (ceil_ms(session.absolute_expires_at).saturating_sub(born)).clamp(1, MAX_TTL_MS);
+        let session_ttl = (dead_at_ms(&session).saturating_sub(born)).clamp(1, MAX_TTL_MS);
+
+        // Listed first: a session that exists is always in its user's index.
+        let mut list = INDEX_ADD.key(keys.index(user));
+        list.arg(&member(id, head)[..])
+            .arg(dead_at_ms(&session))
+            .arg(index_ttl)
+            .arg(born);
+        let live: usize = self.conn.script(&list, Retry::OnceOnIo).await?;
+
+        let mut create = redis::cmd("SET");
+        create
+            .arg(keys.session(&session.token_hash))
+            .arg(bytes)
+            .arg("NX")
+            .arg("PX")
+            .arg(session_ttl);
+        match self
+            .conn
+            .query::<Option<String>>(&create, Retry::Never)
+            .await
+        {
+            Ok(Some(_)) => Ok(live),
+            Ok(None) => {
+                // The key is taken: this entry is ours, the session is not.
+                self.drop_index_entry(user, id, head).await;
+                Err(StoreError::Conflict)
+            }
+            Err(e) => {
+                self.drop_index_entry(user, id, head).await;
+                Err(e)
+            }
+        }
+    }
 }
 
 /// An index entry's bytes: the session id, then the token hash's first 16.
@@ -297,47 +345,12 @@ fn dead_at_ms(s: &SessionRecord) -> i64 {
 #[async_trait]
 impl SessionStore for RedisSessionStore {
     async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError> {
-        let keys = self.conn.keys();
-        let (user, id) = (session.user_id, session.id);
-        let head = hash_head(&session.token_hash);
-        let bytes = record::encode(&session).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let born = floor_ms(session.created_at);
-        // The index lives until the absolute deadline at least; the session
-        // until it stops being usable.
-        let index_ttl =
-            (ceil_ms(session.absolute_expires_at).saturating_sub(born)).clamp(1, MAX_TTL_MS);
-        let session_ttl = (dead_at_ms(&session).saturating_sub(born)).clamp(1, MAX_TTL_MS);
+        self.create(session).await.map(|_| ())
+    }
 
-        // Listed first: a session that exists is always in its user's index.
-        let mut list = INDEX_ADD.key(keys.index(user));
-        list.arg(&member(id, head)[..])
-            .arg(dead_at_ms(&session))
-            .arg(index_ttl);
-        self.conn.script::<i64>(&list, Retry::OnceOnIo).await?;
-
-        let mut create = redis::cmd("SET");
-        create
-            .arg(keys.session(&session.token_hash))
-            .arg(bytes)
-            .arg("NX")
-            .arg("PX")
-            .arg(session_ttl);
-        match self
-            .conn
-            .query::<Option<String>>(&create, Retry::Never)
-            .await
-        {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => {
-                // The key is taken: this entry is ours, the session is not.
-                self.drop_index_entry(user, id, head).await;
-                Err(StoreError::Conflict)
-            }
-            Err(e) => {
-                self.drop_index_entry(user, id, head).await;
-                Err(e)
-            }
-        }
+    /// One round trip fewer than the default: the index script counts.
+    async fn create_session_and_count(&self, session: SessionRecord) -> Result<usize, StoreError> {
+        self.create(session).await
     }
 
     async fn session_by_token(

@@ -92,6 +92,7 @@ impl Cluster {
         let sessions = Arc::new(RedisSessionStore::new(conn.clone()));
         Stores {
             users: db.clone(),
+            accounts: Some(db.clone()),
             passwords: db.clone(),
             totp: db.clone(),
             recovery_codes: db.clone(),

@@ -474,6 +474,7 @@ async fn login_through_engine(
     let db = Arc::new(MemoryStore::new());
     let h = Harness::new(Stores {
         users: db.clone(),
+        accounts: Some(db.clone()),
         passwords: db.clone(),
         totp: db.clone(),
         recovery_codes: db.clone(),

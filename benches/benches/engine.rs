@@ -106,11 +106,16 @@ fn engine(stores: &Stores, params: HashParams, mailer: auth_core::mail::Capturin
     config.reset_required_after = u32::MAX;
     config.ip_request_limit.threshold = u32::MAX;
     config.ip_login_limit.threshold = u32::MAX;
-    Auth::builder()
+    let builder = Auth::builder()
         .config(config)
         .users(stores.users.clone())
         .passwords(stores.passwords.clone())
-        .totp(stores.totp.clone())
+        .totp(stores.totp.clone());
+    let builder = match &stores.accounts {
+        Some(accounts) => builder.accounts(accounts.clone()),
+        None => builder,
+    };
+    builder
         .recovery_codes(stores.recovery_codes.clone())
         .challenges(stores.challenges.clone())
         .tokens(stores.tokens.clone())

@@ -151,8 +151,10 @@ impl Api {
             inner: Arc::clone(&memory),
             mode: AtomicU8::new(0),
         });
+        // Accounts are read through the faulty users, one store at a time.
         let stores = Stores {
             users: users.clone(),
+            accounts: None,
             ..Stores::all(memory)
         };
         let h = Harness::with_config(stores, config);

@@ -114,6 +114,10 @@ impl Harness {
             Some(cache) => auth.session_cache(Arc::clone(cache)),
             None => auth,
         };
+        let auth = match &stores.accounts {
+            Some(accounts) => auth.accounts(Arc::clone(accounts)),
+            None => auth,
+        };
         let auth = extra(auth).build().unwrap_or_else(|e| panic!("{e}"));
         Self {
             auth,

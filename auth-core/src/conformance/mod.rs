@@ -28,6 +28,7 @@
 )]
 
 pub mod abuse;
+pub mod accounts;
 pub mod attempts;
 pub mod audit;
 pub mod challenges;
@@ -48,8 +49,9 @@ use time::OffsetDateTime;
 pub use engine::Harness;
 
 use crate::store::{
-    AllStores, AttemptStore, AuditSink, ChallengeStore, NewUser, PasswordStore, RecoveryCodeStore,
-    RoleStore, SessionStore, SessionUserCache, TokenStore, TotpStore, UserId, UserStore,
+    AccountReader, AllStores, AttemptStore, AuditSink, ChallengeStore, NewUser, PasswordStore,
+    RecoveryCodeStore, RoleStore, SessionStore, SessionUserCache, TokenStore, TotpStore, UserId,
+    UserStore,
 };
 use crate::{EmailAddress, PasswordHashString};
 
@@ -58,6 +60,9 @@ use crate::{EmailAddress, PasswordHashString};
 pub struct Stores {
     /// Users.
     pub users: Arc<dyn UserStore>,
+    /// The reader of users with their credentials, when the backend keeps
+    /// them together (the engine checks then run over it).
+    pub accounts: Option<Arc<dyn AccountReader>>,
     /// Passwords.
     pub passwords: Arc<dyn PasswordStore>,
     /// TOTP secrets.
@@ -92,6 +97,7 @@ impl Stores {
     pub fn all<S: AllStores + 'static>(store: Arc<S>) -> Self {
         Self {
             users: store.clone(),
+            accounts: Some(store.clone()),
             passwords: store.clone(),
             totp: store.clone(),
             recovery_codes: store.clone(),
@@ -305,6 +311,25 @@ macro_rules! challenge_store_tests {
     };
 }
 
+/// Runs every [`AccountReader`](crate::store::AccountReader) check; `$make`
+/// evaluates to a fresh store that is also the user, password and TOTP
+/// store the accounts are read from.
+#[macro_export]
+macro_rules! account_reader_tests {
+    ($make:expr) => {
+        mod account_reader_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__conformance_cases!(
+                accounts,
+                $make,
+                none,
+                [accounts_are_read_with_their_credentials]
+            );
+        }
+    };
+}
+
 /// Runs every [`TokenStore`] check; `$make` evaluates to a fresh store. Add
 /// `, users_in_same_store` when the store also implements [`UserStore`] and its
 /// tokens must belong to existing users.
@@ -340,7 +365,7 @@ macro_rules! session_store_tests {
                 create_and_find_by_token, touch_records_activity, touch_never_revives_a_revoked_session,
                 revoke_one_is_scoped_to_its_owner, revoke_all_but_the_current_one, list_shows_active_sessions_newest_first,
                 delete_expired_keeps_live_sessions, revoke_all_racing_touches_leaves_no_usable_session,
-                revoke_all_sessions_ends_every_users_sessions,
+                revoke_all_sessions_ends_every_users_sessions, creating_a_session_counts_the_users_active_sessions,
             ]);
         }
     };
@@ -502,6 +527,7 @@ macro_rules! __engine_cases {
 macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::user_store_tests!($make);
+        $crate::account_reader_tests!($make);
         $crate::credential_store_tests!($make);
         $crate::role_store_tests!($make);
         $crate::challenge_store_tests!($make, users_in_same_store);
@@ -559,8 +585,9 @@ pub fn service_url(var: &str, example: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     /// Every check module's source, by file name.
-    const MODULES: [(&str, &str); 13] = [
+    const MODULES: [(&str, &str); 14] = [
         ("abuse", include_str!("abuse.rs")),
+        ("accounts", include_str!("accounts.rs")),
         ("attempts", include_str!("attempts.rs")),
         ("audit", include_str!("audit.rs")),
         ("challenges", include_str!("challenges.rs")),

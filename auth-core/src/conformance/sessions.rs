@@ -283,3 +283,52 @@ pub async fn revoke_all_racing_touches_leaves_no_usable_session(f: SessionFixtur
             .is_empty()
     );
 }
+
+/// Creating a session answers how many of its user's sessions are active at
+/// its creation, itself included, as `count_user_sessions` counts them:
+/// revoked and ended sessions and other users' are not counted.
+pub async fn creating_a_session_counts_the_users_active_sessions(f: SessionFixture) {
+    let (user, other) = (f.user().await, f.user().await);
+    let first = session(21, user, t0());
+    assert_eq!(
+        f.store
+            .create_session_and_count(first.clone())
+            .await
+            .unwrap(),
+        1
+    );
+    let revoked = session(22, user, t0());
+    assert_eq!(
+        f.store
+            .create_session_and_count(revoked.clone())
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        f.store
+            .revoke_session(user, revoked.id, t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        f.store
+            .create_session_and_count(session(23, other, t0()))
+            .await
+            .unwrap(),
+        1
+    );
+    // Made after the first one's idle deadline: only the new one is active.
+    let later = t0() + Duration::minutes(31);
+    let third = session(24, user, later);
+    assert_eq!(f.store.create_session_and_count(third).await.unwrap(), 1);
+    let now = t0() + Duration::minutes(1);
+    let fourth = session(25, user, now);
+    let counted = f.store.create_session_and_count(fourth).await.unwrap();
+    assert_eq!(
+        counted,
+        f.store.count_user_sessions(user, now).await.unwrap()
+    );
+    assert_eq!(counted, 3, "the first, the one made later and this one");
+    assert!(stored(&f, 25).await.is_some(), "the session is stored too");
+}

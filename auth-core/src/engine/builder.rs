@@ -7,8 +7,9 @@ use crate::log_sampling::LogSampler;
 use crate::mail::{Composer, DefaultTemplates, EmailTemplates, Mailer, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
-    AllStores, AttemptStore, AuditSink, ChallengeStore, PasswordStore, RecoveryCodeStore,
-    RoleStore, SessionStore, SessionUserCache, TokenStore, TotpStore, UserStore,
+    AccountReader, AllStores, AttemptStore, AuditSink, ChallengeStore, PasswordStore,
+    RecoveryCodeStore, RoleStore, SeparateAccounts, SessionStore, SessionUserCache, TokenStore,
+    TotpStore, UserStore,
 };
 use crate::token::SecretKey;
 use crate::{AuthConfig, ConfigError};
@@ -41,6 +42,7 @@ use crate::{AuthConfig, ConfigError};
 pub struct AuthBuilder {
     config: AuthConfig,
     users: Option<Arc<dyn UserStore>>,
+    accounts: Option<Arc<dyn AccountReader>>,
     passwords: Option<Arc<dyn PasswordStore>>,
     totp: Option<Arc<dyn TotpStore>>,
     recovery_codes: Option<Arc<dyn RecoveryCodeStore>>,
@@ -75,9 +77,11 @@ impl AuthBuilder {
         self
     }
 
-    /// Every store from one backend that implements them all.
+    /// Every store from one backend that implements them all, its
+    /// [`AccountReader`] included.
     pub fn stores<S: AllStores + 'static>(mut self, store: Arc<S>) -> Self {
         self.users = Some(store.clone());
+        self.accounts = Some(store.clone());
         self.passwords = Some(store.clone());
         self.totp = Some(store.clone());
         self.recovery_codes = Some(store.clone());
@@ -96,21 +100,39 @@ impl AuthBuilder {
         self
     }
 
-    /// The user store.
+    /// The user store. Setting it (or the password or TOTP store) apart
+    /// from the others drops an [`AccountReader`] given before, which may
+    /// read another store's users: accounts are then read from the three
+    /// stores one by one ([`SeparateAccounts`]) unless [`Self::accounts`]
+    /// comes after.
     pub fn users(mut self, store: Arc<dyn UserStore>) -> Self {
         self.users = Some(store);
+        self.accounts = None;
         self
     }
 
-    /// The password store.
+    /// Optional: reads a user with their password and second factor in one
+    /// call (a backend holding the user, password and TOTP stores given
+    /// here; [`Self::stores`] sets it). Without it accounts are read from
+    /// those three stores one by one.
+    pub fn accounts(mut self, reader: Arc<dyn AccountReader>) -> Self {
+        self.accounts = Some(reader);
+        self
+    }
+
+    /// The password store (drops an [`AccountReader`] given before, as
+    /// [`Self::users`] does).
     pub fn passwords(mut self, store: Arc<dyn PasswordStore>) -> Self {
         self.passwords = Some(store);
+        self.accounts = None;
         self
     }
 
-    /// The TOTP secret store.
+    /// The TOTP secret store (drops an [`AccountReader`] given before, as
+    /// [`Self::users`] does).
     pub fn totp(mut self, store: Arc<dyn TotpStore>) -> Self {
         self.totp = Some(store);
+        self.accounts = None;
         self
     }
 
@@ -244,13 +266,24 @@ impl AuthBuilder {
             verify_path: config.verify_path.clone(),
             reset_path: config.reset_path.clone(),
         };
+        let users = self.users.ok_or(ConfigError::Missing("user store"))?;
+        let passwords = self
+            .passwords
+            .ok_or(ConfigError::Missing("password store"))?;
+        let totp = self.totp.ok_or(ConfigError::Missing("TOTP store"))?;
+        let accounts = self.accounts.unwrap_or_else(|| {
+            Arc::new(SeparateAccounts::new(
+                Arc::clone(&users),
+                Arc::clone(&passwords),
+                Arc::clone(&totp),
+            ))
+        });
         Ok(Auth {
             inner: Arc::new(Engine {
-                users: self.users.ok_or(ConfigError::Missing("user store"))?,
-                passwords: self
-                    .passwords
-                    .ok_or(ConfigError::Missing("password store"))?,
-                totp: self.totp.ok_or(ConfigError::Missing("TOTP store"))?,
+                users,
+                accounts,
+                passwords,
+                totp,
                 recovery_codes: self
                     .recovery_codes
                     .ok_or(ConfigError::Missing("recovery-code store"))?,

@@ -8,15 +8,14 @@ use super::sign_in::{LoginOutcome, SignIn};
 use super::{Auth, Engine, RequestContext};
 use crate::error::AuthError;
 use crate::password::NormalizedPassword;
-use uuid::Uuid;
 
-use crate::store::{AttemptKey, AttemptScope, AttemptState, AuditKind, AuthMethod, User, UserId};
+use crate::store::{Account, AttemptKey, AttemptScope, AttemptState, AuditKind, AuthMethod, User};
 use crate::{EmailAddress, Password, PasswordHashString};
 
 /// The outcome of checking a password under the account's lockout.
 pub(super) enum PasswordCheck {
-    /// Right password for this user, with the hash it matched.
-    Valid(User, PasswordHashString, NormalizedPassword),
+    /// Right password for this account, with the hash it matched.
+    Valid(Account, PasswordHashString, NormalizedPassword),
     /// Wrong password, unknown account, no password, or one over the caps.
     Invalid(Option<User>),
 }
@@ -68,12 +67,12 @@ impl Auth {
             .await;
             return Err(AuthError::InvalidCredentials);
         };
-        let user = e.users.user_by_email(email.normalized()).await?;
-        let (user, hash, password) = match e
-            .check_password(email.normalized(), user, password, ctx)
+        let account = e.accounts.account_by_email(email.normalized()).await?;
+        let (account, hash, password) = match e
+            .check_password(email.normalized(), account, password, ctx)
             .await?
         {
-            PasswordCheck::Valid(user, hash, password) => (user, hash, password),
+            PasswordCheck::Valid(account, hash, password) => (account, hash, password),
             PasswordCheck::Invalid(user) => {
                 let id = user.as_ref().map(|u| u.id);
                 let reason = if id.is_some() {
@@ -92,6 +91,7 @@ impl Auth {
                 return Err(AuthError::InvalidCredentials);
             }
         };
+        let user = &account.user;
         if user.disabled_at.is_some() {
             e.audit(
                 AuditKind::LoginFailed,
@@ -115,10 +115,11 @@ impl Auth {
             return Err(AuthError::EmailNotVerified);
         }
         // Bound to the hash now stored, which a rehash may just have replaced.
-        let hash = e.rehash_if_needed(&user, hash, &password, ctx).await;
+        let hash = e.rehash_if_needed(user, hash, &password, ctx).await;
         let proof = SignIn::new(vec![AuthMethod::Password])
             .remember_me(remember_me)
-            .bound_to(e.password_binding(&hash));
+            .bound_to(e.password_binding(&hash))
+            .second_factor_read(account.second_factor);
         self.sign_in(user.id, proof, ctx).await
     }
 }
@@ -135,7 +136,7 @@ impl Engine {
     pub(super) async fn check_password(
         self: &Arc<Self>,
         email_normalized: &str,
-        user: Option<User>,
+        account: Option<Account>,
         password: &Password,
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, AuthError> {
@@ -144,7 +145,7 @@ impl Engine {
         let password = Password::new(password.expose_secret());
         let ctx = ctx.clone();
         self.to_the_end(move |e| async move {
-            e.check_password_counted(&email, user, &password, &ctx)
+            e.check_password_counted(&email, account, &password, &ctx)
                 .await
         })
         .await
@@ -154,7 +155,7 @@ impl Engine {
     async fn check_password_counted(
         &self,
         email_normalized: &str,
-        user: Option<User>,
+        account: Option<Account>,
         password: &Password,
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, AuthError> {
@@ -178,7 +179,7 @@ impl Engine {
                 // account (S6).
                 self.count_ip(AttemptScope::Login, ClientLimits::login(&self.config), ctx)
                     .await?;
-                let id = user.as_ref().map(|u| u.id);
+                let id = account.as_ref().map(|a| a.user.id);
                 self.audit(
                     AuditKind::LoginLocked,
                     ctx,
@@ -192,15 +193,10 @@ impl Engine {
                 });
             }
         };
-        // An unknown account makes the same store round trip as a known one,
-        // so the answer's timing does not tell them apart (S3).
-        let probe = user.as_ref().map_or(UserId(Uuid::nil()), |u| u.id);
-        let stored = self
-            .passwords
-            .password(probe)
-            .await?
-            .filter(|_| user.is_some())
-            .map(|p| p.hash);
+        let stored = account
+            .as_ref()
+            .and_then(|a| a.password.as_ref())
+            .map(|p| p.hash.clone());
         let normalized = self.policy.normalize(password).ok();
         let verified = match (&stored, normalized) {
             (Some(hash), Some(password)) => {
@@ -212,26 +208,27 @@ impl Engine {
                 None
             }
         };
-        match (user, stored.zip(verified)) {
-            (Some(user), Some(_)) if user.reset_required_at.is_some() => {
+        match (account, stored.zip(verified)) {
+            (Some(account), Some(_)) if account.user.reset_required_at.is_some() => {
                 // The right password is no failed guess; the reset requirement
                 // is the lock now.
                 self.attempts.clear(&key).await?;
                 self.audit(
                     AuditKind::LoginLocked,
                     ctx,
-                    Some(user.id),
+                    Some(account.user.id),
                     None,
                     Some("reset_required"),
                 )
                 .await;
                 Err(AuthError::Locked { retry_after: None })
             }
-            (Some(user), Some((hash, password))) => {
+            (Some(account), Some((hash, password))) => {
                 self.attempts.clear(&key).await?;
-                Ok(PasswordCheck::Valid(user, hash, password))
+                Ok(PasswordCheck::Valid(account, hash, password))
             }
-            (user, _) => {
+            (account, _) => {
+                let user = account.map(|a| a.user);
                 self.count_failure(counted, user.as_ref(), false, ctx)
                     .await?;
                 Ok(PasswordCheck::Invalid(user))

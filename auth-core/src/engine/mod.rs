@@ -47,9 +47,9 @@ use crate::log_sampling::LogSampler;
 use crate::mail::{Composer, EmailMessage, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
-    AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink, ChallengeStore,
-    NewToken, PasswordStore, RecoveryCodeStore, RoleStore, SessionRecord, SessionStore,
-    SessionUserCache, TokenStore, TotpStore, User, UserId, UserStore,
+    AccountReader, AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink,
+    ChallengeStore, NewToken, PasswordStore, RecoveryCodeStore, RoleStore, SessionRecord,
+    SessionStore, SessionUserCache, TokenStore, TotpStore, User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
 use background::Background;
@@ -148,6 +148,9 @@ impl fmt::Debug for Auth {
 pub(crate) struct Engine {
     pub(crate) config: AuthConfig,
     pub(crate) users: Arc<dyn UserStore>,
+    /// A user with their password and second factor, in one call where the
+    /// backend can.
+    pub(crate) accounts: Arc<dyn AccountReader>,
     pub(crate) passwords: Arc<dyn PasswordStore>,
     pub(crate) totp: Arc<dyn TotpStore>,
     pub(crate) recovery_codes: Arc<dyn RecoveryCodeStore>,

@@ -200,11 +200,12 @@ impl Auth {
         e.hasher.check_capacity()?;
         let current = self.find_session(session_token).await?;
         let normalized_email = current.user.email.normalized().to_owned();
+        let account = e.accounts.account(current.user.id).await?;
         let (user, checked) = match e
-            .check_password(&normalized_email, Some(current.user), current_password, ctx)
+            .check_password(&normalized_email, account, current_password, ctx)
             .await?
         {
-            PasswordCheck::Valid(user, hash, _) => (user, hash),
+            PasswordCheck::Valid(account, hash, _) => (account.user, hash),
             PasswordCheck::Invalid(user) => {
                 let id = user.map(|u| u.id);
                 e.audit(

@@ -12,8 +12,8 @@ use super::sign_in::{PendingSignIn, SignIn};
 use super::{Auth, Engine, LoginSuccess, RequestContext};
 use crate::error::AuthError;
 use crate::store::{
-    AttemptKey, AttemptScope, AuditKind, AuthMethod, Challenge, ChallengePurpose, NewChallenge,
-    User,
+    Account, AttemptKey, AttemptScope, AuditKind, AuthMethod, Challenge, ChallengePurpose,
+    NewChallenge, User,
 };
 use crate::token::{OpaqueToken, TokenHash};
 
@@ -89,7 +89,8 @@ impl Auth {
         let user_id = taken.user_id.ok_or(AuthError::TokenInvalid)?;
         // The account is checked before the code, so a disabled account or a
         // changed password spends no code and mails no one (S5).
-        let Some(user) = e.still_valid(user_id, pending.password.as_ref()).await? else {
+        let Some(Account { user, .. }) = e.still_valid(user_id, pending.password.as_ref()).await?
+        else {
             return Err(e.credential_changed(user_id, ctx).await);
         };
         let method = match e.verify_second_factor(&user, code, ctx).await {

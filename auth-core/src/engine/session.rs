@@ -211,9 +211,9 @@ impl Auth {
         let e = &self.inner;
         // Under a flood, refuse before any store round trip (S13).
         e.hasher.check_capacity()?;
-        let user = current.user.clone();
-        let email = user.email.normalized().to_owned();
-        match e.check_password(&email, Some(user), password, ctx).await? {
+        let email = current.user.email.normalized().to_owned();
+        let account = e.accounts.account(current.user.id).await?;
+        match e.check_password(&email, account, password, ctx).await? {
             PasswordCheck::Valid(..) => Ok(()),
             PasswordCheck::Invalid(_) => {
                 e.audit(

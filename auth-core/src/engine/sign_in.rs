@@ -14,7 +14,8 @@ use super::{Auth, Engine, LoginSuccess, NewSession, RequestContext};
 use crate::PasswordHashString;
 use crate::error::AuthError;
 use crate::store::{
-    AuditKind, AuthMethod, ChallengePurpose, NewChallenge, SessionId, SessionRecord, User, UserId,
+    Account, AuditKind, AuthMethod, ChallengePurpose, NewChallenge, SessionId, SessionRecord, User,
+    UserId,
 };
 use crate::token::{OpaqueToken, TokenHash, TokenPurpose};
 
@@ -36,6 +37,10 @@ pub struct SignIn {
     /// The keyed hash of the password hash the password method checked: the
     /// session is bound to it (S5). Only the engine's own methods set it.
     password: Option<TokenHash>,
+    /// Whether the account had a second factor when the method read it, so
+    /// the seam need not read it again; checked once more after the session
+    /// is stored. Only the engine's own methods set it.
+    second_factor: Option<bool>,
 }
 
 impl SignIn {
@@ -46,6 +51,7 @@ impl SignIn {
             methods,
             remember_me: false,
             password: None,
+            second_factor: None,
         }
     }
 
@@ -72,6 +78,13 @@ impl SignIn {
     /// [`Engine::password_binding`] gives it.
     pub(super) fn bound_to(mut self, password: TokenHash) -> Self {
         self.password = Some(password);
+        self
+    }
+
+    /// Records whether the account had a second factor when the method read
+    /// it (with its password, in one read).
+    pub(super) fn second_factor_read(mut self, on: bool) -> Self {
+        self.second_factor = Some(on);
         self
     }
 
@@ -199,7 +212,11 @@ impl Auth {
         let Some(first) = sign_in.methods.first().cloned() else {
             return Err(AuthError::internal("a sign-in names at least one method"));
         };
-        if !sign_in.has_second_factor() && e.has_second_factor(user_id).await? {
+        let second_factor_on = match sign_in.second_factor {
+            Some(on) => on,
+            None => e.has_second_factor(user_id).await?,
+        };
+        if !sign_in.has_second_factor() && second_factor_on {
             if e.still_valid(user_id, sign_in.password.as_ref())
                 .await?
                 .is_none()
@@ -300,14 +317,23 @@ impl Engine {
             ip: ctx.ip,
             user_agent: ctx.user_agent.clone(),
         };
-        self.sessions.create_session(session.clone()).await?;
-        let Some(user) = self.still_valid(user_id, sign_in.password.as_ref()).await? else {
+        let live = self
+            .sessions
+            .create_session_and_count(session.clone())
+            .await?;
+        // A second factor enabled since the method read the account is due
+        // too: this session would lack it.
+        let valid = self
+            .still_valid(user_id, sign_in.password.as_ref())
+            .await?
+            .filter(|a| sign_in.has_second_factor() || !a.second_factor);
+        let Some(Account { user, .. }) = valid else {
             self.sessions
                 .revoke_session(user_id, session.id, self.now())
                 .await?;
             return Err(self.credential_changed(user_id, ctx).await);
         };
-        self.end_sessions_over_the_cap(user_id).await?;
+        self.end_sessions_over_the_cap(user_id, live).await?;
         let session = NewSession {
             token,
             session,
@@ -316,26 +342,26 @@ impl Engine {
         Ok((session, user))
     }
 
-    /// The user, if the account can sign in (exists, enabled, no reset
-    /// required) and `password` (when bound) is still the binding of its
-    /// password.
+    /// The account, if it can sign in (exists, enabled, no reset required)
+    /// and `password` (when bound) is still the binding of its password: one
+    /// account read.
     pub(super) async fn still_valid(
         &self,
         user_id: UserId,
         password: Option<&TokenHash>,
-    ) -> Result<Option<User>, AuthError> {
-        let user = self
-            .users
-            .user_by_id(user_id)
+    ) -> Result<Option<Account>, AuthError> {
+        let account = self
+            .accounts
+            .account(user_id)
             .await?
-            .filter(|u| u.disabled_at.is_none() && u.reset_required_at.is_none());
-        let (Some(user), Some(bound)) = (user.as_ref(), password) else {
-            return Ok(user);
+            .filter(|a| a.user.disabled_at.is_none() && a.user.reset_required_at.is_none());
+        let (Some(account), Some(bound)) = (account.as_ref(), password) else {
+            return Ok(account);
         };
-        let current = self.passwords.password(user.id).await?;
+        let current = account.password.as_ref();
         Ok(current
             .is_some_and(|p| self.password_binding(&p.hash) == *bound)
-            .then(|| user.clone()))
+            .then(|| account.clone()))
     }
 
     /// Audits a sign-in refused because the account or the checked password
@@ -373,15 +399,19 @@ impl Engine {
             .is_some_and(|t| t.is_confirmed()))
     }
 
-    /// Ends the user's oldest live sessions beyond `max_sessions_per_user`.
-    async fn end_sessions_over_the_cap(&self, user_id: UserId) -> Result<(), AuthError> {
-        let now = self.now();
+    /// Ends the user's oldest live sessions beyond `max_sessions_per_user`,
+    /// given the `live` count the new session's creation answered: at or
+    /// under the cap (nearly every sign-in) nothing more is read.
+    async fn end_sessions_over_the_cap(
+        &self,
+        user_id: UserId,
+        live: usize,
+    ) -> Result<(), AuthError> {
         let cap = self.config.max_sessions_per_user;
-        // Counting first: at or under the cap (nearly every sign-in), one
-        // cheap call instead of reading every session.
-        if self.sessions.count_user_sessions(user_id, now).await? <= cap {
+        if live <= cap {
             return Ok(());
         }
+        let now = self.now();
         let live = self.sessions.list_user_sessions(user_id, now).await?;
         for old in live.iter().skip(cap) {
             self.sessions.revoke_session(user_id, old.id, now).await?;

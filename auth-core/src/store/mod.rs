@@ -7,6 +7,7 @@
 //! behaviour by running the conformance suite (`auth_core::conformance`, feature
 //! `test-util`).
 
+mod account;
 mod attempt;
 mod audit;
 mod challenge;
@@ -17,6 +18,7 @@ mod session_cache;
 mod token;
 mod user;
 
+pub use account::{Account, AccountReader, SeparateAccounts};
 pub use attempt::{
     AttemptKey, AttemptScope, AttemptState, AttemptStore, IPV6_SITE_PREFIX, embedded_ipv4,
 };
@@ -36,6 +38,7 @@ pub use crate::error::StoreError;
 /// Every store trait in one bound, for backends that implement them all.
 pub trait AllStores:
     UserStore
+    + AccountReader
     + PasswordStore
     + TotpStore
     + RecoveryCodeStore
@@ -50,6 +53,7 @@ pub trait AllStores:
 
 impl<T> AllStores for T where
     T: UserStore
+        + AccountReader
         + PasswordStore
         + TotpStore
         + RecoveryCodeStore

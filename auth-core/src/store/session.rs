@@ -227,6 +227,20 @@ pub trait SessionStore: Send + Sync {
         Ok(self.list_user_sessions(user_id, now).await?.len())
     }
 
+    /// Stores a new session, as [`SessionStore::create_session`], and answers
+    /// how many of the user's sessions are active at its `created_at` (it
+    /// included), as [`SessionStore::count_user_sessions`]: what every
+    /// sign-in asks, so a backend that can answer both in one round trip
+    /// should. The default makes the two calls.
+    ///
+    /// # Errors
+    /// As [`SessionStore::create_session`].
+    async fn create_session_and_count(&self, session: SessionRecord) -> Result<usize, StoreError> {
+        let (user, now) = (session.user_id, session.created_at);
+        self.create_session(session).await?;
+        self.count_user_sessions(user, now).await
+    }
+
     /// Deletes sessions past a deadline or revoked before `before`. Returns how many.
     ///
     /// # Errors

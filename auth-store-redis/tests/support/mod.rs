@@ -22,14 +22,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use auth_core::TokenHash;
 use auth_core::conformance::Stores;
 use auth_core::store::{
-    AttemptKey, AttemptState, AttemptStore, AuditSink, CachedSession, Challenge, ChallengePurpose,
-    ChallengeStore, NewChallenge, PasswordStore, RecoveryCodeStore, RoleStore, SessionId,
-    SessionRecord, SessionStore, SessionUserCache, StoreError, TokenStore, TotpStore, UserId,
+    Account, AccountReader, AttemptKey, AttemptState, AttemptStore, AuditEvent, AuditSink,
+    CachedSession, Challenge, ChallengePurpose, ChallengeStore, NewChallenge, PasswordCredential,
+    PasswordStore, RecoveryCodeStore, RoleStore, SealedSecret, SessionId, SessionRecord,
+    SessionStore, SessionUserCache, StoreError, TokenStore, TotpCredential, TotpStore, UserId,
     UserStore,
 };
+use auth_core::{PasswordHashString, TokenHash};
 use auth_store_memory::MemoryStore;
 use auth_store_redis::{
     RedisAttemptStore, RedisChallengeStore, RedisConfig, RedisConnection, RedisSessionStore,
@@ -297,12 +298,20 @@ pub async fn challenges() -> Option<Cleaned<RedisChallengeStore>> {
 /// What a deployment keeps in its database rather than in Redis: users with
 /// their credentials and roles, tokens and the audit trail.
 pub trait Database:
-    UserStore + PasswordStore + TotpStore + RecoveryCodeStore + TokenStore + AuditSink + RoleStore
+    UserStore
+    + AccountReader
+    + PasswordStore
+    + TotpStore
+    + RecoveryCodeStore
+    + TokenStore
+    + AuditSink
+    + RoleStore
 {
 }
 
 impl<D> Database for D where
     D: UserStore
+        + AccountReader
         + PasswordStore
         + TotpStore
         + RecoveryCodeStore
@@ -329,6 +338,7 @@ pub fn bundle_on<D: Database + 'static>(
     });
     Stores {
         users: db.clone(),
+        accounts: Some(db.clone()),
         passwords: db.clone(),
         totp: db.clone(),
         recovery_codes: db.clone(),
@@ -474,84 +484,99 @@ impl Drop for Server {
     }
 }
 
-/// A user store that counts the calls made to it, to assert how many
-/// user-store round trips a flow makes.
+/// The database stores a sign-in touches (users, accounts, passwords, TOTP,
+/// audit), recording each call by name: one entry per database round trip,
+/// as [`Monitor`] records Redis's.
 #[derive(Debug)]
-pub struct CountingUsers<U> {
-    pub inner: Arc<U>,
-    pub calls: std::sync::atomic::AtomicU64,
+pub struct CountingDb<D> {
+    pub inner: Arc<D>,
+    calls: std::sync::Mutex<Vec<&'static str>>,
 }
 
-impl<U> CountingUsers<U> {
-    pub fn new(inner: Arc<U>) -> Self {
+impl<D> CountingDb<D> {
+    pub fn new(inner: Arc<D>) -> Self {
         Self {
             inner,
-            calls: std::sync::atomic::AtomicU64::new(0),
+            calls: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Calls so far, and resets the count.
-    pub fn take(&self) -> u64 {
-        self.calls.swap(0, std::sync::atomic::Ordering::SeqCst)
+    /// The calls since the last take, in order.
+    pub fn take(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
     }
 
-    fn count(&self) {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fn count(&self, call: &'static str) {
+        self.calls.lock().unwrap().push(call);
     }
 }
 
-#[async_trait]
-impl<U: UserStore> UserStore for CountingUsers<U> {
-    async fn create_user(
-        &self,
-        user: auth_core::store::NewUser,
-    ) -> Result<auth_core::store::User, StoreError> {
-        self.count();
-        self.inner.create_user(user).await
+/// Implements `$store` for [`CountingDb`]: each method a recorded call to
+/// `inner`.
+macro_rules! recorded {
+    ($store:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)* }) => {
+        #[async_trait]
+        impl<D: $store> $store for CountingDb<D> {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> Result<$out, StoreError> {
+                    self.count(stringify!($name));
+                    self.inner.$name($($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+recorded! {
+    AccountReader {
+        account_by_email(email_normalized: &str) -> Option<Account>;
+        account(id: UserId) -> Option<Account>;
     }
-    async fn user_by_id(&self, id: UserId) -> Result<Option<auth_core::store::User>, StoreError> {
-        self.count();
-        self.inner.user_by_id(id).await
+}
+
+recorded! {
+    UserStore {
+        create_user(user: auth_core::store::NewUser) -> auth_core::store::User;
+        user_by_id(id: UserId) -> Option<auth_core::store::User>;
+        user_by_email(email_normalized: &str) -> Option<auth_core::store::User>;
+        mark_email_verified(id: UserId, at: OffsetDateTime) -> ();
+        set_disabled(id: UserId, at: Option<OffsetDateTime>, now: OffsetDateTime) -> ();
+        set_reset_required(id: UserId, at: Option<OffsetDateTime>, now: OffsetDateTime) -> ();
+        delete_unverified_users(created_before: OffsetDateTime) -> Vec<UserId>;
+        delete_user(id: UserId) -> bool;
     }
-    async fn user_by_email(
-        &self,
-        email_normalized: &str,
-    ) -> Result<Option<auth_core::store::User>, StoreError> {
-        self.count();
-        self.inner.user_by_email(email_normalized).await
+}
+
+recorded! {
+    PasswordStore {
+        password(user: UserId) -> Option<PasswordCredential>;
+        set_password(user: UserId, hash: &PasswordHashString, at: OffsetDateTime) -> ();
+        set_password_if(
+            user: UserId,
+            expected: &PasswordHashString,
+            hash: &PasswordHashString,
+            at: OffsetDateTime
+        ) -> bool;
+        replace_password_hash(user: UserId, old: &PasswordHashString, new: &PasswordHashString) -> bool;
     }
-    async fn mark_email_verified(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.count();
-        self.inner.mark_email_verified(id, at).await
+}
+
+recorded! {
+    TotpStore {
+        totp(user: UserId) -> Option<TotpCredential>;
+        put_pending_totp(user: UserId, secret: &SealedSecret, at: OffsetDateTime) -> bool;
+        confirm_totp(user: UserId, secret: &SealedSecret, step: i64, at: OffsetDateTime) -> bool;
+        accept_totp_step(user: UserId, step: i64) -> bool;
+        delete_totp(user: UserId) -> bool;
     }
-    async fn set_disabled(
-        &self,
-        id: UserId,
-        at: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.count();
-        self.inner.set_disabled(id, at, now).await
-    }
-    async fn set_reset_required(
-        &self,
-        id: UserId,
-        at: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.count();
-        self.inner.set_reset_required(id, at, now).await
-    }
-    async fn delete_unverified_users(
-        &self,
-        created_before: OffsetDateTime,
-    ) -> Result<Vec<UserId>, StoreError> {
-        self.count();
-        self.inner.delete_unverified_users(created_before).await
-    }
-    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
-        self.count();
-        self.inner.delete_user(id).await
+}
+
+recorded! {
+    AuditSink {
+        record(event: AuditEvent) -> ();
+        record_aggregated(event: AuditEvent, window: time::Duration) -> ();
+        delete_events_before(before: OffsetDateTime) -> u64;
+        events_for_user(user_id: UserId, limit: usize) -> Vec<AuditEvent>;
     }
 }
 
