@@ -16,6 +16,7 @@ mod support;
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,9 @@ struct Proxy {
     frozen: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Reads from the store's side: one per message flight the store sends,
+    /// so one per round trip when calls run one at a time.
+    flights: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -55,6 +59,7 @@ impl Proxy {
             frozen: watch::channel(false).0,
             accept: None,
             connections: Arc::default(),
+            flights: Arc::default(),
         };
         proxy.listen().await;
         proxy
@@ -64,15 +69,16 @@ impl Proxy {
     async fn listen(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         self.port = listener.local_addr().unwrap().port();
-        let (upstream, frozen, connections) = (
+        let (upstream, frozen, connections, flights) = (
             self.upstream.clone(),
             self.frozen.clone(),
             Arc::clone(&self.connections),
+            Arc::clone(&self.flights),
         );
         self.accept = Some(tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let (upstream, frozen) = (upstream.clone(), frozen.subscribe());
-                let task = tokio::spawn(forward(client, upstream, frozen));
+                let task = tokio::spawn(forward(client, upstream, frozen, Arc::clone(&flights)));
                 connections.lock().unwrap().push(task);
             }
         }));
@@ -99,29 +105,48 @@ impl Proxy {
     fn thaw(&self) {
         self.frozen.send_replace(false);
     }
+
+    /// The store's message flights since the last call.
+    fn take_flights(&self) -> usize {
+        self.flights.swap(0, Ordering::SeqCst)
+    }
 }
 
 /// Copies both ways until either side closes; aborting the task closes both.
-async fn forward(client: TcpStream, upstream: (String, u16), frozen: watch::Receiver<bool>) {
+async fn forward(
+    client: TcpStream,
+    upstream: (String, u16),
+    frozen: watch::Receiver<bool>,
+    flights: Arc<AtomicUsize>,
+) {
     let Ok(server) = TcpStream::connect((upstream.0.as_str(), upstream.1)).await else {
         return;
     };
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
     tokio::select! {
-        () = pump(client_read, server_write, frozen.clone()) => {}
-        () = pump(server_read, client_write, frozen) => {}
+        () = pump(client_read, server_write, frozen.clone(), Some(flights)) => {}
+        () = pump(server_read, client_write, frozen, None) => {}
     }
 }
 
-/// Copies one way, holding each chunk while the proxy is frozen.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut frozen: watch::Receiver<bool>) {
+/// Copies one way, holding each chunk while the proxy is frozen, and counts
+/// the reads in `reads` when given.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut frozen: watch::Receiver<bool>,
+    reads: Option<Arc<AtomicUsize>>,
+) {
     let mut buf = vec![0_u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if let Some(reads) = &reads {
+            reads.fetch_add(1, Ordering::SeqCst);
+        }
         if frozen.wait_for(|f| !*f).await.is_err() {
             return;
         }
@@ -320,4 +345,79 @@ async fn silent_server_is_unavailable_within_the_bound_and_the_pool_recovers() {
         .unwrap();
     assert_eq!(again, Some(user));
     store.create_user(new_user()).await.unwrap();
+}
+
+/// Round trips of `calls` sequential reads on a one-connection pool, the
+/// pool's release check of the last one included.
+async fn round_trips(proxy: &Proxy, store: &PgStore, user: UserId, calls: usize) -> usize {
+    let released = || store.pool().num_idle() == 1;
+    while !released() {
+        tokio::task::yield_now().await;
+    }
+    proxy.take_flights();
+    for _ in 0..calls {
+        assert!(store.user_by_id(user).await.unwrap().is_some());
+    }
+    let waiting = Instant::now();
+    while !released() {
+        assert!(
+            waiting.elapsed() < HARD_BOUND,
+            "the connection never came back"
+        );
+        tokio::task::yield_now().await;
+    }
+    proxy.take_flights()
+}
+
+/// Issue 18: a pooled connection used within `check_after_idle` is handed
+/// out without a ping, so a call costs its statement and the pool's check
+/// on release, two round trips; with the window at zero (a ping before
+/// every use, the pool's own default) three; and a connection idle for
+/// longer than the window is pinged again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_used_within_the_window_is_not_pinged() {
+    let window = Duration::from_millis(500);
+    for (check_after, per_call) in [(window, 2), (Duration::ZERO, 3)] {
+        let options = PgStoreOptions::new()
+            .max_connections(1)
+            .check_after_idle(check_after);
+        let Some((proxy, store)) = setup(options).await else {
+            return;
+        };
+        let user = store.create_user(new_user()).await.unwrap().id;
+        // The connection's first run of the statement prepares it.
+        round_trips(&proxy, &store, user, 1).await;
+        assert_eq!(
+            round_trips(&proxy, &store, user, 5).await,
+            5 * per_call,
+            "window {check_after:?}"
+        );
+        if check_after == window {
+            tokio::time::sleep(window + Duration::from_millis(200)).await;
+            assert_eq!(
+                round_trips(&proxy, &store, user, 1).await,
+                3,
+                "after the window"
+            );
+        }
+    }
+}
+
+/// S13: with the window, a server that went away and came back within it
+/// fails at most one call per pooled connection with `Unavailable`; the
+/// next finds a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_connection_within_the_window_fails_one_call_then_recovers() {
+    let options = PgStoreOptions::new()
+        .max_connections(1)
+        .check_after_idle(Duration::from_secs(60));
+    let Some((mut proxy, store)) = setup(options).await else {
+        return;
+    };
+    let user = store.create_user(new_user()).await.unwrap();
+    round_trips(&proxy, &store, user.id, 1).await;
+    proxy.stop().await;
+    proxy.listen().await;
+    unavailable("user_by_id", store.user_by_id(user.id)).await;
+    assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(user));
 }
