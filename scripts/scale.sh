@@ -27,7 +27,10 @@
 #     issues a token and a mail, an unknown one does not, so only known ones
 #     compare) from a new client address: the server trusts 127.0.0.1 as its proxy
 #     (TRUSTED_PROXIES) and wrk sends X-Forwarded-For, so the per-IP limit does
-#     not refuse the load;
+#     not refuse the load. The request is answered before its work (lookup,
+#     token, mail) runs in the background, whose full queue answers 503, so
+#     the figure is the resets carried out (reset tokens issued) per second of
+#     the phase and of the wait, after each half, until the background is done;
 #   - token consumption (POST /api/v1/auth/verify-email), concurrency 8, with
 #     fresh email-verification tokens of the measured user inserted beforehand:
 #     the script knows SECRET_KEY, so it computes their keyed hashes as
@@ -342,6 +345,33 @@ server l "$DATABASE_URL" "$NO_PURGE" "${REDIS_ENV[@]}"
 
 HALF=$(( (LOAD_SECS + 1) / 2 ))
 THREADS8=$(( 8 < CPUS ? 8 : CPUS ))
+# reset_tokens KEY: the password-reset tokens issued so far on KEY's database.
+reset_tokens() {
+  local url=$DATABASE_URL
+  [ "$1" = e ] && url=$EMPTY_DATABASE_URL
+  q "$url" -c "SELECT count(*) FROM \"$S\".one_time_tokens WHERE purpose = 'password_reset'"
+}
+# drained PREFIX KEY BEFORE: waits (60 s at most) until the server's background
+# work is done (no new reset token for a second), and sets PREFIX.done (the
+# resets carried out since BEFORE tokens) and PREFIX.drain (seconds waited).
+# A reset request is answered before its work runs (S3), and a full queue
+# answers 503 (S13), so the 2xx rate measures the queue; the resets carried
+# out per second, drain included, measure the server.
+drained() {
+  local prefix=$1 key=$2 before=$3 t0=$EPOCHREALTIME last now same=0
+  last=$(reset_tokens "$key")
+  while (( same < 4 )); do
+    sleep 0.25
+    now=$(reset_tokens "$key")
+    if [ "$now" = "$last" ]; then same=$(( same + 1 )); else same=0; last=$now; fi
+    awk "BEGIN { exit !($EPOCHREALTIME - $t0 > 60) }" && { log "$prefix: still draining after 60 s"; break; }
+  done
+  # The last second waited for nothing.
+  R[$prefix.drain]=$(calc "$EPOCHREALTIME - $t0 - 1" 2)
+  awk "BEGIN { exit !(${R[$prefix.drain]} < 0) }" && R[$prefix.drain]=0
+  R[$prefix.done]=$(( last - before ))
+}
+
 # op NAME CONNECTIONS PATH [VAR=VALUE ...]: the phase on e, l, l, e; results
 # under e.NAME and l.NAME (2xx answers per second in ok_per_s).
 op() {
@@ -354,7 +384,9 @@ op() {
     local -a extra=()
     [ "$name" = me ] && extra=(WRK_COOKIE="${CK[${k%.*}]}")
     [ "$name" = consume ] && extra=(WRK_TOKENS="$WORK/${k%.*}.tokens.$half" WRK_THREADS="$THREADS8")
+    [ "$name" = forgot ] && local issued=$(reset_tokens "${k%.*}")
     run_wrk "${k%.*}.$name.$half" "$conns" "$HALF" "$path" WRK_ORIGIN="$ORIGIN" "$@" "${extra[@]}"
+    [ "$name" = forgot ] && drained "${k%.*}.$name.$half" "${k%.*}" "$issued"
   done
   for k in e l; do
     merge_halves "$k.$name"
@@ -367,6 +399,12 @@ op() {
       fi
     done
     R[$k.$name.ok_per_s]=$(calc "$ok / ${R[$k.$name.secs]}" 1)
+    if [ "$name" = forgot ]; then
+      # Resets carried out, per second of the phase and of its drain.
+      R[$k.$name.ok_per_s]=$(calc "(${R[$k.$name.a.done]} + ${R[$k.$name.b.done]}) / (${R[$k.$name.secs]} + ${R[$k.$name.a.drain]} + ${R[$k.$name.b.drain]})" 1)
+      R[$k.$name.drain]=$(calc "${R[$k.$name.a.drain]} + ${R[$k.$name.b.drain]}" 1)
+      R[$k.$name.done]=$(( R[$k.$name.a.done] + R[$k.$name.b.done] ))
+    fi
     R[$k.$name.statuses]="${R[$k.$name.a.statuses]} / ${R[$k.$name.b.statuses]}"
     R[$k.$name.exhausted]=$(( ${R[$k.$name.a.exhausted]:-0} + ${R[$k.$name.b.exhausted]:-0} ))
   done
@@ -520,7 +558,9 @@ echo "| sessions | $SCALE_SESSIONS | ${LOADT[sessions]} s | $(per_m "${LOADT[ses
 echo "| audit_log | $SCALE_AUDIT | ${LOADT[audit_log]} s | $(per_m "${LOADT[audit_log]}" "$SCALE_AUDIT") s |"
 echo "| all, then VACUUM (ANALYZE) | $(( 2 * SCALE_USERS + SCALE_SESSIONS + SCALE_AUDIT )) | ${LOAD_SECS_TOTAL} s + ${LOADT[vacuum_analyze]} s | $(per_m "$LOAD_SECS_TOTAL" $(( 2 * SCALE_USERS + SCALE_SESSIONS + SCALE_AUDIT ))) s |"
 echo
-echo "| operation | sessions in | empty: 2xx/s | loaded: 2xx/s | loaded / empty | p99 empty | p99 loaded | statuses (empty; loaded) |"
+echo "Per second: 2xx answers; for reset requests, the resets carried out (a token issued), the server's background work included."
+echo
+echo "| operation | sessions in | empty: per s | loaded: per s | loaded / empty | p99 empty | p99 loaded | statuses (empty; loaded) |"
 echo "|---|---|---:|---:|---:|---:|---:|---|"
 row() { # name label
   local e l ratio note=""
@@ -532,7 +572,7 @@ row() { # name label
 }
 row login "login, c=8"
 row me "GET /users/me, c=64"
-row forgot "reset request, c=8 (random known u<k>, k <= $RESET_USERS; a new client address each)"
+row forgot "reset request, c=8 (random known u<k>, k <= $RESET_USERS; a new client address each): resets carried out per second, the background's drain included ($(g e.forgot.done) in $(g e.forgot.drain) s of drain; $(g l.forgot.done) in $(g l.forgot.drain) s)"
 row consume "token consumption (verify-email, fresh tokens), c=8"
 echo
 echo "purge_expired under load (loaded database, sessions in PostgreSQL; GET /users/me, c=64, ${PURGE_CHUNK_SECS} s windows):"

@@ -217,6 +217,30 @@ async fn hot_queries_use_their_indexes() {
     assert_uses(&plan, "users_email_normalized_key");
     let plan = explain(&pool, "password", &sql.password, Binds(&[UserId])).await;
     assert_uses(&plan, "password_credentials_pkey");
+    // The account a login reads before its hash, and again after its
+    // session is stored: the user and its two credentials, one probe each.
+    let plan = explain(
+        &pool,
+        "account_by_email",
+        &sql.account_by_email,
+        Binds(&[Email]),
+    )
+    .await;
+    for index in [
+        "users_email_normalized_key",
+        "password_credentials_pkey",
+        "totp_credentials_pkey",
+    ] {
+        assert_uses(&plan, index);
+    }
+    let plan = explain(&pool, "account", &sql.account_by_id, Binds(&[UserId])).await;
+    for index in [
+        "users_pkey",
+        "password_credentials_pkey",
+        "totp_credentials_pkey",
+    ] {
+        assert_uses(&plan, index);
+    }
     let plan = explain(
         &pool,
         "increment",

@@ -190,36 +190,61 @@ impl RedisAttemptStore {
         }))
     }
 
-    async fn try_attempts(
-        &self,
-        key: &AttemptKey,
-        now: OffsetDateTime,
-    ) -> Result<AttemptState, StoreError> {
+    /// The `HMGET` that reads `key`'s counter.
+    fn read_command(&self, key: &AttemptKey) -> redis::Cmd {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(self.conn.keys().attempt(key))
             .arg("c")
             .arg("la")
             .arg("es")
             .arg("en");
-        let fields: (Option<i64>, Option<String>, Option<i64>, Option<i64>) =
-            self.conn.query(&cmd, Retry::OnceOnIo).await?;
-        let malformed = || StoreError::Other(Box::new(Malformed("attempt counter")));
-        let (count, last_at, expires) = match fields {
-            (None, None, None, None) => return Ok(AttemptState::default()),
-            (Some(count), Some(last_at), Some(secs), Some(subsec)) => {
-                let expires = i128::from(secs) * 1_000_000_000 + i128::from(subsec);
-                (count, parse_nanos(&last_at).ok_or_else(malformed)?, expires)
-            }
-            _ => return Err(malformed()),
-        };
-        if expires <= now.unix_timestamp_nanos() {
-            return Ok(AttemptState::default());
-        }
-        Ok(AttemptState {
-            count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
-            last_at: Some(last_at),
-        })
+        cmd
     }
+
+    async fn try_attempts(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<AttemptState, StoreError> {
+        let fields = self
+            .conn
+            .query(&self.read_command(key), Retry::OnceOnIo)
+            .await?;
+        state_at(fields, now)
+    }
+
+    async fn try_attempts_of(
+        &self,
+        keys: &[AttemptKey],
+        now: OffsetDateTime,
+    ) -> Result<Vec<AttemptState>, StoreError> {
+        let reads: Vec<redis::Cmd> = keys.iter().map(|key| self.read_command(key)).collect();
+        let fields: Vec<CounterFields> = self.conn.query_each(&reads, Retry::OnceOnIo).await?;
+        fields.into_iter().map(|f| state_at(f, now)).collect()
+    }
+}
+
+/// A counter's fields as `HMGET` answers them: count, last time, expiry.
+type CounterFields = (Option<i64>, Option<String>, Option<i64>, Option<i64>);
+
+/// The counter's state at `now`: zero when absent or expired.
+fn state_at(fields: CounterFields, now: OffsetDateTime) -> Result<AttemptState, StoreError> {
+    let malformed = || StoreError::Other(Box::new(Malformed("attempt counter")));
+    let (count, last_at, expires) = match fields {
+        (None, None, None, None) => return Ok(AttemptState::default()),
+        (Some(count), Some(last_at), Some(secs), Some(subsec)) => {
+            let expires = i128::from(secs) * 1_000_000_000 + i128::from(subsec);
+            (count, parse_nanos(&last_at).ok_or_else(malformed)?, expires)
+        }
+        _ => return Err(malformed()),
+    };
+    if expires <= now.unix_timestamp_nanos() {
+        return Ok(AttemptState::default());
+    }
+    Ok(AttemptState {
+        count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
+        last_at: Some(last_at),
+    })
 }
 
 #[async_trait]
@@ -260,6 +285,21 @@ impl AttemptStore for RedisAttemptStore {
     ) -> Result<AttemptState, StoreError> {
         let result = self.try_attempts(key, now).await;
         self.answer("attempts", result, AttemptState::default())
+    }
+
+    /// One round trip on one server (a pipeline of `HMGET`s); on a cluster,
+    /// where the counters sit on different slots, one read after another.
+    async fn attempts_of(
+        &self,
+        keys: &[AttemptKey],
+        now: OffsetDateTime,
+    ) -> Result<Vec<AttemptState>, StoreError> {
+        let result = self.try_attempts_of(keys, now).await;
+        self.answer(
+            "attempts_of",
+            result,
+            vec![AttemptState::default(); keys.len()],
+        )
     }
 
     async fn clear(&self, key: &AttemptKey) -> Result<(), StoreError> {

@@ -396,6 +396,39 @@ impl RedisConnection {
         .await
     }
 
+    /// Runs `cmds`, each on its own key, in one round trip where the
+    /// connection allows: a pipeline on one server. A cluster's pipelines
+    /// must stay within one slot, so there they run one after another.
+    pub(crate) async fn query_each<T: FromRedisValue>(
+        &self,
+        cmds: &[Cmd],
+        retry: Retry,
+    ) -> Result<Vec<T>, StoreError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(retry, |mut conn| async move {
+            match conn {
+                Conn::Single(_) => {
+                    let mut pipe = redis::pipe();
+                    for cmd in cmds {
+                        pipe.add_command(cmd.clone());
+                    }
+                    pipe.query_async(&mut conn).await
+                }
+                #[cfg(feature = "cluster")]
+                Conn::Cluster(_) => {
+                    let mut values = Vec::with_capacity(cmds.len());
+                    for cmd in cmds {
+                        values.push(cmd.query_async(&mut conn).await?);
+                    }
+                    Ok(values)
+                }
+            }
+        })
+        .await
+    }
+
     pub(crate) async fn script<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,

@@ -134,6 +134,7 @@ async fn the_stores_work_on_a_redis_cluster() {
             clear_resets_to_zero,
             keys_are_independent,
             delete_expired_forgets_only_expired_counters,
+            counters_read_together_read_as_each_alone,
         ]
     );
     checks!(
@@ -148,6 +149,7 @@ async fn the_stores_work_on_a_redis_cluster() {
             list_shows_active_sessions_newest_first,
             delete_expired_keeps_live_sessions,
             revoke_all_racing_touches_leaves_no_usable_session,
+            creating_a_session_counts_the_users_active_sessions,
         ]
     );
     checks!(

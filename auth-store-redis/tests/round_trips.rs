@@ -86,17 +86,21 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
 
     let mut redis = Monitor::start(&server);
     pg.take();
+    let before = redis.reads();
     let token = h.login("counted@example.com", PW).await;
+    let round_trips = redis.reads() - before - 1;
     let login = redis.take();
-    // The client's and the account's counters, the account's check-and-count
-    // (S6), its clear, the index entry (which counts the user's sessions for
-    // the cap) and the session (SET NX): six, however many sessions the user
-    // has (the cap used to read each one).
+    // The client's and the account's counters (read together), the
+    // account's check-and-count (S6), its clear, the index entry (which
+    // counts the user's sessions for the cap) and the session (SET NX): six
+    // commands in five round trips, however many sessions the user has (the
+    // cap used to read each one).
     assert_eq!(
         login,
         ["hmget", "hmget", "evalsha", "del", "evalsha", "set"],
         "successful login"
     );
+    assert_eq!(round_trips, 5, "successful login: {login:?}");
     // The account with its password and second factor, again after the
     // session is stored (S5), and the audit event.
     assert_eq!(
@@ -105,6 +109,7 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
         "successful login"
     );
 
+    let before = redis.reads();
     let wrong = h
         .auth
         .login(
@@ -118,12 +123,14 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
         matches!(wrong, Err(AuthError::InvalidCredentials)),
         "{wrong:?}"
     );
+    let round_trips = redis.reads() - before - 1;
     let failed = redis.take();
     assert_eq!(
         failed,
         ["hmget", "hmget", "evalsha", "evalsha"],
         "failed login"
     );
+    assert_eq!(round_trips, 3, "failed login: {failed:?}");
     assert_eq!(pg.take(), ["account_by_email", "record"], "failed login");
 
     // Cold: the session, then the user from PostgreSQL, kept as the snapshot.

@@ -242,3 +242,29 @@ pub async fn delete_expired_forgets_only_expired_counters(store: Arc<dyn Attempt
     assert_eq!(store.attempts(&old, now).await.unwrap().count, 0);
     assert_eq!(store.attempts(&live, now).await.unwrap().count, 1);
 }
+
+/// Reading several counters at once answers, in order, what reading each
+/// does: live, expired, absent and repeated keys alike.
+pub async fn counters_read_together_read_as_each_alone(store: Arc<dyn AttemptStore>) {
+    let (live, expired, absent) = (
+        account("together-live@example.com"),
+        AttemptKey::client(AttemptScope::Login, "192.0.2.90".parse().unwrap()),
+        account("together-absent@example.com"),
+    );
+    for _ in 0..3 {
+        store.increment(&live, t0(), TTL).await.unwrap();
+    }
+    store.increment(&expired, t0() - TTL, TTL).await.unwrap();
+    let keys = [live.clone(), expired.clone(), absent.clone(), live.clone()];
+    let together = store.attempts_of(&keys, t0()).await.unwrap();
+    let mut alone = Vec::new();
+    for key in &keys {
+        alone.push(store.attempts(key, t0()).await.unwrap());
+    }
+    assert_eq!(together, alone);
+    assert_eq!(
+        together.iter().map(|s| s.count).collect::<Vec<_>>(),
+        [3, 0, 0, 3]
+    );
+    assert!(store.attempts_of(&[], t0()).await.unwrap().is_empty());
+}

@@ -413,6 +413,7 @@ macro_rules! attempt_store_tests {
                     clear_resets_to_zero,
                     keys_are_independent,
                     delete_expired_forgets_only_expired_counters,
+                    counters_read_together_read_as_each_alone,
                 ]
             );
         }

@@ -137,7 +137,9 @@ impl Engine {
     ///
     /// A caller that keeps losing the swap gives up after `threshold + 2` reads,
     /// which only happens while others are being counted, and is refused for
-    /// the policy's shortest wait.
+    /// the policy's shortest wait. `read` is the counter's state when the
+    /// caller read it already: the first judgement uses it (a stale one only
+    /// loses the swap and is read again).
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] and other store failures.
@@ -145,10 +147,14 @@ impl Engine {
         &self,
         key: &AttemptKey,
         policy: &BackoffPolicy,
+        mut read: Option<AttemptState>,
     ) -> Result<Reservation, AuthError> {
         for _ in 0..policy.threshold.saturating_add(2) {
             let now = self.now();
-            let state = self.attempts.attempts(key, now).await?;
+            let state = match read.take() {
+                Some(state) => state,
+                None => self.attempts.attempts(key, now).await?,
+            };
             if let Some(wait) = policy.retry_after(&state, now) {
                 return Ok(Reservation::Locked(wait));
             }

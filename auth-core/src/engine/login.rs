@@ -50,9 +50,18 @@ impl Auth {
         let e = &self.inner;
         // Under a flood, refuse before any store round trip (S13).
         e.hasher.check_capacity()?;
-        e.check_ip(AttemptScope::Login, ClientLimits::login(&e.config), ctx)
+        let email = EmailAddress::parse(email);
+        // The client's counters and the account's, read in one store call.
+        let key = email.as_ref().ok().map(|e| login_key(e.normalized()));
+        let read = e
+            .check_client(
+                AttemptScope::Login,
+                ClientLimits::login(&e.config),
+                ctx,
+                key.as_ref(),
+            )
             .await?;
-        let Ok(email) = EmailAddress::parse(email) else {
+        let Ok(email) = email else {
             // No account can have this address: same work and answer as an unknown one.
             e.hasher.verify_dummy().await?;
             e.count_ip(AttemptScope::Login, ClientLimits::login(&e.config), ctx)
@@ -69,7 +78,7 @@ impl Auth {
         };
         let account = e.accounts.account_by_email(email.normalized()).await?;
         let (account, hash, password) = match e
-            .check_password(email.normalized(), account, password, ctx)
+            .check_password(email.normalized(), account, password, read, ctx)
             .await?
         {
             PasswordCheck::Valid(account, hash, password) => (account, hash, password),
@@ -124,10 +133,16 @@ impl Auth {
     }
 }
 
+/// The counter of password attempts at an account (S6).
+fn login_key(email_normalized: &str) -> AttemptKey {
+    AttemptKey::Account(AttemptScope::Login, email_normalized.to_owned())
+}
+
 impl Engine {
     /// Checks a password for the account keyed by `email_normalized` (the user may
     /// not exist) under its lockout, doing exactly one argon2 computation on every
-    /// path. Failures are counted; a success clears the counter. The check runs
+    /// path. Failures are counted; a success clears the counter. `read` is the
+    /// account counter's state when the caller read it already. The check runs
     /// to its end even when the caller stops waiting ([`Engine::to_the_end`]).
     ///
     /// # Errors
@@ -138,6 +153,7 @@ impl Engine {
         email_normalized: &str,
         account: Option<Account>,
         password: &Password,
+        read: Option<AttemptState>,
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, AuthError> {
         let email = email_normalized.to_owned();
@@ -145,7 +161,7 @@ impl Engine {
         let password = Password::new(password.expose_secret());
         let ctx = ctx.clone();
         self.to_the_end(move |e| async move {
-            e.check_password_counted(&email, account, &password, &ctx)
+            e.check_password_counted(&email, account, &password, read, &ctx)
                 .await
         })
         .await
@@ -157,9 +173,10 @@ impl Engine {
         email_normalized: &str,
         account: Option<Account>,
         password: &Password,
+        read: Option<AttemptState>,
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, AuthError> {
-        let key = AttemptKey::Account(AttemptScope::Login, email_normalized.to_owned());
+        let key = login_key(email_normalized);
         // The hash's place first: an attempt refused for overload (S13) after
         // it was counted would count against the account's owner.
         let place = self.hasher.reserve()?;
@@ -167,7 +184,7 @@ impl Engine {
         // step with the lockout's verdict, so concurrent guesses cannot all be
         // checked against one unlocked state (S6).
         let counted = match self
-            .reserve_attempt(&key, &self.config.account_lockout)
+            .reserve_attempt(&key, &self.config.account_lockout, read)
             .await?
         {
             Reservation::Counted(counted) => counted,

@@ -47,9 +47,9 @@ use crate::log_sampling::LogSampler;
 use crate::mail::{Composer, EmailMessage, Outbox};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::store::{
-    AccountReader, AttemptKey, AttemptScope, AttemptStore, AuditEvent, AuditKind, AuditSink,
-    ChallengeStore, NewToken, PasswordStore, RecoveryCodeStore, RoleStore, SessionRecord,
-    SessionStore, SessionUserCache, TokenStore, TotpStore, User, UserId, UserStore,
+    AccountReader, AttemptKey, AttemptScope, AttemptState, AttemptStore, AuditEvent, AuditKind,
+    AuditSink, ChallengeStore, NewToken, PasswordStore, RecoveryCodeStore, RoleStore,
+    SessionRecord, SessionStore, SessionUserCache, TokenStore, TotpStore, User, UserId, UserStore,
 };
 use crate::token::{OpaqueToken, SecretKey, TokenHash, TokenPurpose};
 use background::Background;
@@ -497,11 +497,30 @@ impl Engine {
         limits: ClientLimits<'_>,
         ctx: &RequestContext,
     ) -> Result<(), AuthError> {
+        self.check_client(scope, limits, ctx, None).await.map(drop)
+    }
+
+    /// [`Engine::check_ip`], reading `also`'s counter in the same store
+    /// call (one round trip where the store can), and answering its state.
+    pub(crate) async fn check_client(
+        &self,
+        scope: AttemptScope,
+        limits: ClientLimits<'_>,
+        ctx: &RequestContext,
+        also: Option<&AttemptKey>,
+    ) -> Result<Option<AttemptState>, AuthError> {
         let ip = self.client_address(ctx)?;
         let now = self.now();
+        let counters = limits.counters(scope, ip);
+        let keys: Vec<AttemptKey> = counters
+            .iter()
+            .map(|c| c.key.clone())
+            .chain(also.cloned())
+            .collect();
+        let mut states = self.attempts.attempts_of(&keys, now).await?;
+        let also = also.and_then(|_| states.pop());
         let mut refused = None;
-        for counter in limits.counters(scope, ip) {
-            let state = self.attempts.attempts(&counter.key, now).await?;
+        for (counter, state) in counters.into_iter().zip(states) {
             if let Some(wait) = counter.policy.retry_after(&state, now)
                 && refused.as_ref().is_none_or(|(longest, _)| wait > *longest)
             {
@@ -512,7 +531,7 @@ impl Engine {
             Some((retry_after, counter)) => {
                 Err(self.rate_limited(&counter, retry_after, ctx).await)
             }
-            None => Ok(()),
+            None => Ok(also),
         }
     }
 
@@ -545,8 +564,9 @@ impl Engine {
     ) -> Result<(), AuthError> {
         let ip = self.client_address(ctx)?;
         for counter in ClientLimits::requests(&self.config).counters(scope, ip) {
-            if let Reservation::Locked(retry_after) =
-                self.reserve_attempt(&counter.key, counter.policy).await?
+            if let Reservation::Locked(retry_after) = self
+                .reserve_attempt(&counter.key, counter.policy, None)
+                .await?
             {
                 return Err(self.rate_limited(&counter, retry_after, ctx).await);
             }

@@ -202,7 +202,7 @@ impl Auth {
         let normalized_email = current.user.email.normalized().to_owned();
         let account = e.accounts.account(current.user.id).await?;
         let (user, checked) = match e
-            .check_password(&normalized_email, account, current_password, ctx)
+            .check_password(&normalized_email, account, current_password, None, ctx)
             .await?
         {
             PasswordCheck::Valid(account, hash, _) => (account.user, hash),

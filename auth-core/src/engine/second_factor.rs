@@ -192,7 +192,7 @@ impl Engine {
     ) -> Result<bool, AuthError> {
         let key = AttemptKey::Account(AttemptScope::SecondFactor, user.id.to_string());
         let counted = match self
-            .reserve_attempt(&key, &self.config.account_lockout)
+            .reserve_attempt(&key, &self.config.account_lockout, None)
             .await?
         {
             Reservation::Counted(counted) => counted,

@@ -213,7 +213,10 @@ impl Auth {
         e.hasher.check_capacity()?;
         let email = current.user.email.normalized().to_owned();
         let account = e.accounts.account(current.user.id).await?;
-        match e.check_password(&email, account, password, ctx).await? {
+        match e
+            .check_password(&email, account, password, None, ctx)
+            .await?
+        {
             PasswordCheck::Valid(..) => Ok(()),
             PasswordCheck::Invalid(_) => {
                 e.audit(

@@ -188,6 +188,25 @@ pub trait AttemptStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<AttemptState, StoreError>;
 
+    /// The states of `keys`, in their order, as [`AttemptStore::attempts`]
+    /// reads each: a login reads its client's counters and its account's
+    /// together, so a backend that can read several in one round trip
+    /// should. The default reads them one by one.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn attempts_of(
+        &self,
+        keys: &[AttemptKey],
+        now: OffsetDateTime,
+    ) -> Result<Vec<AttemptState>, StoreError> {
+        let mut states = Vec::with_capacity(keys.len());
+        for key in keys {
+            states.push(self.attempts(key, now).await?);
+        }
+        Ok(states)
+    }
+
     /// Resets the counter to zero.
     ///
     /// # Errors

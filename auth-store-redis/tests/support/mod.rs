@@ -610,6 +610,10 @@ impl Monitor {
                     continue;
                 }
                 let name = command.split('"').nth(1).unwrap_or_default().to_lowercase();
+                // The monitor's own read counts (`reads`) are not the store's.
+                if name == "info" {
+                    continue;
+                }
                 sink.lock().unwrap().push(name);
             }
         });
@@ -642,5 +646,20 @@ impl Monitor {
             assert!(Instant::now() < deadline, "MONITOR saw no {mark}");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// The server's read events so far (`INFO stats`,
+    /// `total_reads_processed`), this call's own included: commands sent
+    /// together in a pipeline arrive in one read, so the reads between two
+    /// calls, less one, are the round trips clients made meanwhile.
+    pub fn reads(&mut self) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query(&mut self.admin)
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_reads_processed:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
     }
 }
