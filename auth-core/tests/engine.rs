@@ -1227,7 +1227,7 @@ impl Now for Harness {
     }
 }
 
-/// Counts every call to the attempt store it wraps.
+/// Counts every call to the attempt store it wraps, and injects faults.
 #[derive(Debug, Default)]
 struct CountingAttempts {
     inner: MemoryStore,
@@ -1236,6 +1236,15 @@ struct CountingAttempts {
     /// hasher with a long verification (fault injection: a flood's hashes
     /// arriving between the count and the login's own hash).
     fill: std::sync::Mutex<Option<PasswordHasher>>,
+    /// When armed, the next count of an account's attempt holds its flow
+    /// until `release` (`counted` says it is held): a caller can stop
+    /// waiting exactly between a count and its follow-up.
+    armed: std::sync::atomic::AtomicBool,
+    counted: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    /// Notified when `watched`, a client's counter, is counted.
+    watched: std::sync::Mutex<Option<AttemptKey>>,
+    client_counted: tokio::sync::Notify,
 }
 
 impl CountingAttempts {
@@ -1244,6 +1253,12 @@ impl CountingAttempts {
     }
     fn count(&self) {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Holds the next account count, and watches `ctx`'s login counter.
+    fn arm(&self, ctx: &RequestContext) {
+        let ip = ctx.ip.unwrap();
+        *self.watched.lock().unwrap() = Some(AttemptKey::client(AttemptScope::Login, ip));
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -1256,7 +1271,11 @@ impl auth_core::store::AttemptStore for CountingAttempts {
         ttl: Duration,
     ) -> Result<auth_core::store::AttemptState, auth_core::StoreError> {
         self.count();
-        self.inner.increment(key, now, ttl).await
+        let state = self.inner.increment(key, now, ttl).await;
+        if self.watched.lock().unwrap().as_ref() == Some(key) {
+            self.client_counted.notify_one();
+        }
+        state
     }
     async fn increment_if_unchanged(
         &self,
@@ -1278,9 +1297,17 @@ impl auth_core::store::AttemptStore for CountingAttempts {
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
-        self.inner
+        let state = self
+            .inner
             .increment_if_unchanged(key, expected, now, ttl)
-            .await
+            .await;
+        if matches!(key, AttemptKey::Account(..))
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.counted.notify_one();
+            self.release.notified().await;
+        }
+        state
     }
     async fn attempts(
         &self,
@@ -1634,84 +1661,8 @@ async fn mail_given_up_on_is_counted_in_mail_dropped() {
     assert_eq!(h.auth.mail_dropped(), 1);
 }
 
-/// Attempt counters that hold a flow right after an account's attempt is
-/// counted, until the test releases it (once armed), and report each count
-/// of one client's address: a caller can stop waiting exactly between a
-/// count and its follow-up.
-#[derive(Default)]
-struct HeldAfterCount {
-    inner: MemoryStore,
-    armed: std::sync::atomic::AtomicBool,
-    /// An account's attempt was counted, and the flow is held.
-    counted: tokio::sync::Notify,
-    release: tokio::sync::Notify,
-    /// The watched client's failure was counted.
-    client_counted: tokio::sync::Notify,
-    client: std::sync::Mutex<Option<AttemptKey>>,
-}
-
-impl HeldAfterCount {
-    /// Holds the next account count, and watches `ctx`'s login counter.
-    fn arm(&self, ctx: &RequestContext) {
-        let ip = ctx.ip.unwrap();
-        *self.client.lock().unwrap() = Some(AttemptKey::client(AttemptScope::Login, ip));
-        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl auth_core::store::AttemptStore for HeldAfterCount {
-    async fn increment(
-        &self,
-        key: &AttemptKey,
-        now: time::OffsetDateTime,
-        ttl: Duration,
-    ) -> Result<auth_core::store::AttemptState, auth_core::StoreError> {
-        let state = self.inner.increment(key, now, ttl).await;
-        if self.client.lock().unwrap().as_ref() == Some(key) {
-            self.client_counted.notify_one();
-        }
-        state
-    }
-    async fn increment_if_unchanged(
-        &self,
-        key: &AttemptKey,
-        expected: auth_core::store::AttemptState,
-        now: time::OffsetDateTime,
-        ttl: Duration,
-    ) -> Result<Option<auth_core::store::AttemptState>, auth_core::StoreError> {
-        let state = self
-            .inner
-            .increment_if_unchanged(key, expected, now, ttl)
-            .await;
-        if matches!(key, AttemptKey::Account(..))
-            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            self.counted.notify_one();
-            self.release.notified().await;
-        }
-        state
-    }
-    async fn attempts(
-        &self,
-        key: &AttemptKey,
-        now: time::OffsetDateTime,
-    ) -> Result<auth_core::store::AttemptState, auth_core::StoreError> {
-        self.inner.attempts(key, now).await
-    }
-    async fn clear(&self, key: &AttemptKey) -> Result<(), auth_core::StoreError> {
-        self.inner.clear(key).await
-    }
-    async fn delete_expired_attempts(
-        &self,
-        now: time::OffsetDateTime,
-    ) -> Result<u64, auth_core::StoreError> {
-        self.inner.delete_expired_attempts(now).await
-    }
-}
-
 /// An engine on the memory store counting attempts through `held`.
-fn harness_held(held: Arc<HeldAfterCount>) -> Harness {
+fn harness_held(held: Arc<CountingAttempts>) -> Harness {
     let mut stores = Stores::all(Arc::new(MemoryStore::new()));
     stores.attempts = held;
     Harness::new(stores)
@@ -1721,7 +1672,7 @@ fn harness_held(held: Arc<HeldAfterCount>) -> Harness {
 /// lets whatever still runs go on, and waits (10 s at most) for the client's
 /// failure to be counted.
 async fn drop_after_the_count<T: std::fmt::Debug>(
-    held: &HeldAfterCount,
+    held: &CountingAttempts,
     flow: impl Future<Output = T>,
 ) {
     tokio::select! {
@@ -1748,7 +1699,7 @@ async fn drop_after_the_count<T: std::fmt::Debug>(
 /// without its own limit ever refusing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_a_login_dropped_after_its_count_still_counts_its_client() {
-    let held = Arc::new(HeldAfterCount::default());
+    let held = Arc::new(CountingAttempts::default());
     let h = harness_held(held.clone());
     h.verified_user(EMAIL, PW).await;
     let ctx = Harness::ctx(9);
@@ -1765,7 +1716,7 @@ async fn s6_a_login_dropped_after_its_count_still_counts_its_client() {
 /// client's address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_a_second_factor_dropped_after_its_count_still_counts_its_client() {
-    let held = Arc::new(HeldAfterCount::default());
+    let held = Arc::new(CountingAttempts::default());
     let h = harness_held(held.clone());
     h.verified_user(EMAIL, PW).await;
     let me = h
