@@ -62,6 +62,7 @@ local base = {header} + struct.unpack('<I2', v, {var_len})
     .replace("@STAMP", &(record::STAMP + 1).to_string())
     .replace("@LAST_SEEN", &(record::LAST_SEEN + 1).to_string())
     .replace("@ABSOLUTE", &(record::ABSOLUTE + 1).to_string())
+    .replace("@IDLE", &(record::IDLE + 1).to_string())
     .replace("@ID", &(record::ID + 1).to_string())
     .replace("@USER", &(record::USER + 1).to_string());
     Script::new(&text)
@@ -132,14 +133,30 @@ return 1
     )
 });
 
-/// KEYS: index. ARGV: before (ms, floor). Removes and returns the index entries
-/// of the sessions dead by `before` (score at or before it).
-static PURGE_INDEX: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if #dead > 0 then redis.call('ZREM', KEYS[1], unpack(dead)) end
-return dead
+/// KEYS: session. ARGV: before (µs), the entry's session id (16 bytes).
+/// Deletes the record when it is this session's and dead at `before`
+/// (revoked at or before it, or past a deadline): `{1, 0}`. `{0, 0}` when the
+/// key holds no record of this session (Redis expired it, or never had it).
+/// A live record stays: `{2, ms}` with the score its index entry should have
+/// (its revocation, else its usable-until), which a touch whose index update
+/// did not land left behind.
+static PURGE_RECORD: LazyLock<Script> = LazyLock::new(|| {
+    record_script(
+        "{0, 0}",
+        r"if string.sub(v, @ID, @ID + 15) ~= ARGV[2] then return {0, 0} end
+local before = tonumber(ARGV[1])
+local at
+if bit.band(flags, @REVOKED) ~= 0 then
+  at = struct.unpack('<i8', v, @REVOKED_AT)
+else
+  -- (unpack also answers the next offset: one value each, in parentheses)
+  at = math.min((struct.unpack('<i8', v, @IDLE)), (struct.unpack('<i8', v, @ABSOLUTE)))
+end
+if at <= before then
+  redis.call('DEL', KEYS[1])
+  return {1, 0}
+end
+return {2, math.ceil(at / 1000)}
 ",
     )
 });
@@ -483,24 +500,52 @@ impl SessionStore for RedisSessionStore {
     }
 
     /// Scans for every user index under the prefix (on a cluster, on every
-    /// primary), takes the entries of the sessions dead by `before` out of it
-    /// and deletes those sessions. Redis's TTLs remove them anyway; this only
-    /// frees memory sooner.
+    /// primary) and, for each entry scored as dead by `before`, deletes its
+    /// session if the record agrees, then the entry. Redis's TTLs remove them
+    /// anyway; this only frees memory sooner. A record that is still live (a
+    /// touch's index update failed after its record was written) stays, and
+    /// its entry gets the right score: the entry is never taken out of the
+    /// index while its session lives, so revoke-all always reaches it.
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let keys = self.conn.keys();
         let mut scan = self.conn.scan(keys.index_pattern(), "zset");
         let mut deleted = 0_u64;
         while let Some(batch) = scan.next_batch().await? {
             for index in batch {
-                let mut invocation = PURGE_INDEX.key(&index);
-                invocation.arg(floor_ms(before));
-                let dead: Vec<Vec<u8>> = self.conn.script(&invocation, Retry::OnceOnIo).await?;
-                for entry in dead {
-                    let (_, head) = parse_member(&entry)?;
-                    let mut del = redis::cmd("DEL");
-                    del.arg(keys.session_of_head(&head));
-                    let gone: u64 = self.conn.query(&del, Retry::OnceOnIo).await?;
-                    deleted += gone;
+                let mut candidates = redis::cmd("ZRANGEBYSCORE");
+                candidates.arg(&index).arg("-inf").arg(floor_ms(before));
+                let entries: Vec<Vec<u8>> = self.conn.query(&candidates, Retry::OnceOnIo).await?;
+                let mut gone = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    let (id, head) = parse_member(&entry)?;
+                    let mut purge = PURGE_RECORD.key(keys.session_of_head(&head));
+                    purge
+                        .arg(record::micros(before))
+                        .arg(id.0.as_bytes().as_slice());
+                    let (outcome, score): (i64, i64) =
+                        self.conn.script(&purge, Retry::OnceOnIo).await?;
+                    match outcome {
+                        1 => {
+                            deleted += 1;
+                            gone.push(entry);
+                        }
+                        0 => gone.push(entry),
+                        _ => {
+                            let mut rescore = redis::cmd("ZADD");
+                            rescore
+                                .arg(&index)
+                                .arg("XX")
+                                .arg("GT")
+                                .arg(score)
+                                .arg(&entry);
+                            self.conn.query::<i64>(&rescore, Retry::OnceOnIo).await?;
+                        }
+                    }
+                }
+                if !gone.is_empty() {
+                    let mut drop = redis::cmd("ZREM");
+                    drop.arg(&index).arg(gone);
+                    self.conn.query::<i64>(&drop, Retry::OnceOnIo).await?;
                 }
             }
         }

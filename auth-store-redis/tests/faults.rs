@@ -497,3 +497,57 @@ async fn login_through_engine(
     )
     .await
 }
+
+/// S5: a touch whose second step (the index score) did not land leaves the
+/// session's entry scored at its old idle deadline. A purge after that
+/// deadline keeps the live session, lists it again at its new deadline, and
+/// revoke-all still reaches it. Before, the purge took the entry out and
+/// deleted the live session, signing its user out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_touch_whose_index_update_failed_keeps_its_session_through_a_purge() {
+    if !support::have_redis_server() {
+        return;
+    }
+    let server = support::Server::start(&[]);
+    let prefix = support::fresh_prefix();
+    let sessions = RedisSessionStore::new(support::connect(&server.url(), &prefix));
+    let s = session();
+    sessions.create_session(s.clone()).await.unwrap();
+    let seen = t0() + Duration::minutes(20);
+    sessions
+        .touch_session(&s.token_hash, seen, seen + Duration::minutes(30))
+        .await
+        .unwrap();
+    // The entry as the failed second step leaves it: at the first deadline.
+    let index = format!("{prefix}:{{u:{}}}:ix", s.user_id.0.simple());
+    let member = [s.id.0.as_bytes().as_slice(), &s.token_hash.0[..16]].concat();
+    let old_deadline = i64::try_from(s.idle_expires_at.unix_timestamp_nanos() / 1_000_000).unwrap();
+    let _: i64 = redis::cmd("ZADD")
+        .arg(&index)
+        .arg(old_deadline)
+        .arg(&member)
+        .query(&mut server.admin())
+        .unwrap();
+
+    let now = t0() + Duration::minutes(35);
+    assert_eq!(sessions.delete_expired_sessions(now).await.unwrap(), 0);
+    let kept = sessions.session_by_token(&s.token_hash).await.unwrap();
+    assert!(
+        kept.is_some_and(|k| k.is_active(now)),
+        "the live session was purged"
+    );
+    let listed = sessions.list_user_sessions(s.user_id, now).await.unwrap();
+    assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), [s.id]);
+    assert_eq!(
+        sessions
+            .revoke_user_sessions(s.user_id, None, now)
+            .await
+            .unwrap(),
+        1
+    );
+    let revoked = sessions.session_by_token(&s.token_hash).await.unwrap();
+    assert!(
+        revoked.is_some_and(|r| !r.is_active(now)),
+        "revoke-all reached it"
+    );
+}
