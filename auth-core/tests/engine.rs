@@ -1753,3 +1753,191 @@ async fn s6_a_second_factor_dropped_after_its_count_still_counts_its_client() {
     )
     .await;
 }
+
+/// Reads accounts from the memory store, but by address as from just before
+/// their second factor was turned on: a login racing a TOTP enrolment.
+struct StaleSecondFactor(Arc<MemoryStore>);
+
+#[async_trait::async_trait]
+impl auth_core::store::AccountReader for StaleSecondFactor {
+    async fn account_by_email(
+        &self,
+        email_normalized: &str,
+    ) -> Result<Option<auth_core::store::Account>, auth_core::StoreError> {
+        let read = self.0.account_by_email(email_normalized).await?;
+        Ok(read.map(|mut account| {
+            account.second_factor = false;
+            account
+        }))
+    }
+    async fn account(
+        &self,
+        id: auth_core::store::UserId,
+    ) -> Result<Option<auth_core::store::Account>, auth_core::StoreError> {
+        self.0.account(id).await
+    }
+}
+
+/// S5, S15: a password login that read the account before its second factor
+/// was turned on stores its session, reads the account again, finds the
+/// factor, and revokes that session: no session without the second factor
+/// survives the race. Without the re-check the login answered `SignedIn`.
+#[tokio::test]
+async fn s15_a_login_that_read_no_second_factor_is_refused_when_one_was_turned_on() {
+    use auth_core::store::AccountReader as _;
+    let memory = Arc::new(MemoryStore::new());
+    let mut stores = Stores::all(memory.clone());
+    stores.accounts = Some(Arc::new(StaleSecondFactor(memory.clone())));
+    let h = Harness::new(stores);
+    let id = h.verified_user(EMAIL, PW).await;
+    let me = h
+        .auth
+        .authenticate(&h.login(EMAIL, PW).await)
+        .await
+        .unwrap();
+    let enrolment = h.auth.start_totp(&me, &Harness::ctx(7)).await.unwrap();
+    let code = auth_core::conformance::engine::totp_code(&enrolment.secret, h.auth_now());
+    h.auth
+        .confirm_totp(&me, &code, &Harness::ctx(7))
+        .await
+        .unwrap();
+    assert!(memory.account(id).await.unwrap().unwrap().second_factor);
+
+    let raced = h.auth.login(EMAIL, &pw(PW), false, &anon()).await;
+    assert!(
+        matches!(raced, Err(AuthError::InvalidCredentials)),
+        "{raced:?}"
+    );
+    let live = h.auth.list_sessions(id).await.unwrap();
+    assert_eq!(live.len(), 1, "only the session that turned TOTP on");
+    assert_eq!(live[0].id, me.session.id);
+}
+
+/// S6: a login with an address no account can have costs a hash like any
+/// other; a caller that stops waiting during that hash has its failure
+/// counted for its client already. Before, the count came after the hash, so
+/// one address could start argon2 runs without its limit ever counting them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_a_malformed_address_is_counted_for_the_client_before_its_hash() {
+    let attempts = Arc::new(CountingAttempts::default());
+    let auth = one_slow_permit(Arc::new(MemoryStore::new()), attempts.clone());
+    let ctx = Harness::ctx(9);
+    let password = pw(PW);
+    let login = auth.login("not an address", &password, false, &ctx);
+    let hashing = async {
+        while auth.hasher().metrics().argon2_runs == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        ended = login => panic!("the login ended before its hash started: {ended:?}"),
+        () = hashing => {}
+    }
+    // The login is dropped while its hash runs.
+    let key = AttemptKey::client(AttemptScope::Login, ctx.ip.unwrap());
+    let now = time::OffsetDateTime::now_utc();
+    let counted = auth_core::store::AttemptStore::attempts(&*attempts, &key, now)
+        .await
+        .unwrap();
+    assert_eq!(counted.count, 1, "S6: the client's failure was counted");
+}
+
+/// A user store that counts its reads by address.
+struct CountingUserReads {
+    inner: Arc<MemoryStore>,
+    by_email: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl auth_core::store::UserStore for CountingUserReads {
+    async fn create_user(
+        &self,
+        user: auth_core::store::NewUser,
+    ) -> Result<auth_core::store::User, auth_core::StoreError> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_id(
+        &self,
+        id: auth_core::store::UserId,
+    ) -> Result<Option<auth_core::store::User>, auth_core::StoreError> {
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_email(
+        &self,
+        email_normalized: &str,
+    ) -> Result<Option<auth_core::store::User>, auth_core::StoreError> {
+        self.by_email
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.user_by_email(email_normalized).await
+    }
+    async fn mark_email_verified(
+        &self,
+        id: auth_core::store::UserId,
+        at: time::OffsetDateTime,
+    ) -> Result<(), auth_core::StoreError> {
+        self.inner.mark_email_verified(id, at).await
+    }
+    async fn set_disabled(
+        &self,
+        id: auth_core::store::UserId,
+        at: Option<time::OffsetDateTime>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), auth_core::StoreError> {
+        self.inner.set_disabled(id, at, now).await
+    }
+    async fn set_reset_required(
+        &self,
+        id: auth_core::store::UserId,
+        at: Option<time::OffsetDateTime>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), auth_core::StoreError> {
+        self.inner.set_reset_required(id, at, now).await
+    }
+    async fn delete_unverified_users(
+        &self,
+        created_before: time::OffsetDateTime,
+    ) -> Result<Vec<auth_core::store::UserId>, auth_core::StoreError> {
+        self.inner.delete_unverified_users(created_before).await
+    }
+    async fn delete_user(
+        &self,
+        id: auth_core::store::UserId,
+    ) -> Result<bool, auth_core::StoreError> {
+        self.inner.delete_user(id).await
+    }
+}
+
+/// A user store set after `stores` replaces the backend's account reader
+/// too: logins then read accounts through the stores given, one by one, not
+/// through a reader of another store's users.
+#[tokio::test]
+async fn users_set_after_stores_are_the_ones_logins_read() {
+    let memory = Arc::new(MemoryStore::new());
+    let users = Arc::new(CountingUserReads {
+        inner: memory.clone(),
+        by_email: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let auth = auth_core::Auth::builder()
+        .stores(memory.clone())
+        .users(users.clone())
+        .mailer(Arc::new(auth_core::mail::CapturingMailer::new()))
+        .hasher(
+            PasswordHasher::builder()
+                .params(HashParams::insecure_for_tests(64, 1, 1).unwrap())
+                .build()
+                .unwrap(),
+        )
+        .secret_key(auth_core::SecretKey::new([7u8; 32]).unwrap())
+        .build()
+        .unwrap();
+    let refused = auth.login(EMAIL, &pw(PW), false, &anon()).await;
+    assert!(
+        matches!(refused, Err(AuthError::InvalidCredentials)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        users.by_email.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the login read the user store it was given"
+    );
+}

@@ -134,23 +134,21 @@ return 1
 });
 
 /// KEYS: session. ARGV: before (µs), the entry's session id (16 bytes).
-/// Deletes the record when it is this session's and dead at `before`
-/// (revoked at or before it, or past a deadline): `{1, 0}`. `{0, 0}` when the
-/// key holds no record of this session (Redis expired it, or never had it).
-/// A live record stays: `{2, ms}` with the score its index entry should have
-/// (its revocation, else its usable-until), which a touch whose index update
-/// did not land left behind.
+/// Deletes the record when it is this session's and dead at `before` (it
+/// stopped being usable at or before it: revoked, or past a deadline):
+/// `{1, 0}`. `{0, 0}` when the key holds no record of this session (Redis
+/// expired it, or never had it). A live record stays: `{2, ms}` with the
+/// score its index entry should have (when it stops being usable), which a
+/// touch whose index update did not land left behind.
 static PURGE_RECORD: LazyLock<Script> = LazyLock::new(|| {
     record_script(
         "{0, 0}",
         r"if string.sub(v, @ID, @ID + 15) ~= ARGV[2] then return {0, 0} end
 local before = tonumber(ARGV[1])
-local at
+-- (unpack also answers the next offset: one value each, in parentheses)
+local at = math.min((struct.unpack('<i8', v, @IDLE)), (struct.unpack('<i8', v, @ABSOLUTE)))
 if bit.band(flags, @REVOKED) ~= 0 then
-  at = struct.unpack('<i8', v, @REVOKED_AT)
-else
-  -- (unpack also answers the next offset: one value each, in parentheses)
-  at = math.min((struct.unpack('<i8', v, @IDLE)), (struct.unpack('<i8', v, @ABSOLUTE)))
+  at = math.min(at, (struct.unpack('<i8', v, @REVOKED_AT)))
 end
 if at <= before then
   redis.call('DEL', KEYS[1])

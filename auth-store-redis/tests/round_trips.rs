@@ -133,6 +133,25 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
     assert_eq!(round_trips, 3, "failed login: {failed:?}");
     assert_eq!(pg.take(), ["account_by_email", "record"], "failed login");
 
+    // An unknown address makes the same calls in the same round trips (S3).
+    let before = redis.reads();
+    let unknown = h
+        .auth
+        .login(
+            "nobody-counted@example.com",
+            &Password::new("not the password"),
+            false,
+            &Harness::ctx(3),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(AuthError::InvalidCredentials)),
+        "{unknown:?}"
+    );
+    assert_eq!(redis.reads() - before - 1, 3, "unknown address");
+    assert_eq!(redis.take(), failed, "unknown address");
+    assert_eq!(pg.take(), ["account_by_email", "record"], "unknown address");
+
     // Cold: the session, then the user from PostgreSQL, kept as the snapshot.
     h.auth.authenticate(&token).await.unwrap();
     assert_eq!(

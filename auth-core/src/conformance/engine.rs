@@ -1528,6 +1528,59 @@ pub async fn enabling_totp_ends_the_other_sessions(stores: Stores) {
     assert!(matches!(r, Err(AuthError::Unauthenticated)), "{r:?}");
 }
 
+/// S5, S15: the session that turned TOTP on stays signed in (it proved the
+/// authenticator), and a password change from it rotates it like any other:
+/// the change is stored, a new session replaces it, the owner is mailed.
+pub async fn the_session_that_turned_totp_on_can_change_the_password(stores: Stores) {
+    let h = Harness::new(stores);
+    let email = "enabler@example.com";
+    let id = h.verified_user(email, PW).await;
+    let token = h.login(email, PW).await;
+    let me = h.auth.authenticate(&token).await.unwrap();
+    let enrolment = h.auth.start_totp(&me, &Harness::ctx(7)).await.unwrap();
+    let code = totp_code(&enrolment.secret, h.clock.now());
+    h.auth
+        .confirm_totp(&me, &code, &Harness::ctx(7))
+        .await
+        .unwrap();
+    let new_password = "a passphrase after totp";
+    let changed = h
+        .auth
+        .change_password(
+            &token,
+            &Password::new(PW),
+            &Password::new(new_password),
+            &Harness::ctx(7),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the change from the enabling session: {e:?}"));
+    assert_eq!(
+        h.auth
+            .authenticate(&changed.session.token)
+            .await
+            .unwrap()
+            .user
+            .id,
+        id
+    );
+    h.auth.shutdown().await;
+    assert_eq!(
+        h.mailer
+            .messages_to(email, MessageKind::PasswordChanged)
+            .len(),
+        1
+    );
+    let outcome = h
+        .auth
+        .login(email, &Password::new(new_password), false, &Harness::ctx(7))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, crate::LoginOutcome::SecondFactorRequired(_)),
+        "the new password alone still asks for the code"
+    );
+}
+
 /// S15: an administrator removes the second factor of an owner who lost the
 /// authenticator and the codes; the owner is mailed and signs in with the
 /// password alone.

@@ -467,6 +467,7 @@ macro_rules! engine_conformance_tests {
                     the_seam_asks_for_the_second_factor_the_methods_lack,
                     codes_are_not_spent_for_an_account_that_cannot_sign_in,
                     enabling_totp_ends_the_other_sessions,
+                    the_session_that_turned_totp_on_can_change_the_password,
                     an_administrator_removes_a_lost_second_factor,
                     fifty_concurrent_mail_requests_admit_exactly_the_ip_limit,
                     twenty_concurrent_registrations_make_one_user,

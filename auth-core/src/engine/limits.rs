@@ -138,8 +138,10 @@ impl Engine {
     /// A caller that keeps losing the swap gives up after `threshold + 2` reads,
     /// which only happens while others are being counted, and is refused for
     /// the policy's shortest wait. `read` is the counter's state when the
-    /// caller read it already: the first judgement uses it (a stale one only
-    /// loses the swap and is read again).
+    /// caller read it already: the first judgement uses it. A stale state
+    /// that allows the attempt only loses the swap and is read again; one
+    /// that refuses it refuses (the lock it shows held a moment ago; only a
+    /// reset or an unlock ends one early), without counting.
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] and other store failures.

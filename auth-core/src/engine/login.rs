@@ -62,10 +62,13 @@ impl Auth {
             )
             .await?;
         let Ok(email) = email else {
-            // No account can have this address: same work and answer as an unknown one.
-            e.hasher.verify_dummy().await?;
+            // No account can have this address: same work and answer as an
+            // unknown one. The failure is counted for the client before the
+            // hash, so a caller that stops waiting cannot skip the count (S6).
+            let place = e.hasher.reserve()?;
             e.count_ip(AttemptScope::Login, ClientLimits::login(&e.config), ctx)
                 .await?;
+            place.verify_dummy().await?;
             e.audit(
                 AuditKind::LoginFailed,
                 ctx,

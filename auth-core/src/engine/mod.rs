@@ -518,6 +518,12 @@ impl Engine {
             .chain(also.cloned())
             .collect();
         let mut states = self.attempts.attempts_of(&keys, now).await?;
+        if states.len() != keys.len() {
+            // A store that answered fewer states would leave a limit unjudged.
+            return Err(AuthError::internal(
+                "the attempt store answered a state count unlike the keys'",
+            ));
+        }
         let also = also.and_then(|_| states.pop());
         let mut refused = None;
         for (counter, state) in counters.into_iter().zip(states) {

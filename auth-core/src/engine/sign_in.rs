@@ -37,9 +37,10 @@ pub struct SignIn {
     /// The keyed hash of the password hash the password method checked: the
     /// session is bound to it (S5). Only the engine's own methods set it.
     password: Option<TokenHash>,
-    /// Whether the account had a second factor when the method read it, so
-    /// the seam need not read it again; checked once more after the session
-    /// is stored. Only the engine's own methods set it.
+    /// Whether the account had a second factor when the method (or the
+    /// seam) read it, so the seam need not read it again. A session stored
+    /// for a sign-in that found none is refused when the account has one by
+    /// then. Only the engine sets it.
     second_factor: Option<bool>,
 }
 
@@ -205,7 +206,7 @@ impl Auth {
     pub async fn sign_in(
         &self,
         user_id: UserId,
-        sign_in: SignIn,
+        mut sign_in: SignIn,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, AuthError> {
         let e = &self.inner;
@@ -216,6 +217,7 @@ impl Auth {
             Some(on) => on,
             None => e.has_second_factor(user_id).await?,
         };
+        sign_in.second_factor = Some(second_factor_on);
         if !sign_in.has_second_factor() && second_factor_on {
             if e.still_valid(user_id, sign_in.password.as_ref())
                 .await?
@@ -321,12 +323,18 @@ impl Engine {
             .sessions
             .create_session_and_count(session.clone())
             .await?;
-        // A second factor enabled since the method read the account is due
-        // too: this session would lack it.
+        // A sign-in that found no second factor is refused when one was
+        // turned on since: its session would lack it. (A password change's
+        // new session keeps the methods of the one it replaces, which the
+        // account's second factor may postdate: the session that turned it
+        // on stays signed in.)
+        let gained = |a: &Account| {
+            a.second_factor && !sign_in.has_second_factor() && sign_in.second_factor == Some(false)
+        };
         let valid = self
             .still_valid(user_id, sign_in.password.as_ref())
             .await?
-            .filter(|a| sign_in.has_second_factor() || !a.second_factor);
+            .filter(|a| !gained(a));
         let Some(Account { user, .. }) = valid else {
             self.sessions
                 .revoke_session(user_id, session.id, self.now())
