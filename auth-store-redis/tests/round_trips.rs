@@ -70,15 +70,7 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
     h.auth.authenticate(&first).await.unwrap();
     h.clock.advance(Duration::minutes(2));
     h.auth.authenticate(&first).await.unwrap();
-    let _ = h
-        .auth
-        .login(
-            "counted@example.com",
-            &Password::new("not the password"),
-            false,
-            &Harness::ctx(2),
-        )
-        .await;
+    wrong_login(&h, "counted@example.com", 2).await;
 
     // Two more sessions: the user has three when the counted login starts.
     h.login("counted@example.com", PW).await;
@@ -109,48 +101,28 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
         "successful login"
     );
 
-    let before = redis.reads();
-    let wrong = h
-        .auth
-        .login(
-            "counted@example.com",
-            &Password::new("not the password"),
-            false,
-            &Harness::ctx(1),
-        )
-        .await;
-    assert!(
-        matches!(wrong, Err(AuthError::InvalidCredentials)),
-        "{wrong:?}"
-    );
-    let round_trips = redis.reads() - before - 1;
-    let failed = redis.take();
-    assert_eq!(
-        failed,
-        ["hmget", "hmget", "evalsha", "evalsha"],
-        "failed login"
-    );
-    assert_eq!(round_trips, 3, "failed login: {failed:?}");
-    assert_eq!(pg.take(), ["account_by_email", "record"], "failed login");
-
-    // An unknown address makes the same calls in the same round trips (S3).
-    let before = redis.reads();
-    let unknown = h
-        .auth
-        .login(
-            "nobody-counted@example.com",
-            &Password::new("not the password"),
-            false,
-            &Harness::ctx(3),
-        )
-        .await;
-    assert!(
-        matches!(unknown, Err(AuthError::InvalidCredentials)),
-        "{unknown:?}"
-    );
-    assert_eq!(redis.reads() - before - 1, 3, "unknown address");
-    assert_eq!(redis.take(), failed, "unknown address");
-    assert_eq!(pg.take(), ["account_by_email", "record"], "unknown address");
+    // A wrong password, then an unknown address: the same calls in the same
+    // round trips (S3).
+    for (email, from) in [
+        ("counted@example.com", 1),
+        ("nobody-counted@example.com", 3),
+    ] {
+        let before = redis.reads();
+        wrong_login(&h, email, from).await;
+        let round_trips = redis.reads() - before - 1;
+        let failed = redis.take();
+        assert_eq!(
+            failed,
+            ["hmget", "hmget", "evalsha", "evalsha"],
+            "failed login of {email}"
+        );
+        assert_eq!(round_trips, 3, "failed login of {email}: {failed:?}");
+        assert_eq!(
+            pg.take(),
+            ["account_by_email", "record"],
+            "failed login of {email}"
+        );
+    }
 
     // Cold: the session, then the user from PostgreSQL, kept as the snapshot.
     h.auth.authenticate(&token).await.unwrap();
@@ -178,6 +150,24 @@ async fn authenticate_is_one_redis_command_and_no_user_read_when_warm() {
     h.auth.authenticate(&token).await.unwrap();
     assert!(pg.take().is_empty());
     assert_eq!(redis.take(), ["get", "evalsha", "zadd"]);
+}
+
+/// A login with a wrong password from `192.0.2.{from}`: refused alike for
+/// known and unknown addresses.
+async fn wrong_login(h: &Harness, email: &str, from: u8) {
+    let refused = h
+        .auth
+        .login(
+            email,
+            &Password::new("not the password"),
+            false,
+            &Harness::ctx(from),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(AuthError::InvalidCredentials)),
+        "{refused:?}"
+    );
 }
 
 /// Issue 18: Redis memory per live session (`MEMORY USAGE` of its record
